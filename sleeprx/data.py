@@ -1,0 +1,238 @@
+"""Load a survey file and validate it against its description; nothing else.
+
+Problems that make the whole file unusable (not a CSV, empty, a missing column, a
+duplicate id) always raise :class:`SurveyError`. Problems in single cells (an unknown
+category, a non-numeric or out-of-range value, a missing value where none is allowed)
+raise too by default; with ``errors="collect"`` the row is set aside with its message,
+so that a batch run can report it and go on for everybody else.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import SurveyError
+from .survey import Column, SurveyDescription, load_description
+
+__all__ = ["RowProblem", "Survey", "load_survey", "read_survey", "shipped_survey_path"]
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One invalid cell. ``row`` counts data rows from 1 (the header is line 1)."""
+
+    row: int
+    person_id: str
+    column: str
+    message: str
+
+
+@dataclass
+class Survey:
+    """A validated survey: canonical frame indexed by id, plus any rows set aside."""
+
+    frame: pd.DataFrame
+    description: SurveyDescription
+    source: str
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def data_hash(self) -> str:
+        """sha256 of the canonical frame, to tie a model to the data it saw."""
+        blob = self.frame.sort_index().to_csv(float_format="%.10g").encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def shipped_survey_path() -> Path:
+    """The survey shipped with sleeprx: the repository copy, else the wheel's copy."""
+    name = "Sleep_health_and_lifestyle_dataset.csv"
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "data" / name, here / "surveys" / name):
+        if candidate.is_file():
+            return candidate
+    raise SurveyError(f"the shipped survey {name} is not installed; pass --survey")
+
+
+def load_survey(
+    path: str | Path | None = None, description: SurveyDescription | None = None
+) -> pd.DataFrame:
+    """Read a survey file into a validated canonical DataFrame (raises on any problem)."""
+    return read_survey(path, description, errors="raise").frame
+
+
+def read_survey(
+    path: str | Path | None = None,
+    description: SurveyDescription | None = None,
+    *,
+    errors: Literal["raise", "collect"] = "raise",
+) -> Survey:
+    """Read and validate a survey file.
+
+    Parameters
+    ----------
+    path : survey CSV; ``None`` reads the shipped survey.
+    description : how to read it; ``None`` uses the shipped description.
+    errors : ``"raise"`` stops at the first invalid cell; ``"collect"`` sets invalid
+        rows aside in :attr:`Survey.problems` and keeps the valid ones.
+    """
+    path = Path(path) if path is not None else shipped_survey_path()
+    description = description if description is not None else load_description()
+    raw = _read_csv(path)
+    name = path.name
+
+    needed = [c.source for c in description.columns]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise SurveyError(
+            f"{name}: missing column(s) {missing}; found {list(raw.columns)}. "
+            f"The description '{description.name}' needs {needed}."
+        )
+
+    problems: list[RowProblem] = []
+    ids = raw[_source_of(description, description.id_column)]
+    out: dict[str, pd.Series] = {}
+    for column in description.columns:
+        for out_name, values, bad in _convert(column, raw[column.source]):
+            out[out_name] = values
+            for pos, msg in bad:
+                problems.append(
+                    RowProblem(
+                        pos + 1,
+                        ids.iloc[pos],
+                        column.source,
+                        f"{name} {_at(pos)}, column '{column.source}': {msg}",
+                    )
+                )
+    for factor in description.modifiable:
+        rc = factor.resistance_column
+        if rc is not None and rc in raw.columns:
+            values, bad = _numbers(raw[rc], low=0.0, high=None, integer=False, missing_ok=True)
+            out[f"resistance__{factor.column}"] = values
+            problems += [
+                RowProblem(p + 1, ids.iloc[p], rc, f"{name} {_at(p)}, column '{rc}': {m}")
+                for p, m in bad
+            ]
+
+    frame = pd.DataFrame(out)
+    _check_unique_ids(frame[description.id_column], name, description)
+    problems.sort(key=lambda p: p.row)
+    if problems and errors == "raise":
+        raise SurveyError(problems[0].message)
+    bad_rows = sorted({p.row - 1 for p in problems})
+    frame = frame.drop(index=frame.index[bad_rows])
+    frame[description.id_column] = frame[description.id_column].astype(np.int64)
+    frame = frame.set_index(description.id_column).sort_index()
+    return Survey(frame=frame, description=description, source=str(path), problems=problems)
+
+
+def _at(pos: int) -> str:
+    return f"row {pos + 1} (line {pos + 2})"
+
+
+def _source_of(description: SurveyDescription, name: str) -> str:
+    return description.column(name).source
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    name = path.name
+    if not path.is_file():
+        raise SurveyError(f"{path}: survey file not found")
+    if path.stat().st_size == 0:
+        raise SurveyError(f"{name}: the file is empty")
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SurveyError(f"{name}: not a CSV file (it is not UTF-8 text)") from None
+    if "\x00" in head:
+        raise SurveyError(f"{name}: not a CSV file (it holds binary data)")
+    try:
+        # Everything as text: "None" is a category here, and validation decides types.
+        raw = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"
+        )
+    except (pd.errors.ParserError, csv.Error, UnicodeDecodeError) as exc:
+        raise SurveyError(f"{name}: not a CSV file ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise SurveyError(f"{name}: the file is empty") from None
+    if raw.empty:
+        raise SurveyError(f"{name}: the file has a header but no data rows")
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw.apply(lambda s: s.str.strip())
+
+
+def _convert(column: Column, text: pd.Series):
+    """Yield (canonical name, values, [(position, message)]) for one source column."""
+    if column.type in ("numeric", "integer"):
+        values, bad = _numbers(
+            text, column.min, column.max, column.type == "integer", column.allow_missing
+        )
+        yield column.name, values, bad
+    elif column.type == "categorical":
+        yield (column.name, *_categories(column, text))
+    else:
+        parts = text.str.split(column.separator, regex=False)
+        n = len(column.into)
+        shape_bad = [
+            (i, f"'{v}' is not {n} numbers separated by '{column.separator}'")
+            for i, (v, p) in enumerate(zip(text, parts, strict=True))
+            if not (column.allow_missing and v == "") and len(p) != n
+        ]
+        shaped = parts.where(parts.str.len() == n, [[""] * n] * len(parts))
+        for k, derived in enumerate(column.into):
+            piece = shaped.str[k]
+            values, bad = _numbers(piece, derived.min, derived.max, False, column.allow_missing)
+            bad = [
+                (i, f"'{text.iloc[i]}': part {k + 1} {m}")
+                for i, m in bad
+                if i not in {j for j, _ in shape_bad}
+            ]
+            yield derived.name, values, (shape_bad if k == 0 else []) + bad
+
+
+def _numbers(text: pd.Series, low, high, integer: bool, missing_ok: bool):
+    values = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype(float)
+    bad: list[tuple[int, str]] = []
+    for i, (v, t) in enumerate(zip(values, text, strict=True)):
+        if t == "":
+            if not missing_ok:
+                bad.append((i, "value is missing, and this column does not allow missing values"))
+        elif np.isnan(v):
+            bad.append((i, f"'{t}' is not a number"))
+        elif integer and v != round(v):
+            bad.append((i, f"{t} is not a whole number"))
+        elif (low is not None and v < low) or (high is not None and v > high):
+            lo = "-inf" if low is None else f"{low:g}"
+            hi = "inf" if high is None else f"{high:g}"
+            bad.append((i, f"{t} is outside {lo}..{hi}"))
+    return values, bad
+
+
+def _categories(column: Column, text: pd.Series):
+    mapped = text.map(lambda v: column.aliases.get(v, v))
+    allowed = set(column.categories)
+    bad = []
+    for i, (t, v) in enumerate(zip(text, mapped, strict=True)):
+        if t == "" and column.allow_missing:
+            continue
+        if t == "":
+            bad.append((i, "value is missing, and this column does not allow missing values"))
+        elif v not in allowed:
+            bad.append((i, f"'{t}' is not one of {list(column.categories)}"))
+    return mapped.where(mapped != "", None), bad
+
+
+def _check_unique_ids(ids: pd.Series, name: str, description: SurveyDescription) -> None:
+    dup = ids[ids.duplicated(keep=False) & ids.notna()]
+    if not dup.empty:
+        first = dup.iloc[0]
+        rows = [i + 1 for i in np.flatnonzero((ids == first).to_numpy())]
+        source = _source_of(description, description.id_column)
+        raise SurveyError(
+            f"{name}: column '{source}': id {first:g} appears more than once (rows {rows})"
+        )

@@ -1,0 +1,73 @@
+"""Turn a canonical survey frame into the model's numeric feature matrix.
+
+The encoding is fixed by the survey description, not learned: numeric columns pass
+through unchanged (so trees split on real hours and steps, which exact mode relies
+on), and each categorical column becomes one 0/1 column per allowed category.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .survey import SurveyDescription
+
+__all__ = ["SurveyEncoder", "feature_names", "target_vector"]
+
+
+def feature_names(description: SurveyDescription) -> list[str]:
+    """Names of the encoded features, in the order the model sees them."""
+    names: list[str] = []
+    for name in description.feature_columns:
+        column = _column_of(description, name)
+        if column.type == "categorical":
+            names += [f"{name}={c}" for c in column.categories]
+        else:
+            names.append(name)
+    return names
+
+
+def target_vector(frame: pd.DataFrame, description: SurveyDescription) -> np.ndarray:
+    """1 for the positive class (``target >= threshold``), else 0."""
+    target = description.target
+    return (frame[target.column].to_numpy(float) >= target.threshold).astype(int)
+
+
+def _column_of(description: SurveyDescription, name: str):
+    for column in description.columns:
+        if name in column.output_names:
+            return column
+    raise KeyError(name)
+
+
+class SurveyEncoder(TransformerMixin, BaseEstimator):
+    """Encode canonical survey columns as the model's float features.
+
+    Stateless: ``fit`` learns nothing, because the description fixes the categories.
+    """
+
+    def __init__(self, description: SurveyDescription) -> None:
+        self.description = description
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> SurveyEncoder:
+        self.feature_names_out_ = np.asarray(feature_names(self.description), dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        parts: dict[str, np.ndarray] = {}
+        for name in self.description.feature_columns:
+            column = _column_of(self.description, name)
+            if column.type == "categorical":
+                values = X[name].to_numpy(object)
+                for category in column.categories:
+                    parts[f"{name}={category}"] = (values == category).astype(float)
+            else:
+                parts[name] = X[name].to_numpy(float)
+        return pd.DataFrame(parts, index=X.index)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(feature_names(self.description), dtype=object)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True

@@ -1,0 +1,244 @@
+"""Build, fit, save and load the sleep-quality classifier (no pickle anywhere).
+
+The classifier is a scikit-learn :class:`~sklearn.pipeline.Pipeline`: the
+description-driven :class:`~sleeprx.features.SurveyEncoder` followed by XGBoost.
+A saved model is a folder with ``model.json`` (XGBoost's own JSON format),
+``meta.json`` (the survey description, feature order and encoding, a hash of the
+training data and package versions) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from xgboost import XGBClassifier
+
+from .data import Survey
+from .ensemble import Ensemble, read_ensemble
+from .errors import ArtifactError, ModelMismatchError, SurveyError
+from .features import SurveyEncoder, feature_names, target_vector
+from .io import atomic_write_json, atomic_write_text
+from .survey import SurveyDescription, description_from_dict
+
+__all__ = [
+    "CLASSIFIERS",
+    "ModelSettings",
+    "TrainedModel",
+    "load_model",
+    "make_pipeline",
+    "save_model",
+    "train",
+]
+
+FORMAT_VERSION = 1
+
+
+class ModelSettings(BaseModel):
+    """Hyper-parameters and evaluation protocol; one validated object, passed whole."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_estimators: int = Field(200, ge=1, le=5000)
+    max_depth: int = Field(4, ge=1, le=12)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    seed: int = 42
+    test_size: float = Field(0.2, gt=0, lt=1)
+    cv_splits: int = Field(5, ge=2)
+    cv_repeats: int = Field(5, ge=1)
+
+
+def _xgboost(settings: ModelSettings) -> ClassifierMixin:
+    return XGBClassifier(
+        n_estimators=settings.n_estimators,
+        max_depth=settings.max_depth,
+        learning_rate=settings.learning_rate,
+        objective="binary:logistic",
+        eval_metric="logloss",
+        tree_method="hist",
+        n_jobs=1,  # determinism, and the batch code parallelises over people instead
+        random_state=settings.seed,
+    )
+
+
+def _logistic(settings: ModelSettings) -> Pipeline:
+    return Pipeline(
+        [("scale", StandardScaler()), ("logit", LogisticRegression(max_iter=5000, C=1.0))]
+    )
+
+
+def _forest(settings: ModelSettings) -> ClassifierMixin:
+    return RandomForestClassifier(n_estimators=300, random_state=settings.seed, n_jobs=1)
+
+
+#: Registry of the classifiers sleeprx trains and compares; xgboost prescribes.
+CLASSIFIERS: dict[str, Callable[[ModelSettings], Any]] = {
+    "xgboost": _xgboost,
+    "logistic_regression": _logistic,
+    "random_forest": _forest,
+}
+
+
+def make_pipeline(
+    name: str, description: SurveyDescription, settings: ModelSettings | None = None
+) -> Pipeline:
+    """An unfitted pipeline: encoder, then the classifier registered as ``name``."""
+    settings = settings or ModelSettings()
+    return Pipeline(
+        [("encode", SurveyEncoder(description)), ("classify", CLASSIFIERS[name](settings))]
+    )
+
+
+@dataclass
+class TrainedModel:
+    """A fitted XGBoost pipeline with the description and provenance it was trained with."""
+
+    pipeline: Pipeline
+    description: SurveyDescription
+    settings: ModelSettings
+    data_hash: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.description)
+
+    @property
+    def booster(self):
+        """The underlying :class:`xgboost.Booster`."""
+        return self.pipeline.named_steps["classify"].get_booster()
+
+    @cached_property
+    def ensemble(self) -> Ensemble:
+        """The booster's trees as plain arrays (read once)."""
+        return read_ensemble(self.booster)
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        self.check_frame(frame)
+        return self.pipeline.named_steps["encode"].transform(frame)
+
+    def predict_proba(self, frame: pd.DataFrame) -> pd.Series:
+        """Probability of the positive class (good sleep), one per row of ``frame``."""
+        self.check_frame(frame)
+        p = self.pipeline.predict_proba(frame)[:, 1]
+        return pd.Series(p, index=frame.index, name="p_good")
+
+    def margin(self, frame: pd.DataFrame) -> pd.Series:
+        """Log-odds of good sleep (XGBoost's raw margin), one per row of ``frame``."""
+        import xgboost as xgb
+
+        matrix = xgb.DMatrix(self.encode(frame))
+        m = self.booster.predict(matrix, output_margin=True)
+        return pd.Series(m.astype(float), index=frame.index, name="logit")
+
+    def check_frame(self, frame: pd.DataFrame) -> None:
+        """Refuse a frame that lacks the columns this model's description needs."""
+        missing = [c for c in self.description.feature_columns if c not in frame.columns]
+        if missing:
+            raise ModelMismatchError(
+                f"the survey does not match the model's description "
+                f"'{self.description.name}': missing column(s) {missing}"
+            )
+
+    def check_survey(self, survey: Survey) -> None:
+        """Refuse a survey read with a different description than the model's."""
+        if survey.description.fingerprint() != self.description.fingerprint():
+            raise ModelMismatchError(
+                f"{Path(survey.source).name} was read with description "
+                f"'{survey.description.name}', which differs from the description "
+                f"'{self.description.name}' the model was trained with; read the survey "
+                f"with the model's description (model.description)"
+            )
+        self.check_frame(survey.frame)
+
+
+def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedModel:
+    """Fit the XGBoost pipeline on every valid row of ``survey``."""
+    settings = settings or ModelSettings()
+    frame, description = survey.frame, survey.description
+    if description.target.column not in frame.columns:
+        raise SurveyError(f"{survey.source}: has no target column to train on")
+    y = target_vector(frame, description)
+    if len(np.unique(y)) < 2:
+        raise SurveyError(f"{survey.source}: the target has a single class; cannot train")
+    pipeline = make_pipeline("xgboost", description, settings).fit(frame, y)
+    return TrainedModel(pipeline, description, settings, survey.data_hash())
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("sleeprx", "xgboost", "scikit-learn", "shap", "pandas", "numpy", "highspy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
+    """Write ``model.json``, ``meta.json`` and ``metrics.json`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    booster_json = model.booster.save_raw(raw_format="json").decode()
+    encoder = model.pipeline.named_steps["encode"]
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": "sleeprx.xgboost_pipeline",
+        "description": model.description.model_dump(mode="json"),
+        "description_fingerprint": model.description.fingerprint(),
+        "feature_names": list(encoder.get_feature_names_out()),
+        "encoding": "numeric columns pass through; categorical -> one 0/1 column per category",
+        "settings": model.settings.model_dump(mode="json"),
+        "training_data_sha256": model.data_hash,
+        "versions": _versions(),
+    }
+    atomic_write_text(out / "model.json", booster_json)
+    atomic_write_json(out / "meta.json", meta)
+    atomic_write_json(out / "metrics.json", model.metrics)
+    return out
+
+
+def load_model(model_dir: str | Path) -> TrainedModel:
+    """Load a model folder written by :func:`save_model`, without pickle."""
+    folder = Path(model_dir)
+    paths = {n: folder / f"{n}.json" for n in ("model", "meta", "metrics")}
+    for name in ("model", "meta"):
+        if not paths[name].is_file():
+            raise ArtifactError(f"{paths[name]}: not found; is {folder} a sleeprx model folder?")
+    try:
+        meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{paths['meta']}: not valid JSON ({exc})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{paths['meta']}: format_version {meta.get('format_version')!r}, "
+            f"this sleeprx reads {FORMAT_VERSION}"
+        )
+    description = description_from_dict(meta["description"], source=str(paths["meta"]))
+    if meta["feature_names"] != feature_names(description):
+        raise ArtifactError(f"{paths['meta']}: feature_names do not match its description")
+    settings = ModelSettings.model_validate(meta["settings"])
+    classifier = XGBClassifier()
+    try:
+        classifier.load_model(paths["model"])
+    except Exception as exc:  # xgboost raises its own XGBoostError
+        raise ArtifactError(f"{paths['model']}: cannot be read by XGBoost ({exc})") from None
+    encoder = SurveyEncoder(description).fit(None)
+    pipeline = Pipeline([("encode", encoder), ("classify", classifier)])
+    metrics = {}
+    if paths["metrics"].is_file():
+        metrics = json.loads(paths["metrics"].read_text(encoding="utf-8"))
+    return TrainedModel(pipeline, description, settings, meta["training_data_sha256"], metrics)

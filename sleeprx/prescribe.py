@@ -1,0 +1,319 @@
+"""Prescriptions for a population: build, solve, verify, and describe each one.
+
+For every person: build the problem, formulate the program for the chosen mode, solve
+it, read the chosen levels back, then re-score the prescribed profile with the real
+classifier. One row per person; a person with invalid data gets an ``error`` row and
+the run goes on for everybody else.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .data import Survey
+from .errors import ConfigError, SolverError
+from .explain import Explanation, explain
+from .formulation import build_program
+from .model import TrainedModel
+from .problem import PersonProblem, build_problem
+from .settings import PrescribeSettings
+from .solve import solve
+from .verify import margin64, rescore
+
+__all__ = ["Plan", "plan_person", "prepare_problems", "prescribe"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The program's answer for one person, before verification."""
+
+    person_id: int
+    status: str  # changed | no_change | infeasible | time_limit | error
+    levels: tuple[int, ...] | None  # chosen level index per factor
+    gain_planned: float  # delta-logit under the mode's own gain model
+    gain_surrogate: float  # delta-logit under the SHAP surrogate
+    cost: float
+    intensity: float
+    objective: float
+    solver_status: str
+    gap: float
+    seconds: float
+    reason: str = ""
+    margin_mip: float = float("nan")
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def plan_person(problem: PersonProblem, settings: PrescribeSettings) -> Plan:
+    """Solve one person's program and decide changed / no change / infeasible."""
+    start = time.perf_counter()
+    program = build_program(problem, settings)
+    solution = solve(program.model, settings)
+    seconds = time.perf_counter() - start
+    pid = problem.person_id
+    if solution.x is None:
+        reason = (
+            f"no allowed change (at most {settings.max_changes}, inside the safe ranges) "
+            f"reaches p >= {settings.goal:g}"
+            if settings.goal is not None
+            else "the program has no feasible point"
+        )
+        return Plan(
+            pid,
+            "infeasible",
+            None,
+            math.nan,
+            math.nan,
+            math.nan,
+            math.nan,
+            math.nan,
+            solution.status,
+            solution.gap,
+            seconds,
+            reason,
+        )
+    levels = program.chosen_levels(solution.x)
+    pick = list(zip(problem.factors, levels, strict=True))
+    gain = program.gain.evaluate(solution.x)
+    surrogate = float(sum(f.surrogate_gain[i] for f, i in pick))
+    cost = float(sum(f.cost[i] for f, i in pick))
+    intensity = float(sum(f.intensity[i] for f, i in pick))
+    objective = gain - settings.lam * cost if settings.goal is None else cost
+    n_changes = sum(i > 0 for i in levels)
+    margin = problem.logit_before + gain
+    status = "changed" if n_changes else "no_change"
+    reason = ""
+    if settings.goal is None and n_changes and objective <= settings.min_gain:
+        status, reason = (
+            "no_change",
+            (
+                f"the best change scores {objective:.3f} log-odds after its penalty, not above "
+                f"the minimum gain {settings.min_gain:g}"
+            ),
+        )
+        levels = (0,) * len(levels)
+        gain = surrogate = cost = intensity = objective = 0.0
+        margin = problem.logit_before
+    elif not n_changes:
+        reason = (
+            f"already at p >= {settings.goal:g}"
+            if settings.goal is not None
+            else "no allowed change improves predicted sleep quality by more than it costs"
+        )
+    if solution.status == "time_limit":
+        status = "time_limit"
+        reason = (
+            f"time limit {settings.time_limit:g} s reached; best solution found, "
+            f"gap {solution.gap:.2g}"
+        )
+    return Plan(
+        pid,
+        status,
+        levels,
+        gain,
+        surrogate,
+        cost,
+        intensity,
+        objective,
+        solution.status,
+        solution.gap,
+        seconds,
+        reason,
+        margin,
+    )
+
+
+def prepare_problems(
+    model: TrainedModel,
+    frame: pd.DataFrame,
+    settings: PrescribeSettings,
+    *,
+    explanation: Explanation | None = None,
+) -> tuple[dict[int, PersonProblem], dict[int, str]]:
+    """Build every person's problem; people who cannot have one get an error message."""
+    description = model.description
+    explanation = explanation or explain(model, frame)
+    X = model.encode(frame)
+    logits = margin64(model, X)
+    ensemble = model.ensemble if settings.mode == "exact" else None
+    names = model.feature_names
+    problems, errors = {}, {}
+    for (pid, row), x, logit in zip(frame.iterrows(), X.to_numpy(float), logits, strict=True):
+        missing = [c for c in description.modifiable_names if pd.isna(row[c])]
+        if missing:
+            errors[pid] = f"column '{missing[0]}' is missing, so no change can be planned"
+            continue
+        problems[pid] = build_problem(
+            pid,
+            row,
+            description,
+            features=x,
+            feature_names=names,
+            logit_before=logit,
+            curves=explanation.curves,
+            resistance_scale=settings.resistance_scale,
+            ensemble=ensemble,
+        )
+    return problems, errors
+
+
+def prescribe(
+    survey: Survey,
+    model: TrainedModel,
+    *,
+    settings: PrescribeSettings | None = None,
+    ids: Iterable[int] | None = None,
+    explanation: Explanation | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """One verified prescription per person, as a DataFrame (see the README for columns).
+
+    The effect curves come from the whole survey unless ``explanation`` is given.
+    """
+    settings = settings or PrescribeSettings()
+    model.check_survey(survey)
+    frame = survey.frame
+    explanation = explanation or explain(model, frame)
+    wanted = list(frame.index) if ids is None else list(ids)
+    invalid = {int(p.person_id): p.message for p in survey.problems if p.person_id.isdigit()}
+    unknown = [i for i in wanted if i not in frame.index and i not in invalid]
+    if unknown:
+        raise ConfigError(f"--ids: no person with id {unknown[0]} in {survey.source}")
+    if ids is None:
+        wanted = sorted(wanted + list(invalid))
+    valid = [i for i in wanted if i in frame.index]
+    problems, errors = prepare_problems(model, frame.loc[valid], settings, explanation=explanation)
+    errors |= {i: invalid[i] for i in wanted if i in invalid}
+
+    plans: dict[int, Plan] = {}
+    for pid in _progress(list(problems), progress, len(problems)):
+        try:
+            plans[pid] = plan_person(problems[pid], settings)
+        except SolverError as exc:
+            errors[pid] = str(exc)
+    return _table(model, frame, problems, plans, errors, wanted, settings)
+
+
+def _progress(items: list, enabled: bool, total: int):
+    if not enabled:
+        return items
+    from rich.progress import track
+
+    return track(items, description="prescribing", total=total, transient=True)
+
+
+def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFrame:
+    names = model.description.modifiable_names
+    chosen = {
+        pid: [f.levels[i] for f, i in zip(problems[pid].factors, plan.levels, strict=True)]
+        for pid, plan in plans.items()
+        if plan.levels is not None
+    }
+    profiles = pd.DataFrame.from_dict(chosen, orient="index", columns=list(names))
+    scored = rescore(model, frame, profiles) if len(profiles) else pd.DataFrame()
+    rows = []
+    for pid in wanted:
+        if pid in errors:
+            rows.append({"person_id": pid, "status": "error", "advice": errors[pid]})
+            continue
+        plan, problem = plans[pid], problems[pid]
+        row = {"person_id": pid, "status": plan.status}
+        before = [f.current for f in problem.factors]
+        after = chosen.get(pid, before)
+        if pid in scored.index:
+            s = scored.loc[pid]
+            row |= {
+                "p_before": s.p_before,
+                "p_after": s.p_after,
+                "gain_logit": s.logit_after - s.logit_before,
+            }
+        else:
+            row |= {
+                "p_before": _sigmoid(problem.logit_before),
+                "p_after": math.nan,
+                "gain_logit": math.nan,
+            }
+        row |= {
+            "n_changes": sum(i > 0 for i in plan.levels) if plan.levels else 0,
+            "p_after_surrogate": _sigmoid(problem.logit_before + plan.gain_surrogate),
+            "gain_surrogate": plan.gain_surrogate,
+            "gain_planned": plan.gain_planned,
+            "cost": plan.cost,
+            "intensity": plan.intensity,
+            "objective": plan.objective,
+            "margin_mip": plan.margin_mip,
+        }
+        for name, b, a in zip(names, before, after, strict=True):
+            row[f"{name}_before"], row[f"{name}_after"] = b, (a if plan.levels else math.nan)
+        row["advice"] = _advice(model, plan, before, after)
+        row |= {
+            "solver_status": plan.solver_status,
+            "gap": plan.gap,
+            "solve_seconds": plan.seconds,
+            "mode": settings.mode,
+        }
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return _order_columns(table, names).assign(model_disagrees=lambda t: _disagrees(t, settings))
+
+
+def _disagrees(table: pd.DataFrame, settings: PrescribeSettings) -> pd.Series:
+    """The model's gain is not positive, or far below the surrogate's estimate."""
+    changed = table["status"].eq("changed")
+    real, sur = table.get("gain_logit"), table.get("gain_surrogate")
+    if real is None:
+        return pd.Series(False, index=table.index)
+    return changed & ((real <= 0) | (real < settings.disagree_ratio * sur))
+
+
+def _order_columns(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    head = [
+        "person_id",
+        "status",
+        "n_changes",
+        "p_before",
+        "p_after",
+        "p_after_surrogate",
+        "gain_logit",
+        "gain_surrogate",
+        "gain_planned",
+        "cost",
+        "intensity",
+        "objective",
+    ]
+    factors = [c for n in names for c in (f"{n}_before", f"{n}_after")]
+    tail = ["advice", "solver_status", "gap", "margin_mip", "solve_seconds", "mode"]
+    for column in head + factors + tail:
+        if column not in table.columns:
+            table[column] = math.nan
+    return table[head + factors + tail]
+
+
+def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[float]) -> str:
+    if plan.status in ("infeasible",) or not plan.levels:
+        return f"No prescription: {plan.reason}."
+    if plan.status == "no_change":
+        return f"No change: {plan.reason}."
+    parts = []
+    for factor, b, a in zip(model.description.modifiable, before, after, strict=True):
+        if a == b:
+            continue
+        verb = "increase" if a > b else "reduce"
+        unit = f" {factor.unit}" if factor.unit and factor.unit != "steps" else ""
+        parts.append(f"{verb} {factor.label} from {_number(b)}{unit} to {_number(a)}{unit}")
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    suffix = f" ({plan.reason})" if plan.status == "time_limit" else ""
+    return text[0].upper() + text[1:] + suffix + "."
+
+
+def _number(v: float) -> str:
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.2f}".rstrip("0").rstrip(".")

@@ -1,0 +1,158 @@
+"""The only place that knows HiGHS: options, time limits, termination, extraction.
+
+Two routes solve the same :class:`~sleeprx.formulation.LinearModel`:
+
+``highs``  passes the arrays straight to highspy. This is the default; a per-person
+           program is small and HiGHS solves it in milliseconds, so a modelling
+           layer's translation would dominate the run time.
+``pyomo``  builds the Pyomo model (:meth:`LinearModel.to_pyomo`) and solves it with
+           Pyomo's HiGHS interface. Same answers, slower; the tests check they agree.
+
+Gaps default to zero relative and 1e-9 absolute (HiGHS's defaults are 1e-4 and 1e-6),
+so "optimal" means proven optimal, not optimal to within a tolerance.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import highspy
+import numpy as np
+
+from .errors import SolverError
+from .formulation import LinearModel
+from .settings import PrescribeSettings
+
+__all__ = ["SOLVERS", "Solution", "solve"]
+
+Status = Literal["optimal", "time_limit", "infeasible"]
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What a solve found. ``x`` is None when no feasible point is known."""
+
+    status: Status
+    x: np.ndarray | None
+    objective: float
+    bound: float
+    gap: float
+    seconds: float
+
+
+def _highs_options(h: highspy.Highs, settings: PrescribeSettings) -> None:
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", settings.mip_rel_gap)
+    h.setOptionValue("mip_abs_gap", settings.mip_abs_gap)
+    h.setOptionValue("time_limit", settings.time_limit)
+    # Measured on the shipped model: these programs solve at the root, and presolve
+    # and the feasibility-jump heuristic cost more time than they save.
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("mip_heuristic_run_feasibility_jump", False)
+
+
+_banner_shown = False
+
+
+def _new_highs() -> highspy.Highs:
+    """A Highs instance. The first one in a process prints a copyright banner to the C
+    stdout before any option can silence it; send that one line to /dev/null."""
+    global _banner_shown
+    if _banner_shown:
+        return highspy.Highs()
+    _banner_shown = True
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _solve_highs(model: LinearModel, settings: PrescribeSettings) -> Solution:
+    start = time.perf_counter()
+    h = _new_highs()
+    _highs_options(h, settings)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = model.n_vars, model.n_rows
+    lp.col_cost_ = np.asarray(model.cost, dtype=float)
+    lp.col_lower_ = np.asarray(model.lb, dtype=float)
+    lp.col_upper_ = np.asarray(model.ub, dtype=float)
+    lp.row_lower_ = np.asarray(model.row_lb, dtype=float)
+    lp.row_upper_ = np.asarray(model.row_ub, dtype=float)
+    lp.offset_ = model.offset
+    lp.sense_ = highspy.ObjSense.kMaximize if model.sense == "max" else highspy.ObjSense.kMinimize
+    starts, index, value = model.csr()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = model.n_vars, model.n_rows
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = starts, index, value
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+        for i in model.integer
+    ]
+    if h.passModel(lp) == highspy.HighsStatus.kError:
+        raise SolverError("HiGHS refused the model")
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    seconds = time.perf_counter() - start
+    has_point = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value) if has_point else None
+    if status == highspy.HighsModelStatus.kOptimal:
+        gap = max(info.mip_gap, 0.0)
+        return Solution(
+            "optimal", x, info.objective_function_value, info.mip_dual_bound, gap, seconds
+        )
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return Solution("infeasible", None, float("nan"), float("nan"), float("nan"), seconds)
+    if status == highspy.HighsModelStatus.kTimeLimit:
+        objective = info.objective_function_value if has_point else float("nan")
+        return Solution("time_limit", x, objective, info.mip_dual_bound, info.mip_gap, seconds)
+    raise SolverError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
+
+
+def _solve_pyomo(model: LinearModel, settings: PrescribeSettings) -> Solution:
+    import pyomo.environ as pyo
+    from pyomo.opt import TerminationCondition as TC
+
+    start = time.perf_counter()
+    m = model.to_pyomo()
+    solver = pyo.SolverFactory("appsi_highs")
+    solver.config.time_limit = settings.time_limit
+    solver.config.load_solution = False
+    solver.highs_options.update(
+        {"mip_rel_gap": settings.mip_rel_gap, "mip_abs_gap": settings.mip_abs_gap}
+    )
+    result = solver.solve(m)
+    condition = result.solver.termination_condition
+    seconds = time.perf_counter() - start
+    if condition == TC.infeasible:
+        return Solution("infeasible", None, float("nan"), float("nan"), float("nan"), seconds)
+    if condition not in (TC.optimal, TC.maxTimeLimit):
+        raise SolverError(f"Pyomo/HiGHS stopped with termination condition {condition}")
+    m.solutions.load_from(result)
+    x = np.array([pyo.value(m.x[j]) for j in range(model.n_vars)])
+    objective = pyo.value(m.objective)
+    status: Status = "optimal" if condition == TC.optimal else "time_limit"
+    gap = 0.0 if status == "optimal" else float("nan")
+    return Solution(status, x, objective, float("nan"), gap, seconds)
+
+
+#: Registry of solve routes.
+SOLVERS: dict[str, Callable[[LinearModel, PrescribeSettings], Solution]] = {
+    "highs": _solve_highs,
+    "pyomo": _solve_pyomo,
+}
+
+
+def solve(model: LinearModel, settings: PrescribeSettings) -> Solution:
+    """Solve ``model`` with the route named by ``settings.backend``."""
+    return SOLVERS[settings.backend](model, settings)
