@@ -6,8 +6,19 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "write_table",
+]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -36,3 +47,14 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, obj: object) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_table(table: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:
+    """Write a table as CSV or JSON (records), whole or not at all."""
+    path = Path(path)
+    fmt = fmt or (path.suffix.lstrip(".") or "csv")
+    if fmt == "csv":
+        return atomic_write_text(path, table.to_csv(index=False))
+    if fmt == "json":
+        return atomic_write_text(path, table.to_json(orient="records", indent=2) + "\n")
+    raise ConfigError(f"--format {fmt!r}: expected one of ['csv', 'json']")

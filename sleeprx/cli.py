@@ -1,0 +1,187 @@
+"""A thin command line over the library; no logic of its own.
+
+Every error a user can cause is a :class:`SleeprxError`: it is printed as one line
+on stderr and the exit code is 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .errors import SleeprxError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="sleeprx: personal, minimal, feasible sleep-behaviour prescriptions. "
+    "Decision support for research, not medical advice.",
+)
+err = Console(stderr=True)
+out = Console()
+
+SurveyOpt = Annotated[
+    Path | None, typer.Option(help="survey CSV; default: the shipped survey", dir_okay=False)
+]
+
+
+@app.command()
+def train(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="folder for model.json, meta.json, metrics.json")
+    ],
+    survey: SurveyOpt = None,
+    description: Annotated[
+        Path | None, typer.Option(help="survey description YAML; default: the shipped one")
+    ] = None,
+) -> None:
+    """Evaluate the classifiers, train XGBoost on all rows and save it (no pickle)."""
+    from .data import read_survey
+    from .evaluate import evaluate_models
+    from .model import save_model
+    from .model import train as fit
+    from .survey import load_description
+
+    data = read_survey(survey, load_description(description))
+    with err.status("evaluating (hold-out and grouped cross-validation)..."):
+        metrics = evaluate_models(data)
+    model = fit(data)
+    model.metrics = metrics
+    save_model(model, out_dir)
+    out.print(metrics_table(metrics))
+    out.print(f"wrote {out_dir}/model.json, meta.json, metrics.json")
+
+
+def metrics_table(metrics: dict) -> Table:
+    """The two evaluations side by side, with the paper's figures."""
+    table = Table(title="Good-sleep classifier (paper: F1 0.9544, accuracy 0.9366)")
+    for column in ("protocol", "model", "F1", "accuracy", "ROC AUC", "Brier"):
+        table.add_column(column, no_wrap=True)
+    for protocol in ("holdout", "grouped_cv"):
+        for name, m in metrics[protocol].items():
+
+            def cell(key: str, m=m) -> str:
+                std = m.get(f"{key}_std")
+                return f"{m[key]:.4f}" + (f"±{std:.3f}" if std is not None else "")
+
+            table.add_row(
+                protocol, name, *(cell(k) for k in ("f1", "accuracy", "roc_auc", "brier"))
+            )
+    return table
+
+
+@app.command()
+def prescribe(
+    model_dir: Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")],
+    out_file: Annotated[Path, typer.Option("--out", help="output table (.csv or .json)")],
+    survey: SurveyOpt = None,
+    max_changes: Annotated[int, typer.Option("--max-changes", help="K, most factors changed")] = 2,
+    lam: Annotated[float, typer.Option("--lam", help="weight of the resistance penalty")] = 0.1,
+    min_gain: Annotated[float, typer.Option(help="smallest objective worth a change")] = 0.1,
+    mode: Annotated[str, typer.Option(help="surrogate (SHAP) or exact (the trees)")] = "surrogate",
+    goal: Annotated[str | None, typer.Option(help="recourse goal, e.g. p>=0.7")] = None,
+    budget: Annotated[float | None, typer.Option(help="cap on intensity")] = None,
+    time_limit: Annotated[float, typer.Option(help="seconds per person")] = 10.0,
+    ids: Annotated[str | None, typer.Option(help="comma-separated person ids")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+) -> None:
+    """Prescribe for every person (or --ids), verified by the real classifier."""
+    from .data import read_survey
+    from .io import write_table
+    from .model import load_model
+    from .prescribe import prescribe as run
+    from .settings import make_settings, parse_goal
+
+    settings = make_settings(
+        mode=mode,
+        max_changes=max_changes,
+        lam=lam,
+        min_gain=min_gain,
+        goal=parse_goal(goal),
+        budget=budget,
+        time_limit=time_limit,
+    )
+    person_ids = parse_ids(ids)
+    model = load_model(model_dir)
+    data = read_survey(survey, model.description, errors="collect")
+    table = run(data, model, settings=settings, ids=person_ids, progress=sys.stderr.isatty())
+    write_table(table, out_file, fmt)
+    counts = table["status"].value_counts().to_dict()
+    out.print(f"wrote {len(table)} rows to {out_file}: {counts}")
+    out.print("Decision support, not medical advice.")
+
+
+def parse_ids(text: str | None) -> list[int] | None:
+    from .errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--ids {text!r}: expected comma-separated whole numbers") from None
+
+
+@app.command()
+def pareto(
+    model_dir: Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for pareto.csv and figures")],
+    survey: SurveyOpt = None,
+    mode: Annotated[str, typer.Option(help="surrogate or exact")] = "surrogate",
+) -> None:
+    """Per-person Pareto fronts of gain against intensity and number of changes."""
+    from .pipeline import run_pareto
+
+    written = run_pareto(model_dir, out_dir, survey=survey, mode=mode, progress=sys.stderr.isatty())
+    out.print(f"wrote {', '.join(str(p) for p in written)}")
+
+
+@app.command()
+def plot(run: Annotated[Path, typer.Option("--run", help="a run folder with the CSVs")]) -> None:
+    """Redraw every figure of a run from its CSVs, without re-solving."""
+    from .plots import plot_all
+
+    written = plot_all(run)
+    out.print(f"wrote {len(written)} files into {run / 'figures'}")
+
+
+@app.command("run")
+def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) -> None:
+    """Run a whole pipeline: train, explain, prescribe, sweep, plot, summarise."""
+    from .pipeline import load_pipeline
+    from .pipeline import run_pipeline as execute
+
+    result = execute(load_pipeline(config), progress=sys.stderr.isatty(), log=err.print)
+    out.print(metrics_table(result.metrics))
+    out.print(f"wrote {result.out_dir} (see {result.out_dir / 'summary.md'})")
+    out.print("Decision support, not medical advice.")
+
+
+def main() -> None:
+    """Console entry point: user errors exit with code 2 and one line, no traceback."""
+    try:
+        app(standalone_mode=False)
+    except SleeprxError as exc:
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

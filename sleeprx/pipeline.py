@@ -1,0 +1,361 @@
+"""Declarative pipelines: a YAML file describes a whole run, validated on load.
+
+``sleeprx run pipelines/paper.yaml`` trains, explains, prescribes, sweeps, compares
+the surrogate with exact mode, plots and summarises into one output folder. The
+folder is built under a temporary name and renamed into place at the end, so a run
+that fails leaves the previous results untouched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .data import read_survey
+from .errors import ConfigError
+from .evaluate import evaluate_models
+from .explain import explain
+from .fidelity import fidelity_report
+from .io import atomic_write_json, atomic_write_text, write_table
+from .model import ModelSettings, load_model, save_model, train
+from .prescribe import prescribe
+from .settings import PrescribeSettings
+from .survey import load_description
+
+__all__ = ["PipelineConfig", "RunResult", "load_pipeline", "run_pareto", "run_pipeline"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    survey: Path | None = Field(None, description="survey CSV; null = the shipped survey")
+    description: Path | None = Field(None, description="description YAML; null = shipped")
+
+
+class ParetoConfig(_Strict):
+    mode: Literal["surrogate", "exact"] = "surrogate"
+    budgets: list[float] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20])
+    ks: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    people: list[int] | None = Field(None, description="ids to sweep; null = everybody")
+    show_people: list[int] = Field(default_factory=lambda: [1, 50, 150])
+
+
+class SensitivityConfig(_Strict):
+    lams: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5])
+    resistance_scales: list[float] = Field(default_factory=lambda: [0.5, 1.0, 2.0])
+    ks: list[int] = Field(default_factory=lambda: [1, 2, 3])
+
+
+class FidelityConfig(_Strict):
+    enabled: bool = True
+
+
+class PipelineConfig(_Strict):
+    """A whole run. Relative paths are relative to the YAML file's folder."""
+
+    name: str = "run"
+    data: DataConfig = DataConfig()
+    model: ModelSettings = ModelSettings()
+    prescribe: PrescribeSettings = PrescribeSettings()
+    pareto: ParetoConfig = ParetoConfig()
+    sensitivity: SensitivityConfig = SensitivityConfig()
+    fidelity: FidelityConfig = FidelityConfig()
+    output: Path = Path("runs/run")
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline file; a bad one fails at once, naming the key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: pipeline file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        config = PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_explain_errors(exc)}") from None
+    base = path.resolve().parent
+
+    def resolve(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else base / p)
+
+    data = DataConfig(
+        survey=resolve(config.data.survey), description=resolve(config.data.description)
+    )
+    return config.model_copy(update={"data": data, "output": resolve(config.output)})
+
+
+def _explain_errors(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(e["loc"][:-1])
+            parts.append(f"unknown key '{loc}'; allowed keys here: {allowed}")
+        else:
+            parts.append(f"key '{loc}': {e['msg']} (found {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: Any = PipelineConfig
+    for part in loc:
+        annotation = model.model_fields[part].annotation
+        model = annotation
+    return sorted(model.model_fields)
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    metrics: dict
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_pipeline(
+    config: PipelineConfig, *, progress: bool = False, log: Callable[[str], None] = lambda s: None
+) -> RunResult:
+    """Run every step of ``config`` and write the output folder whole."""
+    from .pareto import person_fronts, population_curve, sensitivity
+    from .plots import plot_all, shap_table
+
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    final = Path(config.output)
+    staging = final.parent / f".{final.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+
+    def step(name: str):
+        timings[name] = time.perf_counter()
+        log(f"{name}...")
+
+    def done(name: str):
+        timings[name] = time.perf_counter() - timings[name]
+
+    try:
+        description = load_description(config.data.description)
+        survey = read_survey(config.data.survey, description)
+
+        step("evaluate")
+        metrics = evaluate_models(survey, settings=config.model)
+        done("evaluate")
+        step("train")
+        model = train(survey, settings=config.model)
+        model.metrics = metrics
+        save_model(model, staging / "model")
+        atomic_write_json(staging / "metrics.json", metrics)
+        done("train")
+
+        step("explain")
+        explanation = explain(model, survey.frame)
+        write_table(shap_table(explanation), staging / "shap_modifiable.csv")
+        done("explain")
+
+        step("prescribe")
+        table = prescribe(
+            survey, model, settings=config.prescribe, explanation=explanation, progress=progress
+        )
+        write_table(table, staging / "prescriptions.csv")
+        done("prescribe")
+
+        fidelity_summary = None
+        if config.fidelity.enabled:
+            step("fidelity")
+            base = config.prescribe.model_copy(update={"min_gain": 0.0})
+            tables = {
+                mode: prescribe(
+                    survey,
+                    model,
+                    settings=base.model_copy(update={"mode": mode}),
+                    explanation=explanation,
+                    progress=progress,
+                )
+                for mode in ("surrogate", "exact")
+            }
+            per_person, fidelity_summary = fidelity_report(
+                tables["surrogate"], tables["exact"], base
+            )
+            write_table(per_person, staging / "fidelity.csv")
+            atomic_write_json(staging / "fidelity.json", fidelity_summary)
+            done("fidelity")
+
+        step("pareto")
+        people = (
+            survey.frame if config.pareto.people is None else survey.frame.loc[config.pareto.people]
+        )
+        sweep_settings = config.prescribe.model_copy(update={"mode": config.pareto.mode})
+        fronts = person_fronts(
+            model,
+            people,
+            settings=sweep_settings,
+            budgets=config.pareto.budgets,
+            ks=config.pareto.ks,
+            explanation=explanation,
+            progress=progress,
+        )
+        write_table(fronts, staging / "pareto.csv")
+        done("pareto")
+
+        step("sensitivity")
+        sens = sensitivity(
+            model,
+            survey.frame,
+            settings=config.prescribe,
+            lams=config.sensitivity.lams,
+            scales=config.sensitivity.resistance_scales,
+            ks=config.sensitivity.ks,
+            explanation=explanation,
+            progress=progress,
+        )
+        write_table(sens, staging / "sensitivity.csv")
+        done("sensitivity")
+
+        step("plots")
+        plot_all(staging)
+        done("plots")
+
+        timings["total"] = time.perf_counter() - start
+        curve_k = population_curve(fronts, by="k")
+        atomic_write_text(
+            staging / "summary.md",
+            summary_markdown(
+                config,
+                metrics,
+                table,
+                curve_k,
+                fidelity_summary,
+                timings,
+                sorted(p.name for p in (staging / "figures").glob("*.png")),
+            ),
+        )
+        _replace_dir(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RunResult(final, metrics, timings)
+
+
+def _replace_dir(staging: Path, final: Path) -> None:
+    old = final.parent / f".{final.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run_pareto(
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    survey: Path | None = None,
+    mode: str = "surrogate",
+    progress: bool = False,
+) -> list[Path]:
+    """``sleeprx pareto``: per-person fronts and population curves of a saved model."""
+    from .pareto import person_fronts, population_curve
+
+    model = load_model(model_dir)
+    data = read_survey(survey, model.description)
+    settings = PrescribeSettings(mode=mode)
+    sweep = ParetoConfig()
+    fronts = person_fronts(
+        model, data.frame, settings=settings, budgets=sweep.budgets, ks=sweep.ks, progress=progress
+    )
+    out = Path(out_dir)
+    written = [write_table(fronts, out / "pareto.csv")]
+    for by in ("budget", "k"):
+        written.append(write_table(population_curve(fronts, by=by), out / f"population_{by}.csv"))
+    return written
+
+
+def summary_markdown(
+    config: PipelineConfig,
+    metrics: dict,
+    table: pd.DataFrame,
+    curve_k: pd.DataFrame,
+    fidelity: dict | None,
+    timings: dict[str, float],
+    figures: list[str],
+) -> str:
+    """The key numbers of a run, with links to its figures."""
+    from .pareto import knee
+
+    ok = table[table["status"].isin(["changed", "no_change"])]
+    shares = ok["n_changes"].value_counts(normalize=True).sort_index()
+    changed = ok[ok["status"] == "changed"]
+    lines = [
+        f"# sleeprx run: {config.name}",
+        "",
+        "Decision support for research, not medical advice.",
+        "",
+        "## Classifier",
+        "",
+        "| protocol | model | F1 | accuracy | ROC AUC | Brier |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for protocol in ("holdout", "grouped_cv"):
+        for name, m in metrics[protocol].items():
+            lines.append(
+                f"| {protocol} | {name} | {m['f1']:.4f} | {m['accuracy']:.4f} | "
+                f"{m['roc_auc']:.4f} | {m['brier']:.4f} |"
+            )
+    lines += [
+        "",
+        f"Paper: F1 0.9544, accuracy 0.9366 (hold-out). {metrics['data']['n_distinct_rows']} of "
+        f"{metrics['data']['n_rows']} rows are distinct; grouped CV keeps copies together.",
+        "",
+        f"## Prescriptions ({config.prescribe.mode} mode, K={config.prescribe.max_changes}, "
+        f"lambda={config.prescribe.lam:g}, minimum gain {config.prescribe.min_gain:g})",
+        "",
+        f"- people: {len(table)} ({(table['status'] == 'error').sum()} with invalid data)",
+    ]
+    for k, share in shares.items():
+        lines.append(f"- {k} change(s): {share:.1%}")
+    lines += [
+        f"- no change: {(ok['status'] == 'no_change').mean():.1%}",
+        f"- mean gain among changed (log-odds): surrogate {changed['gain_surrogate'].mean():.3f}, "
+        f"real model {changed['gain_logit'].mean():.3f}",
+        f"- prescriptions the model disagrees with: {table['model_disagrees'].mean():.1%}",
+        f"- median solve time per person: {1000 * ok['solve_seconds'].median():.2f} ms",
+        "",
+        "## Population curve by number of changes (verified gain, log-odds)",
+        "",
+        "| K | mean | marginal |",
+        "| --- | --- | --- |",
+    ]
+    for _, r in curve_k.iterrows():
+        lines.append(f"| {int(r['k'])} | {r['mean']:.3f} | {r['marginal_gain']:.3f} |")
+    k_knee = knee(curve_k["k"].to_numpy(float), curve_k["mean"].to_numpy(float))
+    lines += ["", f"Knee of the curve: K = {k_knee:g}.", ""]
+    if fidelity is not None:
+        lines += [
+            "## Fidelity: surrogate against exact mode (true objective, minimum gain off)",
+            "",
+            f"- prescriptions that differ: {fidelity['share_differ']:.1%}",
+            f"- loss of using the surrogate (log-odds): mean {fidelity['mean_loss']:.3f}, "
+            f"worst {fidelity['worst_loss']:.3f}",
+            f"- surrogate prescriptions whose real gain is not positive: "
+            f"{fidelity['share_surrogate_nonpositive_real_gain']:.1%}",
+            "",
+        ]
+    lines += ["## Wall time (s)", ""]
+    lines += [f"- {name}: {seconds:.1f}" for name, seconds in timings.items()]
+    lines += ["", "## Figures", ""]
+    lines += [f"- [{name}](figures/{name})" for name in figures]
+    return "\n".join(lines) + "\n"
