@@ -23,7 +23,7 @@ app = typer.Typer(
     help="sleeprx: personal, minimal, feasible sleep-behaviour prescriptions. "
     "Decision support for research, not medical advice.",
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 SurveyOpt = Annotated[

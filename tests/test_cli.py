@@ -1,0 +1,92 @@
+"""The command line: contracts, exit codes and whole-or-nothing outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def sleeprx(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sleeprx.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def test_prescribe_writes_the_table(small_model_dir, tmp_path):
+    out = tmp_path / "p.csv"
+    result = sleeprx("prescribe", "--model", small_model_dir, "--out", out, "--ids", "1,5,9")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert table["person_id"].tolist() == [1, 5, 9]
+    assert "not medical advice" in result.stdout
+
+
+def test_prescribe_json_exact_goal(small_model_dir, tmp_path):
+    out = tmp_path / "p.json"
+    result = sleeprx(
+        "prescribe",
+        "--model",
+        small_model_dir,
+        "--out",
+        out,
+        "--ids",
+        "1,2",
+        "--format",
+        "json",
+        "--mode",
+        "exact",
+        "--goal",
+        "p>=0.7",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())
+    assert [r["person_id"] for r in rows] == [1, 2]
+    assert {r["mode"] for r in rows} == {"exact"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--survey", "missing.csv"], "missing.csv: survey file not found"),
+        (["--goal", "p>=1.5"], "--goal 'p>=1.5'"),
+        (["--ids", "1,x"], "--ids '1,x'"),
+        (["--ids", "9999"], "no person with id 9999"),
+        (["--mode", "magic"], "mode"),
+        (["--max-changes", "-1"], "max_changes"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(small_model_dir, tmp_path, args, message):
+    out = tmp_path / "p.csv"
+    out.write_text("previous results\n")
+    result = sleeprx("prescribe", "--model", small_model_dir, "--out", out, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert out.read_text() == "previous results\n"  # nothing half-written
+
+
+def test_bad_survey_file_names_row_column_value(small_model_dir, tmp_path):
+    from sleeprx.data import shipped_survey_path
+
+    lines = shipped_survey_path().read_text().splitlines()
+    lines[3] = lines[3].replace("Normal", "Gigantic", 1) if "Normal" in lines[3] else lines[3]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    result = sleeprx("train", "--survey", bad, "--out", tmp_path / "m")
+    assert result.returncode == 2
+    assert "bad.csv row 3 (line 4), column 'BMI Category': 'Gigantic'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_model_folder(tmp_path):
+    result = sleeprx("prescribe", "--model", tmp_path / "nope", "--out", tmp_path / "p.csv")
+    assert result.returncode == 2
+    assert "model.json: not found" in result.stderr

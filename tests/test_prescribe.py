@@ -1,0 +1,139 @@
+"""Population prescriptions: constraints, contract, verification, error rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sleeprx.data import read_survey, shipped_survey_path
+from sleeprx.prescribe import prescribe
+from sleeprx.settings import PrescribeSettings
+
+FACTORS = ("sleep_duration", "physical_activity", "stress_level", "daily_steps")
+
+
+def assert_within_constraints(table: pd.DataFrame, description, max_changes: int) -> None:
+    """Every prescription: on the grid, inside the safe bounds, in the allowed direction,
+    within the largest change, and at most K factors changed."""
+    done = table[table["status"].isin(["changed", "no_change", "time_limit"])]
+    n_changed = np.zeros(len(done), dtype=int)
+    for factor in description.modifiable:
+        before = done[f"{factor.column}_before"].to_numpy(float)
+        after = done[f"{factor.column}_after"].to_numpy(float)
+        moved = ~np.isclose(before, after)
+        n_changed += moved
+        on_grid = np.isclose(after[:, None], factor.grid[None, :]).any(axis=1)
+        assert on_grid[moved].all(), factor.column
+        assert (after[moved] >= factor.lower - 1e-9).all()
+        assert (after[moved] <= factor.upper + 1e-9).all()
+        assert (np.abs(after - before) <= factor.max_change + 1e-9).all()
+        if factor.direction == "up":
+            assert (after >= before - 1e-9).all(), factor.column
+        if factor.direction == "down":
+            assert (after <= before + 1e-9).all(), factor.column
+    assert (n_changed <= max_changes).all()
+    assert (n_changed == done["n_changes"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("mode", ["surrogate", "exact"])
+def test_everyone_gets_a_prescription_within_constraints(survey, small_model, mode):
+    settings = PrescribeSettings(mode=mode)
+    table = prescribe(survey, small_model, settings=settings)
+    assert len(table) == len(survey.frame)
+    assert set(table["status"]) <= {"changed", "no_change"}
+    assert (table["solver_status"] == "optimal").all()
+    assert_within_constraints(table, survey.description, settings.max_changes)
+
+
+def test_output_contract(survey, small_model):
+    table = prescribe(survey, small_model, ids=[1, 2, 3])
+    expected = [
+        "person_id",
+        "status",
+        "n_changes",
+        "p_before",
+        "p_after",
+        "p_after_surrogate",
+        "gain_logit",
+        "cost",
+        "intensity",
+        "objective",
+        "advice",
+        "solve_seconds",
+    ] + [f"{f}_{s}" for f in FACTORS for s in ("before", "after")]
+    assert set(expected) <= set(table.columns)
+    assert table["person_id"].tolist() == [1, 2, 3]
+
+
+def test_prescriptions_are_rescored_by_the_real_model(survey, small_model):
+    table = prescribe(survey, small_model, ids=list(range(1, 41)))
+    changed = table[table["status"] == "changed"]
+    assert len(changed) > 0
+    after = survey.frame.loc[changed["person_id"]].copy()
+    for f in FACTORS:
+        after[f] = changed[f"{f}_after"].to_numpy()
+    p = small_model.predict_proba(after).to_numpy()
+    np.testing.assert_allclose(changed["p_after"].to_numpy(), p, rtol=0, atol=1e-12)
+    before = small_model.predict_proba(survey.frame.loc[changed["person_id"]]).to_numpy()
+    np.testing.assert_allclose(changed["p_before"].to_numpy(), before, rtol=0, atol=1e-12)
+
+
+def test_exact_mode_plans_what_the_model_delivers(survey, small_model):
+    table = prescribe(
+        survey, small_model, settings=PrescribeSettings(mode="exact"), ids=list(range(1, 61))
+    )
+    changed = table[table["status"] == "changed"]
+    np.testing.assert_allclose(changed["gain_planned"], changed["gain_logit"], atol=1e-9)
+    assert not table["model_disagrees"].any()
+
+
+def test_huge_resistance_means_nobody_changes(survey, small_model):
+    settings = PrescribeSettings(resistance_scale=1e6)
+    table = prescribe(survey, small_model, settings=settings, ids=list(range(1, 51)))
+    assert (table["status"] == "no_change").all()
+    assert (table["n_changes"] == 0).all()
+    assert table["advice"].str.startswith("No change").all()
+
+
+def test_minimum_gain_gives_no_change_with_a_reason(survey, small_model):
+    table = prescribe(survey, small_model, settings=PrescribeSettings(min_gain=1e6), ids=[1, 2])
+    assert (table["status"] == "no_change").all()
+    assert table["advice"].str.contains("minimum gain|no allowed change").all()
+
+
+def test_goal_is_reached_or_declared_infeasible(survey, small_model):
+    settings = PrescribeSettings(mode="exact", goal=0.7)
+    table = prescribe(survey, small_model, settings=settings, ids=list(range(1, 61)))
+    reached = table[table["status"] == "changed"]
+    assert (reached["p_after"] >= 0.7 - 1e-6).all()
+    already = table[table["status"] == "no_change"]
+    assert (already["p_before"] >= 0.7 - 1e-6).all()
+    infeasible = table[table["status"] == "infeasible"]
+    assert infeasible["advice"].str.contains("reaches p >= 0.7").all()
+
+
+def test_invalid_person_gets_an_error_row_and_the_run_goes_on(tmp_path, small_model):
+    text = shipped_survey_path().read_text().splitlines()
+    header = text[0].split(",")
+    col = header.index("Stress Level")
+    cells = text[1].split(",")
+    bad_id = int(cells[0])
+    cells[col] = "14"
+    text[1] = ",".join(cells)
+    path = tmp_path / "survey.csv"
+    path.write_text("\n".join(text) + "\n")
+    survey = read_survey(path, small_model.description, errors="collect")
+    table = prescribe(survey, small_model)
+    assert len(table) == 374
+    row = table.set_index("person_id").loc[bad_id]
+    assert row["status"] == "error"
+    assert "Stress Level" in row["advice"] and "14" in row["advice"]
+    assert (table["status"] != "error").sum() == 373
+
+
+def test_unknown_id_is_refused(survey, small_model):
+    from sleeprx.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no person with id 9999"):
+        prescribe(survey, small_model, ids=[9999])
