@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -37,12 +38,25 @@ class Ensemble:
     def leaf_value(self, tree: int, node: int) -> float:
         return float(self.trees[tree].threshold[node])
 
-    def margin_from_leaves(self, leaves: np.ndarray) -> np.ndarray:
-        """Margin in float64 from leaf ids (as ``Booster.predict(pred_leaf=True)`` gives)."""
-        leaves = np.atleast_2d(leaves).astype(int)
-        total = np.full(leaves.shape[0], self.base_margin, dtype=float)
+    @cached_property
+    def _node_values(self) -> np.ndarray:
+        """Trees x nodes table of node values in float64 (leaf values at the leaves)."""
+        width = max(len(t.threshold) for t in self.trees)
+        table = np.zeros((len(self.trees), width))
         for t, tree in enumerate(self.trees):
-            total += tree.threshold[leaves[:, t]].astype(float)
+            table[t, : len(tree.threshold)] = tree.threshold.astype(float)
+        return table
+
+    def margin_from_leaves(self, leaves: np.ndarray) -> np.ndarray:
+        """Margin in float64 from leaf ids (as ``Booster.predict(pred_leaf=True)`` gives).
+
+        Leaf values are float32; they are summed in float64, tree by tree in order.
+        """
+        leaves = np.atleast_2d(leaves).astype(int)
+        values = self._node_values[np.arange(len(self.trees))[None, :], leaves]
+        total = np.full(leaves.shape[0], self.base_margin, dtype=float)
+        for t in range(values.shape[1]):  # sequential, so the rounding never depends on numpy
+            total += values[:, t]
         return total
 
 

@@ -47,7 +47,7 @@ class Program:
 
 
 def surrogate_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
-    r"""SHAP surrogate: :math:`\Delta\mathrm{logit} = \sum_{f,l} [g_f(v_{fl}) - g_f(x_f)] z_{fl}`."""
+    r"""SHAP surrogate: :math:`\Delta\mathrm{logit} = \sum_{fl} [g_f(v_{fl}) - g_f(x_f)] z_{fl}`."""
     index = np.concatenate(choice)
     value = np.concatenate([f.surrogate_gain for f in problem.factors])
     return GainExpr(index, value)

@@ -1,0 +1,450 @@
+"""Improvement against intervention intensity: Pareto fronts, knees and sensitivity.
+
+**Fronts (epsilon-constraint).** For person :math:`i` the prescription program trades
+the gain :math:`\\Delta\\mathrm{logit}_i(z)` against how much must change. With the
+penalty switched off (:math:`\\lambda = 0`, ``min_gain = 0``) two sweeps trace the front:
+
+.. math::
+
+    G_i(B) = \\max_z \\ \\Delta\\mathrm{logit}_i(z) \\quad \\text{s.t.} \\quad
+    \\sum_{f,l} \\frac{|v_{fl} - x_{if}|}{s_f} z_{fl} \\le B
+    \\qquad \\text{(budget sweep, every factor may change)}
+
+.. math::
+
+    G_i(K) = \\max_z \\ \\Delta\\mathrm{logit}_i(z) \\quad \\text{s.t.} \\quad
+    \\sum_f \\sum_{l \\ge 1} z_{fl} \\le K
+    \\qquad \\text{(K sweep, no budget)}
+
+Each :math:`G_i` is non-decreasing in its limit, because a larger limit only enlarges the
+feasible set. Every optimum is then re-scored by the real classifier (one batched call
+of :func:`~sleeprx.verify.margin64`), since the surrogate's gain is an estimate.
+
+**Columns of** :func:`person_fronts` (and of ``pareto.csv``, one row per person, sweep and
+limit):
+
+``person_id``, ``sweep`` (``"budget"`` or ``"k"``), ``budget`` (the limit :math:`B`;
+``inf`` on K-sweep rows), ``k`` (the limit :math:`K`; the number of factors on budget
+rows), ``mode``, ``status`` (as in :class:`~sleeprx.prescribe.Plan`, or ``error``),
+``n_changes``, ``intensity`` (:math:`\\sum |change|/step` of the optimum), ``cost``
+(the resistance-weighted cost of the optimum, at the settings' ``resistance_scale``),
+``gain_planned`` (delta-logit under the mode's own gain model: what was maximised),
+``gain_surrogate`` (delta-logit under the SHAP surrogate), ``gain_verified`` (the real
+model's delta-logit), ``p_before``, ``p_after`` (the real model's probability of good
+sleep), ``<factor>_after`` for every modifiable factor, and ``non_dominated`` (see
+:func:`non_dominated`).
+
+**Sensitivity.** :func:`sensitivity` re-solves everybody's program over a grid of
+penalty weights :math:`\\lambda`, resistance scales and :math:`K`; see its docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, SolverError
+from .explain import Explanation, explain
+from .model import TrainedModel
+from .prescribe import Plan, plan_person, prepare_problems
+from .problem import PersonProblem
+from .settings import PrescribeSettings
+from .verify import margin64
+
+__all__ = [
+    "DEFAULT_BUDGETS",
+    "DEFAULT_KS",
+    "DEFAULT_LAMS",
+    "DEFAULT_SCALES",
+    "DEFAULT_SENSITIVITY_KS",
+    "Knee",
+    "knee",
+    "non_dominated",
+    "non_dominated_mask",
+    "person_fronts",
+    "population_curve",
+    "sensitivity",
+]
+
+#: Intensity budgets (sum of |change| / step) of the default budget sweep.
+DEFAULT_BUDGETS: tuple[float, ...] = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20)
+#: Limits on the number of changed factors of the default K sweep.
+DEFAULT_KS: tuple[int, ...] = (0, 1, 2, 3, 4)
+#: Default grids of :func:`sensitivity`.
+DEFAULT_LAMS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)
+DEFAULT_SCALES: tuple[float, ...] = (0.5, 1.0, 2.0)
+DEFAULT_SENSITIVITY_KS: tuple[int, ...] = (1, 2, 3)
+
+SWEEPS = ("budget", "k")
+_TOL = 1e-9
+
+
+# --------------------------------------------------------------------------- fronts
+
+
+def person_fronts(
+    model: TrainedModel,
+    frame: pd.DataFrame,
+    *,
+    settings: PrescribeSettings | None = None,
+    budgets: Sequence[float] = DEFAULT_BUDGETS,
+    ks: Sequence[int] = DEFAULT_KS,
+    explanation: Explanation | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Every person's optimal gain at each intensity budget and each limit K.
+
+    ``settings`` supplies the mode, resistance scale and solver options; ``lam``,
+    ``min_gain``, ``goal``, ``budget`` and ``max_changes`` are overridden by the sweeps
+    (see the module docstring for the programs and the columns). ``frame`` is indexed
+    by person id, like :attr:`sleeprx.data.Survey.frame`. The effect curves come from
+    ``frame`` unless ``explanation`` is given.
+
+    People who cannot have a problem (a modifiable value is missing) get no rows; their
+    messages are in ``result.attrs["errors"]`` (person id -> message).
+    """
+    settings = settings or PrescribeSettings()
+    budgets, ks = _check_grid("budgets", budgets, float), _check_grid("ks", ks, int)
+    n_factors = len(model.description.modifiable)
+    base = settings.model_copy(update={"lam": 0.0, "min_gain": 0.0, "goal": None})
+    limits = [
+        ("budget", b, n_factors, base.model_copy(update={"budget": b, "max_changes": n_factors}))
+        for b in budgets
+    ] + [("k", math.inf, k, base.model_copy(update={"budget": None, "max_changes": k})) for k in ks]
+
+    problems, errors = prepare_problems(model, frame, base, explanation=explanation)
+    points: list[dict] = []
+    plans: list[tuple[PersonProblem, Plan | None]] = []
+    for pid in _progress(list(problems), progress, "Pareto fronts"):
+        problem = problems[pid]
+        for sweep, budget, k, limit in limits:
+            plan = _safe_plan(problem, limit)
+            points.append({"person_id": pid, "sweep": sweep, "budget": budget, "k": k})
+            plans.append((problem, plan))
+    table = _describe_plans(model, plans, points, mode=settings.mode)
+    table["non_dominated"] = non_dominated_mask(table)
+    table.attrs["errors"] = errors
+    return table
+
+
+def _check_grid(name: str, values: Iterable, kind: type) -> list:
+    out = sorted({kind(v) for v in values})
+    if not out:
+        raise ConfigError(f"{name}: give at least one value")
+    if out[0] < 0:
+        raise ConfigError(f"{name}: {out[0]} is negative; limits must be >= 0")
+    return out
+
+
+def _safe_plan(problem: PersonProblem, settings: PrescribeSettings) -> Plan | None:
+    try:
+        return plan_person(problem, settings)
+    except SolverError:
+        return None
+
+
+def _describe_plans(
+    model: TrainedModel,
+    plans: list[tuple[PersonProblem, Plan | None]],
+    points: list[dict],
+    *,
+    mode: str,
+) -> pd.DataFrame:
+    """One row per plan, with the real model's gain from a single batched re-score.
+
+    A plan without levels (solver error, infeasible) keeps NaN gains.
+    """
+    names = model.description.modifiable_names
+    solved = [j for j, (_, plan) in enumerate(plans) if plan is not None and plan.levels]
+    rows = np.empty((len(solved), len(model.feature_names)))
+    for r, j in enumerate(solved):
+        problem, plan = plans[j]
+        rows[r] = _profile_features(problem, plan.levels)
+    logits = margin64(model, rows) if len(solved) else np.zeros(0)
+    verified = dict(zip(solved, logits, strict=True))
+
+    records = []
+    for j, ((problem, plan), point) in enumerate(zip(plans, points, strict=True)):
+        record = point | {"mode": mode, "p_before": _sigmoid(problem.logit_before)}
+        if plan is None or not plan.levels:
+            record |= {"status": "error" if plan is None else plan.status}
+            records.append(record)
+            continue
+        after = verified[j]
+        record |= {
+            "status": plan.status,
+            "n_changes": sum(i > 0 for i in plan.levels),
+            "intensity": plan.intensity,
+            "cost": plan.cost,
+            "gain_planned": plan.gain_planned,
+            "gain_surrogate": plan.gain_surrogate,
+            "gain_verified": after - problem.logit_before,
+            "p_after": _sigmoid(after),
+        }
+        for name, f, i in zip(names, problem.factors, plan.levels, strict=True):
+            record[f"{name}_after"] = float(f.levels[i])
+        records.append(record)
+    columns = [
+        "person_id",
+        "sweep",
+        "budget",
+        "k",
+        "mode",
+        "status",
+        "n_changes",
+        "intensity",
+        "cost",
+        "gain_planned",
+        "gain_surrogate",
+        "gain_verified",
+        "p_before",
+        "p_after",
+        *(f"{n}_after" for n in names),
+    ]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _profile_features(problem: PersonProblem, levels: Sequence[int]) -> np.ndarray:
+    """The person's encoded feature row with the chosen levels written in."""
+    x = problem.features.copy()
+    for f, col, i in zip(problem.factors, problem.factor_features, levels, strict=True):
+        x[col] = f.levels[i]
+    return x
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _progress(items: list, enabled: bool, label: str):
+    if not enabled:
+        return items
+    from rich.progress import track
+
+    return track(items, description=label, total=len(items), transient=True)
+
+
+# ------------------------------------------------------------------ non-domination
+
+
+def non_dominated_mask(
+    fronts: pd.DataFrame,
+    *,
+    cost: str | None = None,
+    gain: str = "gain_planned",
+    by: Sequence[str] = ("person_id", "sweep"),
+) -> pd.Series:
+    """True for the rows no other row of their group (weakly) dominates.
+
+    Row :math:`a` dominates :math:`b` when :math:`\\mathrm{cost}_a \\le
+    \\mathrm{cost}_b` and :math:`\\mathrm{gain}_a \\ge \\mathrm{gain}_b` (gains within
+    1e-9 count as equal); of several identical points only the first in the frame's
+    order is kept. ``cost`` defaults to each sweep's own resource: ``intensity`` on
+    budget rows and ``n_changes`` on K rows (``intensity`` if there is no ``sweep``
+    column). The gain is ``gain_planned``, the quantity the program maximised, so the
+    front is the program's own; the real model's gain may be non-monotone along it.
+    Rows with a missing cost or gain are never on the front.
+    """
+    if cost is not None:
+        x = fronts[cost].astype(float)
+    elif "sweep" in fronts.columns:
+        x = fronts["intensity"].where(fronts["sweep"].eq("budget"), fronts["n_changes"])
+        x = x.astype(float)
+    else:
+        x = fronts["intensity"].astype(float)
+    y = fronts[gain].astype(float)
+    keep = pd.Series(False, index=fronts.index)
+    groups = [c for c in by if c in fronts.columns]
+    work = pd.DataFrame({"x": x, "y": y, "order": np.arange(len(fronts))}, index=fronts.index)
+    work = work.dropna(subset=["x", "y"])
+    grouped = work.groupby([fronts.loc[work.index, c] for c in groups]) if groups else [(0, work)]
+    for _, group in grouped:
+        # cheapest first; at equal cost the best gain first; then the frame's order
+        ordered = group.sort_values(["x", "y", "order"], ascending=[True, False, True])
+        best = -math.inf
+        for index, y_value in zip(ordered.index, ordered["y"], strict=True):
+            if y_value > best + _TOL:
+                keep[index] = True
+                best = y_value
+    return keep
+
+
+def non_dominated(fronts: pd.DataFrame, **options) -> pd.DataFrame:
+    """The rows of ``fronts`` on their group's Pareto front (see :func:`non_dominated_mask`).
+
+    ``options`` (``cost``, ``gain``, ``by``) are passed to :func:`non_dominated_mask`.
+    """
+    return fronts[non_dominated_mask(fronts, **options)]
+
+
+# -------------------------------------------------------------------- population
+
+
+def population_curve(fronts: pd.DataFrame, by: str = "budget") -> pd.DataFrame:
+    """The population's gain at each limit of one sweep (``by`` is ``"budget"`` or ``"k"``).
+
+    Every person's optimum at every limit is used (dominated or not), so each limit
+    averages over the same people. Columns: ``budget`` or ``k``, ``n_people``,
+    ``mean_gain_verified``, ``q25_gain_verified``, ``median_gain_verified``,
+    ``q75_gain_verified``, ``mean_gain_surrogate``, ``mean_gain_planned``,
+    ``mean_intensity``, ``mean_n_changes``, ``share_changed`` and ``marginal_gain``:
+
+    .. math::
+
+        \\mathrm{marginal\\_gain}_j = \\bar G_j - \\bar G_{j-1},
+
+    the rise of the mean verified gain from the previous limit (NaN on the first row).
+    """
+    if by not in SWEEPS:
+        raise ConfigError(f"by={by!r}: expected one of {list(SWEEPS)}")
+    rows = fronts[fronts["sweep"].eq(by) & fronts["gain_verified"].notna()]
+    grouped = rows.groupby(by)
+    verified = grouped["gain_verified"]
+    curve = pd.DataFrame(
+        {
+            "n_people": grouped["person_id"].nunique(),
+            "mean_gain_verified": verified.mean(),
+            "q25_gain_verified": verified.quantile(0.25),
+            "median_gain_verified": verified.median(),
+            "q75_gain_verified": verified.quantile(0.75),
+            "mean_gain_surrogate": grouped["gain_surrogate"].mean(),
+            "mean_gain_planned": grouped["gain_planned"].mean(),
+            "mean_intensity": grouped["intensity"].mean(),
+            "mean_n_changes": grouped["n_changes"].mean(),
+            "share_changed": grouped["n_changes"].apply(lambda n: float((n > 0).mean())),
+        }
+    ).sort_index()
+    curve["marginal_gain"] = curve["mean_gain_verified"].diff()
+    return curve.reset_index()
+
+
+@dataclass(frozen=True)
+class Knee:
+    """The knee of a curve: its position in the input and its coordinates."""
+
+    index: int
+    x: float
+    y: float
+
+
+def knee(x: Sequence[float], y: Sequence[float]) -> Knee:
+    """The Kneedle knee: the point farthest from the chord of the normalised curve.
+
+    After Satopää, Albrecht, Irwin and Raghavan (2011), "Finding a 'Kneedle' in a
+    haystack". Points are sorted by :math:`x` and both axes scaled to :math:`[0, 1]`:
+    :math:`\\tilde x = (x - x_{\\min}) / (x_{\\max} - x_{\\min})`, likewise
+    :math:`\\tilde y`. With the chord through the first and the last scaled points,
+    the knee maximises the distance to it,
+
+    .. math::
+
+        j^\\star = \\arg\\max_j \\ \\bigl| \\tilde y_j - \\tilde y_0
+        - (\\tilde y_n - \\tilde y_0)\\,\\tilde x_j \\bigr| ,
+
+    which for a rising, concave curve is Kneedle's difference curve
+    :math:`\\tilde y_j - \\tilde x_j`: where extra effort starts to buy little. Ties go
+    to the smallest :math:`x`. A flat curve, or one with fewer than three points, has
+    its knee at the first point (more effort buys nothing visible).
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xs.shape != ys.shape or xs.ndim != 1 or len(xs) == 0:
+        raise ValueError(f"knee: x and y must be equal-length 1-d sequences, got {xs.shape}")
+    order = np.argsort(xs, kind="stable")
+    xs_sorted, ys_sorted = xs[order], ys[order]
+    span_x, span_y = np.ptp(xs_sorted), np.ptp(ys_sorted)
+    if len(xs) < 3 or span_x == 0 or span_y == 0:
+        j = 0
+    else:
+        xn = (xs_sorted - xs_sorted[0]) / span_x
+        yn = (ys_sorted - ys_sorted.min()) / span_y
+        distance = np.abs(yn - yn[0] - (yn[-1] - yn[0]) * xn)
+        j = int(np.argmax(distance))
+    index = int(order[j])
+    return Knee(index, float(xs[index]), float(ys[index]))
+
+
+# ------------------------------------------------------------------- sensitivity
+
+
+def sensitivity(
+    model: TrainedModel,
+    frame: pd.DataFrame,
+    *,
+    settings: PrescribeSettings | None = None,
+    lams: Sequence[float] = DEFAULT_LAMS,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    ks: Sequence[int] = DEFAULT_SENSITIVITY_KS,
+    explanation: Explanation | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Population summaries of the prescriptions over a grid of (lam, scale, K).
+
+    For every combination the program of :func:`sleeprx.formulation.build_program` is
+    solved for every person with ``lam`` = :math:`\\lambda`, ``resistance_scale`` and
+    ``max_changes`` = :math:`K` replaced (``goal`` is dropped, so the penalised
+    program is solved; ``min_gain``, ``budget`` and ``mode`` come from ``settings``).
+    Problems are built once per scale, since the costs scale with it. The prescribed
+    profiles are re-scored by the real model in one batch.
+
+    One row per (``lam``, ``resistance_scale``, ``k``) with ``n_people``,
+    ``mean_gain_logit`` (the real model's mean delta-logit; people told "no change"
+    count as 0), ``mean_gain_surrogate``, ``mean_n_changes``, ``mean_intensity``,
+    ``mean_cost``, ``share_no_change``, ``share_changed``, ``n_errors`` and
+    ``share_<factor>`` for every modifiable factor: the share of people whose
+    prescription changes it.
+
+    For a fixed scale and K the optimal cost and the optimal surrogate gain cannot rise
+    with :math:`\\lambda` (compare the two optimality conditions), so neither can
+    ``mean_gain_surrogate`` in surrogate mode; the real model's gain need not follow.
+    """
+    settings = settings or PrescribeSettings()
+    lams = _check_grid("lams", lams, float)
+    scales = _check_grid("scales", scales, float)
+    ks = _check_grid("ks", ks, int)
+    names = model.description.modifiable_names
+    base = settings.model_copy(update={"goal": None})
+    explanation = explanation or explain(model, frame)
+
+    combos = [(lam, k) for lam in lams for k in ks]
+    keys: list[tuple[float, float, int]] = []
+    plans: list[tuple[PersonProblem, Plan | None]] = []
+    points: list[dict] = []
+    for scale in _progress(scales, progress, "sensitivity"):
+        scaled = base.model_copy(update={"resistance_scale": scale})
+        problems, _ = prepare_problems(model, frame, scaled, explanation=explanation)
+        for lam, k in combos:
+            limit = scaled.model_copy(update={"lam": lam, "max_changes": k})
+            for pid, problem in problems.items():
+                keys.append((lam, scale, k))
+                plans.append((problem, _safe_plan(problem, limit)))
+                points.append({"person_id": pid})
+    table = _describe_plans(model, plans, points, mode=settings.mode)
+    table[["lam", "resistance_scale", "k"]] = pd.DataFrame(keys, index=table.index)
+    # a no-change plan keeps the current profile, so its verified gain is exactly 0
+    rows = []
+    for (lam, scale, k), group in table.groupby(["lam", "resistance_scale", "k"], sort=True):
+        ok = group[group["status"].ne("error")]
+        row = {
+            "lam": lam,
+            "resistance_scale": scale,
+            "k": int(k),
+            "n_people": len(ok),
+            "mean_gain_logit": ok["gain_verified"].mean(),
+            "mean_gain_surrogate": ok["gain_surrogate"].mean(),
+            "mean_n_changes": ok["n_changes"].mean(),
+            "mean_intensity": ok["intensity"].mean(),
+            "mean_cost": ok["cost"].mean(),
+            "share_no_change": ok["status"].eq("no_change").mean(),
+            "share_changed": ok["status"].isin(["changed", "time_limit"]).mean(),
+            "n_errors": int(len(group) - len(ok)),
+        }
+        for name in names:
+            before = frame.loc[ok["person_id"], name].to_numpy(float)
+            changed = np.abs(ok[f"{name}_after"].to_numpy(float) - before) > _TOL
+            row[f"share_{name}"] = float(changed.mean()) if len(ok) else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,34 @@
+"""Exact mode on the whole shipped survey with the default model: proven optimal, and
+equal to brute-force enumeration scored by the booster's own traversal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sleeprx.bruteforce import brute_force
+from sleeprx.prescribe import plan_person, prepare_problems
+from sleeprx.settings import PrescribeSettings
+from sleeprx.verify import booster_gain
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [PrescribeSettings(mode="exact", min_gain=0.0), PrescribeSettings(mode="exact", goal=0.7)],
+    ids=["benefit", "goal"],
+)
+def test_exact_mode_is_optimal_for_all_374_people(survey, model, settings):
+    problems, errors = prepare_problems(model, survey.frame, settings)
+    assert not errors and len(problems) == 374
+    for pid, problem in problems.items():
+        plan = plan_person(problem, settings)
+        oracle = brute_force(problem, settings, gain_of=booster_gain(model, problem))
+        if oracle.levels is None:
+            assert plan.status == "infeasible", pid
+            continue
+        assert plan.solver_status == "optimal", pid
+        if settings.goal is None:
+            # plan.objective is the MIP's; the oracle scores every profile with the booster.
+            assert np.isclose(max(plan.objective, 0.0), oracle.objective, atol=1e-7), pid
+        else:
+            assert np.isclose(plan.objective, oracle.objective, atol=1e-7), pid
