@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -146,15 +147,22 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise SurveyError(f"{name}: the file is empty")
     try:
-        head = path.read_bytes()[:4096].decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SurveyError(f"{name}: not a CSV file (it is not UTF-8 text)") from None
-    if "\x00" in head:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SurveyError(f"{name}: not a CSV file (not UTF-8 text at byte {exc.start})") from None
+    if "\x00" in text:
         raise SurveyError(f"{name}: not a CSV file (it holds binary data)")
+    if text.lstrip()[:1] in ("{", "["):
+        raise SurveyError(f"{name}: not a CSV file (it looks like JSON)")
+    _check_field_counts(text, name)
     try:
         # Everything as text: "None" is a category here, and validation decides types.
         raw = pd.read_csv(
-            path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            index_col=False,
         )
     except (pd.errors.ParserError, csv.Error, UnicodeDecodeError) as exc:
         raise SurveyError(f"{name}: not a CSV file ({exc})") from None
@@ -164,6 +172,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise SurveyError(f"{name}: the file has a header but no data rows")
     raw.columns = [str(c).strip() for c in raw.columns]
     return raw.apply(lambda s: s.str.strip())
+
+
+def _check_field_counts(text: str, name: str) -> None:
+    """Every line has as many fields as the header (pandas would shift or drop cells)."""
+    try:
+        lines = csv.reader(io.StringIO(text))
+        header = next(lines, [])
+        for line_no, fields in enumerate(lines, start=2):
+            if fields and len(fields) != len(header):
+                raise SurveyError(
+                    f"{name}: row {line_no - 1} (line {line_no}): expected {len(header)} fields "
+                    f"like the header, found {len(fields)}"
+                )
+    except csv.Error as exc:
+        raise SurveyError(f"{name}: not a CSV file ({exc})") from None
 
 
 def _convert(column: Column, text: pd.Series):
@@ -204,6 +227,8 @@ def _numbers(text: pd.Series, low, high, integer: bool, missing_ok: bool):
                 bad.append((i, "value is missing, and this column does not allow missing values"))
         elif np.isnan(v):
             bad.append((i, f"'{t}' is not a number"))
+        elif not np.isfinite(v):
+            bad.append((i, f"'{t}' is not a finite number"))
         elif integer and v != round(v):
             bad.append((i, f"{t} is not a whole number"))
         elif (low is not None and v < low) or (high is not None and v > high):
@@ -231,8 +256,8 @@ def _check_unique_ids(ids: pd.Series, name: str, description: SurveyDescription)
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if not dup.empty:
         first = dup.iloc[0]
-        rows = [i + 1 for i in np.flatnonzero((ids == first).to_numpy())]
+        rows = [int(i) + 1 for i in np.flatnonzero((ids == first).to_numpy())]
         source = _source_of(description, description.id_column)
         raise SurveyError(
-            f"{name}: column '{source}': id {first:g} appears more than once (rows {rows})"
+            f"{name}: column '{source}': id {first:.0f} appears more than once (rows {rows})"
         )

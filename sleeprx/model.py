@@ -218,27 +218,42 @@ def load_model(model_dir: str | Path) -> TrainedModel:
     for name in ("model", "meta"):
         if not paths[name].is_file():
             raise ArtifactError(f"{paths[name]}: not found; is {folder} a sleeprx model folder?")
+    meta = _read_json(paths["meta"])
     try:
-        meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{paths['meta']}: not valid JSON ({exc})") from None
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{paths['meta']}: format_version {meta.get('format_version')!r}, "
-            f"this sleeprx reads {FORMAT_VERSION}"
-        )
-    description = description_from_dict(meta["description"], source=str(paths["meta"]))
-    if meta["feature_names"] != feature_names(description):
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ArtifactError(
+                f"{paths['meta']}: format_version {meta.get('format_version')!r}, "
+                f"this sleeprx reads {FORMAT_VERSION}"
+            )
+        description = description_from_dict(meta["description"], source=str(paths["meta"]))
+        settings = ModelSettings.model_validate(meta["settings"])
+        data_hash = str(meta["training_data_sha256"])
+        names = meta["feature_names"]
+    except KeyError as exc:
+        raise ArtifactError(f"{paths['meta']}: missing key {exc}") from None
+    except (AttributeError, TypeError, ValueError) as exc:
+        if isinstance(exc, ArtifactError):
+            raise
+        raise ArtifactError(f"{paths['meta']}: not a sleeprx metadata file ({exc})") from None
+    if names != feature_names(description):
         raise ArtifactError(f"{paths['meta']}: feature_names do not match its description")
-    settings = ModelSettings.model_validate(meta["settings"])
     classifier = XGBClassifier()
     try:
         classifier.load_model(paths["model"])
-    except Exception as exc:  # xgboost raises its own XGBoostError
-        raise ArtifactError(f"{paths['model']}: cannot be read by XGBoost ({exc})") from None
+    except Exception as exc:  # xgboost raises its own XGBoostError, with a C++ trace
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(f"{paths['model']}: cannot be read by XGBoost ({first})") from None
     encoder = SurveyEncoder(description).fit(None)
     pipeline = Pipeline([("encode", encoder), ("classify", classifier)])
-    metrics = {}
-    if paths["metrics"].is_file():
-        metrics = json.loads(paths["metrics"].read_text(encoding="utf-8"))
-    return TrainedModel(pipeline, description, settings, meta["training_data_sha256"], metrics)
+    metrics = _read_json(paths["metrics"]) if paths["metrics"].is_file() else {}
+    return TrainedModel(pipeline, description, settings, data_hash, metrics)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ArtifactError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value

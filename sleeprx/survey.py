@@ -208,6 +208,8 @@ def load_description(path: str | Path | None = None) -> SurveyDescription:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DescriptionError(f"{path}: description file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DescriptionError(f"{path}: cannot be read as text ({exc})") from None
     except yaml.YAMLError as exc:
         raise DescriptionError(f"{path}: not valid YAML: {exc}") from None
     return description_from_dict(raw, source=str(path))

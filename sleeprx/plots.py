@@ -1,0 +1,545 @@
+"""Figures for the paper: every function returns a matplotlib Figure and shows nothing.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly, without pyplot, so
+they need no display, hold no global state and are freed with their last reference.
+They are sized for a journal page (:data:`SINGLE` column, :data:`DOUBLE` column) with
+fonts of at least 8 pt; :func:`save_figure` writes each one as PNG (200 dpi) and SVG.
+
+Inputs are the tables a run writes (see :func:`plot_all`):
+
+``prescriptions.csv``  :func:`sleeprx.prescribe.prescribe`'s table
+``pareto.csv``         :func:`sleeprx.pareto.person_fronts`'s table
+``sensitivity.csv``    :func:`sleeprx.pareto.sensitivity`'s table
+``shap_modifiable.csv`` :func:`shap_table`: one row per person with ``person_id``,
+                       ``shap_<factor>`` (the factor's SHAP value, log-odds) and
+                       ``value_<factor>`` (the factor's value) for every modifiable factor
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import ParamSpec
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .errors import ArtifactError
+from .explain import Explanation
+from .io import atomic_write_bytes
+from .pareto import knee, non_dominated, population_curve
+
+__all__ = [
+    "DOUBLE",
+    "SINGLE",
+    "changes_histogram",
+    "factor_share_figure",
+    "k_curve_figure",
+    "person_fronts_figure",
+    "plot_all",
+    "population_pareto_figure",
+    "save_figure",
+    "sensitivity_heatmap",
+    "shap_summary_figure",
+    "shap_table",
+    "surrogate_vs_verified_figure",
+]
+
+#: Figure sizes in inches: one journal column, and the full page width.
+SINGLE: tuple[float, float] = (3.5, 2.6)
+DOUBLE: tuple[float, float] = (7.0, 3.0)
+
+_STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4,
+    "svg.fonttype": "none",  # keep text as text in the SVG, editable for the journal
+}
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies
+_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+_GREY = "#7f7f7f"
+
+INTENSITY_LABEL = "intensity budget B, Σ|change|/step (grid steps)"
+GAIN_LABEL = "verified gain (Δ log-odds)"
+
+P = ParamSpec("P")
+
+
+def _styled(make: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Build the figure inside the house style, without touching global rcParams."""
+
+    @functools.wraps(make)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        with mpl.rc_context(_STYLE):
+            return make(*args, **kwargs)
+
+    return wrapper
+
+
+def _new(size: tuple[float, float] = SINGLE) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _pretty(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _factors(table: pd.DataFrame, prefix: str = "", suffix: str = "") -> list[str]:
+    """Factor names found as ``<prefix><name><suffix>`` columns, in column order."""
+    end = len(suffix) or None
+    return [
+        c[len(prefix) : -end if end else None]
+        for c in table.columns
+        if c.startswith(prefix) and c.endswith(suffix) and len(c) > len(prefix) + len(suffix)
+    ]
+
+
+# ------------------------------------------------------------------------- Pareto
+
+
+@_styled
+def population_pareto_figure(fronts: pd.DataFrame) -> Figure:
+    """The population's verified gain against the intensity budget, with its knee.
+
+    Mean and median over people of the real model's gain at each budget, the
+    interquartile band, and the surrogate's mean for comparison. ``fronts`` is
+    :func:`sleeprx.pareto.person_fronts`'s table.
+    """
+    curve = population_curve(fronts, by="budget")
+    fig, ax = _new()
+    x = curve["budget"].to_numpy(float)
+    ax.fill_between(
+        x,
+        curve["q25_gain_verified"],
+        curve["q75_gain_verified"],
+        color=_COLOURS[0],
+        alpha=0.18,
+        linewidth=0,
+        label="interquartile range",
+    )
+    ax.plot(x, curve["median_gain_verified"], color=_COLOURS[0], linestyle=":", label="median")
+    ax.plot(x, curve["mean_gain_verified"], color=_COLOURS[0], marker="o", label="mean")
+    ax.plot(
+        x,
+        curve["mean_gain_surrogate"],
+        color=_GREY,
+        linestyle="--",
+        marker=".",
+        label="mean, SHAP surrogate",
+    )
+    if len(curve) >= 3:
+        k = knee(x, curve["mean_gain_verified"].to_numpy(float))
+        ax.plot(k.x, k.y, marker="o", markersize=8, mfc="none", color=_COLOURS[5])
+        ax.annotate(
+            f"knee, B = {k.x:g}",
+            (k.x, k.y),
+            xytext=(6, -14),
+            textcoords="offset points",
+            color=_COLOURS[5],
+        )
+    ax.set_xlabel(INTENSITY_LABEL)
+    ax.set_ylabel(GAIN_LABEL)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=min(0.0, float(np.nanmin(curve["q25_gain_verified"]))))
+    ax.legend(loc="upper left", handlelength=1.6)
+    return fig
+
+
+@_styled
+def k_curve_figure(fronts: pd.DataFrame) -> Figure:
+    """Mean verified gain against the most factors changed, K, with marginal gains.
+
+    Each step is annotated with the rise of the mean from the previous K.
+    """
+    curve = population_curve(fronts, by="k")
+    fig, ax = _new()
+    x = curve["k"].to_numpy(int)
+    ax.fill_between(
+        x,
+        curve["q25_gain_verified"],
+        curve["q75_gain_verified"],
+        color=_COLOURS[2],
+        alpha=0.18,
+        linewidth=0,
+        label="interquartile range",
+    )
+    ax.plot(x, curve["mean_gain_verified"], color=_COLOURS[2], marker="o", label="mean")
+    ax.plot(
+        x,
+        curve["mean_gain_surrogate"],
+        color=_GREY,
+        linestyle="--",
+        marker=".",
+        label="mean, SHAP surrogate",
+    )
+    steps = zip(x[1:], curve["mean_gain_verified"][1:], curve["marginal_gain"][1:], strict=True)
+    for xi, yi, step in steps:
+        ax.annotate(
+            f"{step:+.2f}",
+            (xi, yi),
+            xytext=(0, -12),
+            textcoords="offset points",
+            ha="center",
+            color=_COLOURS[2],
+        )
+    ax.set_xticks(x)
+    ax.set_xlabel("most factors changed, K")
+    ax.set_ylabel(GAIN_LABEL)
+    ax.set_ylim(bottom=min(0.0, float(np.nanmin(curve["q25_gain_verified"]))))
+    ax.legend(loc="upper left", handlelength=1.6)
+    ax.text(
+        0.98,
+        0.04,
+        "labels: rise of the mean from K − 1",
+        transform=ax.transAxes,
+        ha="right",
+        color=_GREY,
+    )
+    return fig
+
+
+def _show_people(fronts: pd.DataFrame, n: int) -> list[int]:
+    """People whose fronts differ: spread over the range of their largest gain."""
+    rows = fronts[fronts["sweep"].eq("budget") & fronts["non_dominated"]]
+    steps = rows.groupby("person_id").size()
+    best = rows.groupby("person_id")["gain_planned"].max()[steps >= 3]
+    if best.empty:
+        best = rows.groupby("person_id")["gain_planned"].max()
+    ordered = best.sort_values(kind="stable")
+    picks = np.unique(np.linspace(0, len(ordered) - 1, min(n, len(ordered))).round().astype(int))
+    return [int(ordered.index[i]) for i in picks]
+
+
+@_styled
+def person_fronts_figure(
+    fronts: pd.DataFrame, person_ids: Sequence[int] | None = None, *, max_people: int = 4
+) -> Figure:
+    """Individual Pareto fronts: the best gain reachable within each intensity.
+
+    Lines are the program's own (planned) gain on each person's non-dominated points of
+    the budget sweep, drawn as steps since the optimum only changes at those points;
+    open circles are the real model's gain of the same prescriptions. Without
+    ``person_ids``, up to ``max_people`` people spread over the range of gains.
+    """
+    budget_rows = fronts[fronts["sweep"].eq("budget")]
+    ids = list(person_ids) if person_ids is not None else _show_people(fronts, max_people)
+    missing = [i for i in ids if i not in set(budget_rows["person_id"])]
+    if missing:
+        raise ArtifactError(f"person {missing[0]} has no budget sweep in the Pareto table")
+    front = non_dominated(budget_rows)
+    top = float(budget_rows["budget"].max())
+    fig, ax = _new((3.5, 2.8))
+    for colour, pid in zip(itertools.cycle(_COLOURS), ids):
+        rows = front[front["person_id"].eq(pid)].sort_values("intensity")
+        x = np.append(rows["intensity"].to_numpy(float), max(top, rows["intensity"].max()))
+        y = np.append(rows["gain_planned"].to_numpy(float), rows["gain_planned"].iloc[-1])
+        ax.plot(x, y, drawstyle="steps-post", color=colour, label=f"person {pid}")
+        ax.plot(rows["intensity"], rows["gain_planned"], "o", color=colour, markersize=3)
+        ax.plot(rows["intensity"], rows["gain_verified"], "o", mfc="none", color=colour)
+    ax.plot([], [], "-", color=_GREY, label="planned (program)")
+    ax.plot([], [], "o", mfc="none", color=_GREY, label="verified (real model)")
+    ax.set_xlabel("intensity, Σ|change|/step (grid steps)")
+    ax.set_ylabel("gain (Δ log-odds)")
+    ax.set_xlim(left=0)
+    ax.legend(loc="lower right", ncols=2, handlelength=1.4, columnspacing=0.8)
+    return fig
+
+
+@_styled
+def sensitivity_heatmap(
+    sensitivity: pd.DataFrame, *, k: int | None = None, value: str = "mean_gain_logit"
+) -> Figure:
+    """Mean verified gain over penalty weight λ and resistance scale, for one K.
+
+    Each cell shows ``value`` (by default the real model's mean delta-logit) and, below
+    it, the share of people who are prescribed a change. ``k`` defaults to 2 if the
+    table has it, else to its middle K.
+    """
+    ks = sorted(sensitivity["k"].unique())
+    if k is None:
+        k = 2 if 2 in ks else int(ks[len(ks) // 2])
+    rows = sensitivity[sensitivity["k"].eq(k)]
+    if rows.empty:
+        raise ArtifactError(f"the sensitivity table has no rows with k = {k}; it has {ks}")
+    grid = rows.pivot(index="lam", columns="resistance_scale", values=value).sort_index()
+    share = rows.pivot(index="lam", columns="resistance_scale", values="share_changed")
+    share = share.loc[grid.index, grid.columns]
+    fig, ax = _new((3.5, 2.8))
+    image = ax.imshow(grid.to_numpy(float), cmap="viridis", aspect="auto", origin="lower")
+    low, high = image.get_clim()
+    for (i, j), v in np.ndenumerate(grid.to_numpy(float)):
+        bright = (v - low) / (high - low) > 0.6 if high > low else False
+        ax.text(
+            j,
+            i,
+            f"{v:.2f}\n{share.iat[i, j]:.0%} changed",
+            ha="center",
+            va="center",
+            fontsize=7.5 if grid.shape[1] > 3 else 8,
+            color="black" if bright else "white",
+        )
+    ax.set_xticks(range(grid.shape[1]), [f"{s:g}" for s in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [f"{lam:g}" for lam in grid.index])
+    ax.set_xlabel("resistance scale (× every resistance)")
+    ax.set_ylabel("penalty weight λ (log-odds per cost unit)")
+    ax.set_title(f"K = {k}")
+    ax.spines[:].set_visible(False)
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    label = GAIN_LABEL.replace("verified gain", "mean verified gain")
+    bar.set_label(label if value == "mean_gain_logit" else _pretty(value))
+    return fig
+
+
+# ------------------------------------------------------------------ prescriptions
+
+
+def _valid(prescriptions: pd.DataFrame) -> pd.DataFrame:
+    return prescriptions[prescriptions["status"].ne("error")]
+
+
+@_styled
+def changes_histogram(prescriptions: pd.DataFrame) -> Figure:
+    """How many factors each person is asked to change (people with an error excluded)."""
+    valid = _valid(prescriptions)
+    counts = valid["n_changes"].fillna(0).astype(int).value_counts().sort_index()
+    full = range(0, max(int(counts.index.max()) if len(counts) else 0, 2) + 1)
+    counts = counts.reindex(full, fill_value=0)
+    fig, ax = _new()
+    bars = ax.bar(counts.index, counts.to_numpy(), color=_COLOURS[0], width=0.7)
+    ax.bar_label(bars, labels=[f"{c}" for c in counts], padding=2)
+    ax.set_xticks(list(counts.index))
+    ax.set_xlabel("factors changed in the prescription")
+    ax.set_ylabel("people")
+    ax.set_ylim(top=max(counts.max(), 1) * 1.15)
+    return fig
+
+
+@_styled
+def factor_share_figure(prescriptions: pd.DataFrame) -> Figure:
+    """Share of people whose prescription raises or lowers each modifiable factor."""
+    valid = _valid(prescriptions)
+    names = [n for n in _factors(valid, suffix="_before") if f"{n}_after" in valid.columns]
+    n = max(len(valid), 1)
+    delta = {m: valid[f"{m}_after"] - valid[f"{m}_before"] for m in names}
+    up = pd.Series({m: float((d > 1e-9).sum()) / n for m, d in delta.items()})
+    down = pd.Series({m: float((d < -1e-9).sum()) / n for m, d in delta.items()})
+    order = (up + down).sort_values(kind="stable").index
+    fig, ax = _new()
+    y = np.arange(len(order))
+    ax.barh(y, 100 * up[order], color=_COLOURS[2], label="increase", height=0.6)
+    ax.barh(y, 100 * down[order], left=100 * up[order], color=_COLOURS[5], label="decrease")
+    for yi, total in zip(y, up[order] + down[order], strict=True):
+        ax.text(100 * total + 1.5, yi, f"{total:.0%}", va="center")
+    ax.set_yticks(y, [_pretty(m) for m in order])
+    ax.set_xlim(0, 115)
+    ax.set_xlabel(f"people prescribed a change (%, n = {len(valid)})")
+    ax.set_ylabel("modifiable factor")
+    ax.legend(loc="lower right")
+    return fig
+
+
+@_styled
+def surrogate_vs_verified_figure(prescriptions: pd.DataFrame) -> Figure:
+    """The surrogate's planned gain against the real model's, for every change made.
+
+    Points on the line y = x are prescriptions the real model agrees with exactly;
+    points flagged ``model_disagrees`` are drawn in orange.
+    """
+    rows = prescriptions[prescriptions["status"].isin(["changed", "time_limit"])]
+    rows = rows.dropna(subset=["gain_surrogate", "gain_logit"])
+    flagged = rows.get("model_disagrees", pd.Series(False, index=rows.index))
+    flagged = flagged.astype(str).str.lower().eq("true")
+    fig, ax = _new((3.5, 3.0))
+    ax.scatter(
+        rows.loc[~flagged, "gain_surrogate"],
+        rows.loc[~flagged, "gain_logit"],
+        s=10,
+        alpha=0.6,
+        color=_COLOURS[0],
+        linewidths=0,
+        label=f"agrees (n = {int((~flagged).sum())})",
+    )
+    ax.scatter(
+        rows.loc[flagged, "gain_surrogate"],
+        rows.loc[flagged, "gain_logit"],
+        s=12,
+        alpha=0.8,
+        color=_COLOURS[1],
+        marker="^",
+        linewidths=0,
+        label=f"model disagrees (n = {int(flagged.sum())})",
+    )
+    values = np.concatenate([rows["gain_surrogate"], rows["gain_logit"], [0.0, 1.0]])
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.05 * (hi - lo)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color=_GREY, linewidth=0.8, label="y = x")
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel("surrogate gain (Δ log-odds)")
+    ax.set_ylabel(GAIN_LABEL)
+    ax.legend(loc="upper left", handlelength=1.2)
+    return fig
+
+
+# ------------------------------------------------------------------------- SHAP
+
+
+def shap_table(explanation: Explanation) -> pd.DataFrame:
+    """The modifiable factors' SHAP values and values, the ``shap_modifiable.csv`` format.
+
+    One row per person: ``person_id``, then ``shap_<factor>`` (SHAP value in log-odds)
+    and ``value_<factor>`` (the value the model saw) for each modifiable factor.
+    """
+    names = list(explanation.curves)
+    table = pd.DataFrame({"person_id": explanation.shap_values.index.to_numpy()})
+    for name in names:
+        table[f"shap_{name}"] = explanation.shap_values[name].to_numpy(float)
+        table[f"value_{name}"] = explanation.features[name].to_numpy(float)
+    return table
+
+
+def _swarm_offsets(x: np.ndarray, *, bins: int = 60, width: float = 0.38) -> np.ndarray:
+    """Vertical offsets that stack points of similar x, like a beeswarm (deterministic)."""
+    offsets = np.zeros(len(x))
+    if len(x) == 0:
+        return offsets
+    span = np.ptp(x) or 1.0
+    cell = np.floor((x - x.min()) / span * bins).astype(int)
+    crowd = np.bincount(cell).max()
+    for c in np.unique(cell):
+        members = np.flatnonzero(cell == c)
+        rank = np.arange(len(members))
+        # 0, +1, -1, +2, -2, ... scaled so the fullest bin fills the row
+        side = np.where(rank % 2 == 1, 1, -1) * ((rank + 1) // 2)
+        offsets[members] = side * (2 * width / max(crowd, 2))
+    return offsets
+
+
+@_styled
+def shap_summary_figure(shap: Explanation | pd.DataFrame) -> Figure:
+    """SHAP summary of the modifiable factors: one beeswarm row per factor.
+
+    Each dot is a person; its position is the factor's SHAP value (log-odds) and its
+    colour the factor's value, scaled from the lowest to the highest in the survey.
+    Rows are ordered by mean |SHAP|, the most important on top. Takes an
+    :class:`~sleeprx.explain.Explanation` or a :func:`shap_table`.
+    """
+    table = shap_table(shap) if isinstance(shap, Explanation) else shap
+    names = [n for n in _factors(table, prefix="shap_") if f"value_{n}" in table.columns]
+    importance = pd.Series({n: table[f"shap_{n}"].abs().mean() for n in names})
+    order = importance.sort_values(kind="stable").index  # least important at the bottom
+    fig, ax = _new((3.5, 0.55 * len(order) + 1.1))
+    cmap = mpl.colormaps["coolwarm"]
+    image = None
+    for row, name in enumerate(order):
+        phi = table[f"shap_{name}"].to_numpy(float)
+        value = table[f"value_{name}"].to_numpy(float)
+        ok = ~np.isnan(phi) & ~np.isnan(value)
+        phi, value = phi[ok], value[ok]
+        span = np.ptp(value) if len(value) else 0.0
+        scaled = (value - value.min()) / span if span > 0 else np.full(len(value), 0.5)
+        image = ax.scatter(
+            phi,
+            row + _swarm_offsets(phi),
+            c=scaled,
+            cmap=cmap,
+            vmin=0,
+            vmax=1,
+            s=5,
+            linewidths=0,
+            alpha=0.85,
+            rasterized=True,  # hundreds of dots: keep the SVG light
+        )
+    ax.axvline(0, color=_GREY, linewidth=0.6, zorder=0)
+    labels = [f"{_pretty(n)}\n(mean |SHAP| {importance[n]:.2f})" for n in order]
+    ax.set_yticks(range(len(order)), labels)
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.set_xlabel("SHAP value (log-odds of good sleep)")
+    ax.set_ylabel("modifiable factor")
+    if image is not None:
+        bar = fig.colorbar(image, ax=ax, ticks=[0, 1], aspect=30, pad=0.02)
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("factor value")
+    return fig
+
+
+# ------------------------------------------------------------------------ output
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = 200) -> list[Path]:
+    """Write ``fig`` to ``<path>.png`` (``dpi``) and ``<path>.svg``; return both paths.
+
+    ``path`` has no suffix; each file is written whole or not at all.
+    """
+    base = Path(path)
+    written = []
+    with mpl.rc_context(_STYLE):
+        for suffix in ("png", "svg"):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=suffix, dpi=dpi)
+            target = base.parent / f"{base.name}.{suffix}"
+            written.append(atomic_write_bytes(target, buffer.getvalue()))
+    return written
+
+
+_RUN_FILES = ("prescriptions.csv", "pareto.csv", "sensitivity.csv", "shap_modifiable.csv")
+
+
+def plot_all(run_dir: str | Path, *, show_people: Sequence[int] | None = None) -> list[Path]:
+    """Draw every figure the run folder's tables allow into ``run_dir/figures/``.
+
+    Reads whichever of ``prescriptions.csv``, ``pareto.csv``, ``sensitivity.csv`` and
+    ``shap_modifiable.csv`` exist (see the module docstring) and returns the files
+    written. ``show_people`` picks the people of the individual-fronts figure.
+    """
+    run = Path(run_dir)
+    present = {name: run / name for name in _RUN_FILES if (run / name).is_file()}
+    if not present:
+        raise ArtifactError(f"{run}: none of {list(_RUN_FILES)} found; is this a run folder?")
+    out = run / "figures"
+    figures: list[tuple[str, Callable[[], Figure]]] = []
+    if "prescriptions.csv" in present:
+        table = pd.read_csv(present["prescriptions.csv"])
+        figures += [
+            ("n_changes", lambda: changes_histogram(table)),
+            ("factor_share", lambda: factor_share_figure(table)),
+            ("surrogate_vs_verified", lambda: surrogate_vs_verified_figure(table)),
+        ]
+    if "pareto.csv" in present:
+        fronts = pd.read_csv(present["pareto.csv"])
+        if "budget" in set(fronts["sweep"]):
+            figures += [
+                ("pareto_population", lambda: population_pareto_figure(fronts)),
+                ("pareto_people", lambda: person_fronts_figure(fronts, show_people)),
+            ]
+        if "k" in set(fronts["sweep"]):
+            figures.append(("pareto_k", lambda: k_curve_figure(fronts)))
+    if "sensitivity.csv" in present:
+        sens = pd.read_csv(present["sensitivity.csv"])
+        for k in sorted(sens["k"].unique()):
+            make = functools.partial(sensitivity_heatmap, sens, k=int(k))
+            figures.append((f"sensitivity_k{k}", make))
+    if "shap_modifiable.csv" in present:
+        shap = pd.read_csv(present["shap_modifiable.csv"])
+        figures.append(("shap_summary", lambda: shap_summary_figure(shap)))
+    written: list[Path] = []
+    for name, make in figures:
+        written += save_figure(make(), out / name)
+    return written
