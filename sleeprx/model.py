@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -154,15 +154,28 @@ class TrainedModel:
             )
 
     def check_survey(self, survey: Survey) -> None:
-        """Refuse a survey read with a different description than the model's."""
-        if survey.description.fingerprint() != self.description.fingerprint():
+        """Refuse a survey whose columns or target differ from the model's description.
+
+        The prescription policy (factors, grids, costs, resistances) may differ: it
+        does not change what the model reads.
+        """
+        if survey.description.data_fingerprint() != self.description.data_fingerprint():
             raise ModelMismatchError(
                 f"{Path(survey.source).name} was read with description "
-                f"'{survey.description.name}', which differs from the description "
-                f"'{self.description.name}' the model was trained with; read the survey "
-                f"with the model's description (model.description)"
+                f"'{survey.description.name}', whose columns or target differ from those of "
+                f"the description '{self.description.name}' the model was trained with; read "
+                f"the survey with the model's description (model.description)"
             )
         self.check_frame(survey.frame)
+
+    def with_description(self, description: SurveyDescription) -> TrainedModel:
+        """This model under another prescription policy (same columns and target)."""
+        if description.data_fingerprint() != self.description.data_fingerprint():
+            raise ModelMismatchError(
+                f"description '{description.name}' has other columns or another target "
+                f"than the model's description '{self.description.name}'"
+            )
+        return replace(self, description=description)
 
 
 def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedModel:

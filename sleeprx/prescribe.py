@@ -179,6 +179,7 @@ def prescribe(
     """
     settings = settings or PrescribeSettings()
     model.check_survey(survey)
+    model = model.with_description(survey.description)  # the survey's policy applies
     frame = survey.frame
     explanation = explanation or explain(model, frame)
     wanted = list(frame.index) if ids is None else list(ids)

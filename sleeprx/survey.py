@@ -195,6 +195,12 @@ class SurveyDescription(_Strict):
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    def data_fingerprint(self) -> str:
+        """A sha256 of what defines the model's input (columns, id, target), leaving out
+        the prescription policy (modifiable factors, costs, resistances)."""
+        part = self.model_dump(mode="json", include={"id_column", "columns", "target"})
+        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
+
 
 def shipped_description_path() -> Path:
     """The description of the survey shipped with sleeprx."""

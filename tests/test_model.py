@@ -189,7 +189,7 @@ def test_survey_read_with_another_description_is_refused(small_model, descriptio
     survey = read_survey(None, other)
     with pytest.raises(
         ModelMismatchError,
-        match=r"Sleep_health_and_lifestyle_dataset\.csv.*differs from the description",
+        match=r"Sleep_health_and_lifestyle_dataset\.csv.*columns or target differ",
     ):
         small_model.check_survey(survey)
 

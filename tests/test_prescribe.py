@@ -137,3 +137,18 @@ def test_unknown_id_is_refused(survey, small_model):
 
     with pytest.raises(ConfigError, match="no person with id 9999"):
         prescribe(survey, small_model, ids=[9999])
+
+
+def test_a_different_policy_applies_without_retraining(survey, small_model, description):
+    """Costs and grids are policy: a survey read with other costs is accepted, and used."""
+    from sleeprx.survey import description_from_dict
+
+    raw = description.model_dump(mode="json")
+    for factor in raw["modifiable"]:
+        factor["fixed_cost"] = 1e6  # changing anything now costs more than it can gain
+    pricey = description_from_dict(raw)
+    data = read_survey(None, pricey)
+    table = prescribe(data, small_model, ids=list(range(1, 31)))
+    assert (table["status"] == "no_change").all()
+    cheap = prescribe(survey, small_model, ids=list(range(1, 31)))
+    assert (cheap["status"] == "changed").any()
