@@ -84,6 +84,9 @@ def prescribe(
     max_changes: Annotated[int, typer.Option("--max-changes", help="K, most factors changed")] = 2,
     lam: Annotated[float, typer.Option("--lam", help="weight of the resistance penalty")] = 0.1,
     min_gain: Annotated[float, typer.Option(help="smallest objective worth a change")] = 0.1,
+    min_gain_prob: Annotated[
+        float, typer.Option(help="smallest rise in p(good sleep) worth a change")
+    ] = 0.01,
     mode: Annotated[str, typer.Option(help="surrogate (SHAP) or exact (the trees)")] = "surrogate",
     goal: Annotated[str | None, typer.Option(help="recourse goal, e.g. p>=0.7")] = None,
     budget: Annotated[float | None, typer.Option(help="cap on intensity")] = None,
@@ -103,6 +106,7 @@ def prescribe(
         max_changes=max_changes,
         lam=lam,
         min_gain=min_gain,
+        min_gain_prob=min_gain_prob,
         goal=parse_goal(goal),
         budget=budget,
         time_limit=time_limit,

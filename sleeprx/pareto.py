@@ -110,7 +110,9 @@ def person_fronts(
     settings = settings or PrescribeSettings()
     budgets, ks = _check_grid("budgets", budgets, float), _check_grid("ks", ks, int)
     n_factors = len(model.description.modifiable)
-    base = settings.model_copy(update={"lam": 0.0, "min_gain": 0.0, "goal": None})
+    base = settings.model_copy(
+        update={"lam": 0.0, "min_gain": 0.0, "min_gain_prob": 0.0, "goal": None}
+    )
     limits = [
         ("budget", b, n_factors, base.model_copy(update={"budget": b, "max_changes": n_factors}))
         for b in budgets

@@ -176,7 +176,7 @@ def run_pipeline(
         fidelity_summary = None
         if config.fidelity.enabled:
             step("fidelity")
-            base = config.prescribe.model_copy(update={"min_gain": 0.0})
+            base = config.prescribe.model_copy(update={"min_gain": 0.0, "min_gain_prob": 0.0})
             tables = {
                 mode: prescribe(
                     survey,
@@ -226,7 +226,7 @@ def run_pipeline(
         done("sensitivity")
 
         step("plots")
-        plot_all(staging)
+        plot_all(staging, show_people=_shown(config, fronts))
         done("plots")
 
         timings["total"] = time.perf_counter() - start
@@ -248,6 +248,13 @@ def run_pipeline(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return RunResult(final, metrics, timings)
+
+
+def _shown(config: PipelineConfig, fronts: pd.DataFrame) -> list[int] | None:
+    """The configured people to draw, among those swept; None lets the plot choose."""
+    swept = set(fronts["person_id"])
+    shown = [p for p in config.pareto.show_people if p in swept]
+    return shown or None
 
 
 def _replace_dir(staging: Path, final: Path) -> None:

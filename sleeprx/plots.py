@@ -216,7 +216,7 @@ def k_curve_figure(fronts: pd.DataFrame) -> Figure:
 
 def _show_people(fronts: pd.DataFrame, n: int) -> list[int]:
     """People whose fronts differ: spread over the range of their largest gain."""
-    rows = fronts[fronts["sweep"].eq("budget") & fronts["non_dominated"]]
+    rows = non_dominated(fronts[fronts["sweep"].eq("budget")])
     steps = rows.groupby("person_id").size()
     best = rows.groupby("person_id")["gain_planned"].max()[steps >= 3]
     if best.empty:
@@ -244,20 +244,22 @@ def person_fronts_figure(
         raise ArtifactError(f"person {missing[0]} has no budget sweep in the Pareto table")
     front = non_dominated(budget_rows)
     top = float(budget_rows["budget"].max())
-    fig, ax = _new((3.5, 2.8))
+    fig, ax = _new((3.5, 3.0))
+    ax.plot([], [], "-", color=_GREY, label="planned (program)")
+    ax.plot([], [], "o", mfc="none", color=_GREY, label="verified (real model)")
     for colour, pid in zip(itertools.cycle(_COLOURS), ids):
         rows = front[front["person_id"].eq(pid)].sort_values("intensity")
+        if rows.empty:  # every solve failed for this person: nothing to draw
+            continue
         x = np.append(rows["intensity"].to_numpy(float), max(top, rows["intensity"].max()))
         y = np.append(rows["gain_planned"].to_numpy(float), rows["gain_planned"].iloc[-1])
         ax.plot(x, y, drawstyle="steps-post", color=colour, label=f"person {pid}")
         ax.plot(rows["intensity"], rows["gain_planned"], "o", color=colour, markersize=3)
         ax.plot(rows["intensity"], rows["gain_verified"], "o", mfc="none", color=colour)
-    ax.plot([], [], "-", color=_GREY, label="planned (program)")
-    ax.plot([], [], "o", mfc="none", color=_GREY, label="verified (real model)")
     ax.set_xlabel("intensity, Σ|change|/step (grid steps)")
     ax.set_ylabel("gain (Δ log-odds)")
     ax.set_xlim(left=0)
-    ax.legend(loc="lower right", ncols=2, handlelength=1.4, columnspacing=0.8)
+    fig.legend(loc="outside upper center", ncols=2, handlelength=1.4, columnspacing=1.0)
     return fig
 
 
@@ -288,17 +290,16 @@ def sensitivity_heatmap(
         ax.text(
             j,
             i,
-            f"{v:.2f}\n{share.iat[i, j]:.0%} changed",
+            f"{v:.2f}\n({share.iat[i, j]:.0%})",
             ha="center",
             va="center",
-            fontsize=7.5 if grid.shape[1] > 3 else 8,
             color="black" if bright else "white",
         )
     ax.set_xticks(range(grid.shape[1]), [f"{s:g}" for s in grid.columns])
     ax.set_yticks(range(grid.shape[0]), [f"{lam:g}" for lam in grid.index])
     ax.set_xlabel("resistance scale (× every resistance)")
     ax.set_ylabel("penalty weight λ (log-odds per cost unit)")
-    ax.set_title(f"K = {k}")
+    ax.set_title(f"K = {k}; in brackets: share of people changed", loc="left")
     ax.spines[:].set_visible(False)
     bar = fig.colorbar(image, ax=ax, shrink=0.9)
     label = GAIN_LABEL.replace("verified gain", "mean verified gain")
@@ -307,6 +308,12 @@ def sensitivity_heatmap(
 
 
 # ------------------------------------------------------------------ prescriptions
+
+
+def _factor_pairs(table: pd.DataFrame) -> list[str]:
+    """Names with ``_before`` and ``_after`` columns: the factors of a prescriptions table."""
+    pairs = [n for n in _factors(table, suffix="_before") if f"{n}_after" in table.columns]
+    return [n for n in pairs if n != "p"]
 
 
 def _valid(prescriptions: pd.DataFrame) -> pd.DataFrame:
@@ -331,10 +338,16 @@ def changes_histogram(prescriptions: pd.DataFrame) -> Figure:
 
 
 @_styled
-def factor_share_figure(prescriptions: pd.DataFrame) -> Figure:
-    """Share of people whose prescription raises or lowers each modifiable factor."""
+def factor_share_figure(
+    prescriptions: pd.DataFrame, *, factors: Sequence[str] | None = None
+) -> Figure:
+    """Share of people whose prescription raises or lowers each modifiable factor.
+
+    ``factors`` defaults to every ``<name>_before`` / ``<name>_after`` column pair of
+    the table other than the probabilities ``p_before`` / ``p_after``.
+    """
     valid = _valid(prescriptions)
-    names = [n for n in _factors(valid, suffix="_before") if f"{n}_after" in valid.columns]
+    names = list(factors) if factors is not None else _factor_pairs(valid)
     n = max(len(valid), 1)
     delta = {m: valid[f"{m}_after"] - valid[f"{m}_before"] for m in names}
     up = pd.Series({m: float((d > 1e-9).sum()) / n for m, d in delta.items()})

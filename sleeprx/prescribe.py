@@ -90,14 +90,21 @@ def plan_person(problem: PersonProblem, settings: PrescribeSettings) -> Plan:
     margin = problem.logit_before + gain
     status = "changed" if n_changes else "no_change"
     reason = ""
+    rise = _sigmoid(margin) - _sigmoid(problem.logit_before)
+    too_small = ""
     if settings.goal is None and n_changes and objective <= settings.min_gain:
-        status, reason = (
-            "no_change",
-            (
-                f"the best change scores {objective:.3f} log-odds after its penalty, not above "
-                f"the minimum gain {settings.min_gain:g}"
-            ),
+        too_small = (
+            f"the best change scores {objective:.3f} log-odds after its penalty, "
+            f"not above the minimum gain {settings.min_gain:g}"
         )
+    elif settings.goal is None and n_changes and rise <= settings.min_gain_prob:
+        too_small = (
+            f"the best change would raise the chance of good sleep from "
+            f"{_sigmoid(problem.logit_before):.3f} by only {rise:.4f}, not above "
+            f"the minimum {settings.min_gain_prob:g}"
+        )
+    if too_small:
+        status, reason = "no_change", too_small
         levels = (0,) * len(levels)
         gain = surrogate = cost = intensity = objective = 0.0
         margin = problem.logit_before

@@ -17,8 +17,11 @@ class PrescribeSettings(BaseModel):
 
     ``lam`` prices the penalty in log-odds: with the default 0.1, one grid step of
     change (at resistance 1) must buy at least 0.1 log-odds of predicted good sleep.
-    ``min_gain`` (log-odds) is the smallest objective worth acting on: below it the
-    person gets "no change".
+    ``min_gain`` (log-odds) is the smallest objective worth acting on, and
+    ``min_gain_prob`` the smallest rise in the probability of good sleep (the program's
+    own estimate): below either the person gets "no change". The second matters for
+    people the model already rates near p = 1, where a large log-odds gain is worth
+    almost nothing.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,6 +30,9 @@ class PrescribeSettings(BaseModel):
     max_changes: int = Field(2, ge=0, description="K, the most factors changed at once")
     lam: float = Field(0.1, ge=0, description="weight of the resistance penalty")
     min_gain: float = Field(0.1, ge=0, description="smallest objective (log-odds) worth a change")
+    min_gain_prob: float = Field(
+        0.01, ge=0, lt=1, description="smallest rise in p(good sleep) worth a change"
+    )
     resistance_scale: float = Field(1.0, ge=0, description="multiplies every resistance")
     budget: float | None = Field(None, ge=0, description="cap on intensity sum |change|/step")
     goal: float | None = Field(

@@ -127,11 +127,10 @@ def _solve_pyomo(model: LinearModel, settings: PrescribeSettings) -> Solution:
     m = model.to_pyomo()
     solver = pyo.SolverFactory("appsi_highs")
     solver.config.time_limit = settings.time_limit
-    solver.config.load_solution = False
     solver.highs_options.update(
         {"mip_rel_gap": settings.mip_rel_gap, "mip_abs_gap": settings.mip_abs_gap}
     )
-    result = solver.solve(m)
+    result = solver.solve(m, load_solutions=False)
     condition = result.solver.termination_condition
     seconds = time.perf_counter() - start
     if condition == TC.infeasible:

@@ -14,7 +14,10 @@ from sleeprx.verify import booster_gain
 
 @pytest.mark.parametrize(
     "settings",
-    [PrescribeSettings(mode="exact", min_gain=0.0), PrescribeSettings(mode="exact", goal=0.7)],
+    [
+        PrescribeSettings(mode="exact", min_gain=0.0, min_gain_prob=0.0),
+        PrescribeSettings(mode="exact", goal=0.7),
+    ],
     ids=["benefit", "goal"],
 )
 def test_exact_mode_is_optimal_for_all_374_people(survey, model, settings):

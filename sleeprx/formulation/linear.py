@@ -106,9 +106,12 @@ class LinearModel:
             m.J, domain=lambda _, j: pyo.Integers if self.integer[j] else pyo.Reals, bounds=bounds
         )
         m.constraints = pyo.ConstraintList()
+        # An empty row (say, a goal no tree can move) must stay a constraint, not a
+        # Python bool: give it a variable fixed at zero as its body.
+        m.zero = pyo.Var(bounds=(0, 0))
         for r in range(self.n_rows):
-            pairs = zip(self.row_index[r], self.row_value[r], strict=True)
-            body = sum(float(v) * m.x[int(j)] for j, v in pairs)
+            pairs = list(zip(self.row_index[r], self.row_value[r], strict=True))
+            body = sum(float(v) * m.x[int(j)] for j, v in pairs) if pairs else m.zero
             lo = None if self.row_lb[r] == -INF else self.row_lb[r]
             hi = None if self.row_ub[r] == INF else self.row_ub[r]
             m.constraints.add(_constraint(pyo, body, lo, hi))
