@@ -347,9 +347,11 @@ def summary_markdown(
         "| --- | --- | --- |",
     ]
     for _, r in curve_k.iterrows():
-        lines.append(f"| {int(r['k'])} | {r['mean']:.3f} | {r['marginal_gain']:.3f} |")
-    k_knee = knee(curve_k["k"].to_numpy(float), curve_k["mean"].to_numpy(float))
-    lines += ["", f"Knee of the curve: K = {k_knee:g}.", ""]
+        lines.append(
+            f"| {int(r['k'])} | {r['mean_gain_verified']:.3f} | {r['marginal_gain']:.3f} |"
+        )
+    k_knee = knee(curve_k["k"].to_numpy(float), curve_k["mean_gain_verified"].to_numpy(float))
+    lines += ["", f"Knee of the curve: K = {k_knee.x:g}.", ""]
     if fidelity is not None:
         lines += [
             "## Fidelity: surrogate against exact mode (true objective, minimum gain off)",

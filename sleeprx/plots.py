@@ -40,6 +40,7 @@ __all__ = [
     "SINGLE",
     "changes_histogram",
     "factor_share_figure",
+    "fidelity_figure",
     "k_curve_figure",
     "person_fronts_figure",
     "plot_all",
@@ -493,6 +494,52 @@ def shap_summary_figure(shap: Explanation | pd.DataFrame) -> Figure:
     return fig
 
 
+# ---------------------------------------------------------------------- fidelity
+
+
+@_styled
+def fidelity_figure(fidelity: pd.DataFrame) -> Figure:
+    """Each person's true objective under the surrogate's and exact mode's prescription.
+
+    The true objective is the real model's Δ log-odds minus λ·cost. Exact mode
+    maximises it, so no point lies below y = x; the height above the line is the
+    loss of trusting the SHAP surrogate (:func:`sleeprx.fidelity.fidelity_report`).
+    """
+    x = fidelity["objective_surrogate"].to_numpy(float)
+    y = fidelity["objective_exact"].to_numpy(float)
+    differ = fidelity["differ"].astype(str).str.lower().eq("true").to_numpy()
+    fig, ax = _new((3.5, 3.0))
+    ax.scatter(
+        x[~differ],
+        y[~differ],
+        s=10,
+        alpha=0.6,
+        color=_COLOURS[0],
+        linewidths=0,
+        label=f"same prescription (n = {int((~differ).sum())})",
+    )
+    ax.scatter(
+        x[differ],
+        y[differ],
+        s=12,
+        alpha=0.8,
+        color=_COLOURS[1],
+        marker="^",
+        linewidths=0,
+        label=f"different (n = {int(differ.sum())})",
+    )
+    lo, hi = float(min(x.min(), y.min(), 0.0)), float(max(x.max(), y.max(), 1.0))
+    pad = 0.05 * (hi - lo)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color=_GREY, linewidth=0.8, label="y = x")
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel("surrogate prescription: true objective\n(real Δ log-odds − λ·cost)")
+    ax.set_ylabel("exact prescription: true objective")
+    ax.legend(loc="upper left", handlelength=1.2)
+    return fig
+
+
 # ------------------------------------------------------------------------ output
 
 
@@ -512,7 +559,13 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 200) -> list[Path]:
     return written
 
 
-_RUN_FILES = ("prescriptions.csv", "pareto.csv", "sensitivity.csv", "shap_modifiable.csv")
+_RUN_FILES = (
+    "prescriptions.csv",
+    "pareto.csv",
+    "sensitivity.csv",
+    "shap_modifiable.csv",
+    "fidelity.csv",
+)
 
 
 def plot_all(run_dir: str | Path, *, show_people: Sequence[int] | None = None) -> list[Path]:
@@ -552,6 +605,9 @@ def plot_all(run_dir: str | Path, *, show_people: Sequence[int] | None = None) -
     if "shap_modifiable.csv" in present:
         shap = pd.read_csv(present["shap_modifiable.csv"])
         figures.append(("shap_summary", lambda: shap_summary_figure(shap)))
+    if "fidelity.csv" in present:
+        fidelity = pd.read_csv(present["fidelity.csv"])
+        figures.append(("fidelity", lambda: fidelity_figure(fidelity)))
     written: list[Path] = []
     for name, make in figures:
         written += save_figure(make(), out / name)
