@@ -54,7 +54,7 @@ def train(
     model = fit(data)
     model.metrics = metrics
     save_model(model, out_dir)
-    out.print(metrics_table(metrics))
+    out.print(metrics_table(metrics), width=max(out.width, 110))
     out.print(f"wrote {out_dir}/model.json, meta.json, metrics.json")
 
 
@@ -162,9 +162,19 @@ def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) 
     from .pipeline import run_pipeline as execute
 
     result = execute(load_pipeline(config), progress=sys.stderr.isatty(), log=err.print)
-    out.print(metrics_table(result.metrics))
-    out.print(f"wrote {result.out_dir} (see {result.out_dir / 'summary.md'})")
+    out.print(metrics_table(result.metrics), width=max(out.width, 110))
+    shown = _display_path(result.out_dir)
+    out.print(f"wrote {shown}/ (start with {shown}/summary.md)")
     out.print("Decision support, not medical advice.")
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working folder when it is below it."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
 
 
 def main() -> None:

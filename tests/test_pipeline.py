@@ -1,0 +1,102 @@
+"""Declarative pipelines: validation of the YAML, and a small run end to end."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pandas as pd
+import pytest
+
+from sleeprx.errors import ConfigError
+from sleeprx.pipeline import load_pipeline, run_pipeline
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "pipe.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("prescribe: {mode: magic}", r"key 'prescribe.mode'.*'surrogate' or 'exact'.*'magic'"),
+        (
+            "prescribe: {max_changes: -1}",
+            r"key 'prescribe.max_changes'.*greater than or equal to 0",
+        ),
+        ("prescibe: {}", r"unknown key 'prescibe'; allowed keys here: \['data', 'fidelity'"),
+        ("model: {depth: 3}", r"unknown key 'model.depth'; allowed keys here: \[.*'max_depth'"),
+        ("pareto: {budgets: [a]}", r"key 'pareto.budgets.0'.*valid number"),
+        ("- 1\n- 2\n", r"expected a mapping"),
+        ("data: {survey: [unclosed", r"not valid YAML"),
+    ],
+)
+def test_bad_pipeline_files_fail_at_once_naming_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(write(tmp_path, text))
+
+
+def test_missing_pipeline_file(tmp_path):
+    with pytest.raises(ConfigError, match="pipeline file not found"):
+        load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path):
+    config = load_pipeline(write(tmp_path, "output: out/here\ndata: {survey: s.csv}\n"))
+    assert config.output == tmp_path / "out" / "here"
+    assert config.data.survey == tmp_path / "s.csv"
+
+
+def test_small_pipeline_runs_end_to_end(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        name: small
+        model: {n_estimators: 20, max_depth: 3, cv_splits: 3, cv_repeats: 1}
+        pareto: {budgets: [0, 2, 4], ks: [0, 1, 2], people: [1, 2, 3, 4, 5, 6], show_people: [5]}
+        sensitivity: {lams: [0.0, 0.1], resistance_scales: [1.0], ks: [1, 2]}
+        output: run
+        """,
+    )
+    result = run_pipeline(load_pipeline(path))
+    out = tmp_path / "run"
+    assert result.out_dir == out
+    for name in (
+        "metrics.json",
+        "prescriptions.csv",
+        "pareto.csv",
+        "sensitivity.csv",
+        "summary.md",
+        "fidelity.csv",
+        "model/model.json",
+        "model/meta.json",
+    ):
+        assert (out / name).is_file(), name
+    pareto = pd.read_csv(out / "pareto.csv")
+    assert {"person_id", "budget", "k", "intensity", "gain_surrogate", "gain_verified"} <= set(
+        pareto.columns
+    )
+    assert sorted(pareto["person_id"].unique()) == [1, 2, 3, 4, 5, 6]
+    assert len(pd.read_csv(out / "prescriptions.csv")) == 374
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"holdout", "grouped_cv"} <= set(metrics)
+    summary = (out / "summary.md").read_text()
+    assert "not medical advice" in summary and "Knee" in summary
+    pngs = {p.stem for p in (out / "figures").glob("*.png")}
+    assert {"pareto_population", "pareto_k", "pareto_people", "fidelity", "shap_summary"} <= pngs
+    assert not list(tmp_path.glob(".run.*"))  # no staging folder left behind
+
+
+def test_a_failed_run_leaves_the_previous_output_alone(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.md").write_text("previous\n")
+    path = write(tmp_path, "data: {survey: missing.csv}\noutput: run\n")
+    from sleeprx.errors import SurveyError
+
+    with pytest.raises(SurveyError, match=r"missing\.csv"):
+        run_pipeline(load_pipeline(path))
+    assert (out / "summary.md").read_text() == "previous\n"
+    assert not list(tmp_path.glob(".run.*"))
