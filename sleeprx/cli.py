@@ -24,7 +24,9 @@ app = typer.Typer(
     "Decision support for research, not medical advice.",
 )
 err = Console(stderr=True, soft_wrap=True)
-out = Console()
+out = Console(soft_wrap=True)
+if not out.is_terminal:  # files and pipes: do not squeeze the metrics table into 80 columns
+    out.width = 120
 
 SurveyOpt = Annotated[
     Path | None, typer.Option(help="survey CSV; default: the shipped survey", dir_okay=False)
@@ -54,7 +56,7 @@ def train(
     model = fit(data)
     model.metrics = metrics
     save_model(model, out_dir)
-    out.print(metrics_table(metrics), width=max(out.width, 110))
+    out.print(metrics_table(metrics))
     out.print(f"wrote {out_dir}/model.json, meta.json, metrics.json")
 
 
@@ -162,7 +164,7 @@ def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) 
     from .pipeline import run_pipeline as execute
 
     result = execute(load_pipeline(config), progress=sys.stderr.isatty(), log=err.print)
-    out.print(metrics_table(result.metrics), width=max(out.width, 110))
+    out.print(metrics_table(result.metrics))
     shown = _display_path(result.out_dir)
     out.print(f"wrote {shown}/ (start with {shown}/summary.md)")
     out.print("Decision support, not medical advice.")

@@ -90,3 +90,32 @@ def test_missing_model_folder(tmp_path):
     result = sleeprx("prescribe", "--model", tmp_path / "nope", "--out", tmp_path / "p.csv")
     assert result.returncode == 2
     assert "model.json: not found" in result.stderr
+
+
+def test_pareto_then_plot_redraws_without_solving(small_model_dir, tmp_path):
+    out = tmp_path / "pareto"
+    result = sleeprx("pareto", "--model", small_model_dir, "--out", out)
+    assert result.returncode == 0, result.stderr
+    fronts = pd.read_csv(out / "pareto.csv")
+    assert fronts["person_id"].nunique() == 374
+    assert (out / "population_k.csv").is_file()
+    result = sleeprx("plot", "--run", out)
+    assert result.returncode == 0, result.stderr
+    assert (out / "figures" / "pareto_population.png").is_file()
+    assert (out / "figures" / "pareto_k.svg").is_file()
+
+
+def test_plot_on_a_folder_without_tables(tmp_path):
+    result = sleeprx("plot", "--run", tmp_path)
+    assert result.returncode == 2
+    assert "is this a run folder?" in result.stderr
+
+
+def test_train_writes_three_files_and_a_table(tmp_path):
+    out = tmp_path / "model"
+    result = sleeprx("train", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["meta.json", "metrics.json", "model.json"]
+    assert "grouped_cv" in result.stdout and "xgboost" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["holdout"]) == {"xgboost", "logistic_regression", "random_forest"}
