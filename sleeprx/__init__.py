@@ -23,6 +23,8 @@ from .evaluate import evaluate_models
 from .explain import Explanation, explain
 from .fidelity import fidelity_report
 from .model import ModelSettings, TrainedModel, load_model, save_model, train
+from .pareto import knee, person_fronts, population_curve, sensitivity
+from .pipeline import load_pipeline, run_pipeline
 from .prescribe import plan_person, prepare_problems, prescribe
 from .settings import PrescribeSettings
 from .survey import SurveyDescription, load_description
@@ -47,14 +49,20 @@ __all__ = [
     "evaluate_models",
     "explain",
     "fidelity_report",
+    "knee",
     "load_description",
     "load_model",
+    "load_pipeline",
     "load_survey",
+    "person_fronts",
     "plan_person",
+    "population_curve",
     "prepare_problems",
     "prescribe",
     "read_survey",
+    "run_pipeline",
     "save_model",
+    "sensitivity",
     "shipped_survey_path",
     "train",
 ]
