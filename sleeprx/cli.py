@@ -102,6 +102,7 @@ def prescribe(
     from .model import load_model
     from .prescribe import prescribe as run
     from .settings import make_settings, parse_goal
+    from .verify import constraint_violations
 
     settings = make_settings(
         mode=mode,
@@ -119,7 +120,12 @@ def prescribe(
     table = run(data, model, settings=settings, ids=person_ids, progress=sys.stderr.isatty())
     write_table(table, out_file, fmt)
     counts = table["status"].value_counts().to_dict()
-    out.print(f"wrote {len(table)} rows to {out_file}: {counts}")
+    broken = constraint_violations(table, data.description, settings.max_changes)
+    out.print(
+        f"wrote {len(table)} rows to {out_file}: {counts}; constraint violations: {len(broken)}"
+    )
+    for line in broken[:10]:
+        err.print(f"violation: {line}")
     out.print("Decision support, not medical advice.")
 
 

@@ -28,7 +28,8 @@ from .io import atomic_write_json, atomic_write_text, write_table
 from .model import ModelSettings, load_model, save_model, train
 from .prescribe import prescribe
 from .settings import PrescribeSettings
-from .survey import load_description
+from .survey import SurveyDescription, load_description
+from .verify import constraint_violations
 
 __all__ = ["PipelineConfig", "RunResult", "load_pipeline", "run_pareto", "run_pipeline"]
 
@@ -241,6 +242,7 @@ def run_pipeline(
                 fidelity_summary,
                 timings,
                 sorted(p.name for p in (staging / "figures").glob("*.png")),
+                description,
             ),
         )
         _replace_dir(staging, final)
@@ -299,6 +301,7 @@ def summary_markdown(
     fidelity: dict | None,
     timings: dict[str, float],
     figures: list[str],
+    description: SurveyDescription,
 ) -> str:
     """The key numbers of a run, with links to its figures."""
     from .pareto import knee
@@ -339,6 +342,8 @@ def summary_markdown(
         f"- mean gain among changed (log-odds): surrogate {changed['gain_surrogate'].mean():.3f}, "
         f"real model {changed['gain_logit'].mean():.3f}",
         f"- prescriptions the model disagrees with: {table['model_disagrees'].mean():.1%}",
+        f"- constraint violations (grid, bounds, direction, largest change, K): "
+        f"{len(constraint_violations(table, description, config.prescribe.max_changes))}",
         f"- median solve time per person: {1000 * ok['solve_seconds'].median():.2f} ms",
         "",
         "## Population curve by number of changes (verified gain, log-odds)",

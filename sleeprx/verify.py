@@ -10,8 +10,15 @@ import xgboost as xgb
 
 from .model import TrainedModel
 from .problem import PersonProblem
+from .survey import SurveyDescription
 
-__all__ = ["apply_profiles", "booster_gain", "margin64", "rescore"]
+__all__ = [
+    "apply_profiles",
+    "booster_gain",
+    "constraint_violations",
+    "margin64",
+    "rescore",
+]
 
 
 def margin64(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -63,3 +70,38 @@ def booster_gain(model: TrainedModel, problem: PersonProblem) -> Callable[[np.nd
         return margin64(model, X) - problem.logit_before
 
     return gain_of
+
+
+def constraint_violations(
+    table: pd.DataFrame, description: SurveyDescription, max_changes: int
+) -> list[str]:
+    """Every way a prescription table breaks its constraints; empty when it breaks none.
+
+    Checked per person: a changed value lies on the factor's grid, inside its safe
+    bounds, in the allowed direction and within the largest change, and at most
+    ``max_changes`` factors change.
+    """
+    done = table[table["status"].isin(["changed", "no_change", "time_limit"])]
+    found: list[str] = []
+    n_changed = np.zeros(len(done), dtype=int)
+    for f in description.modifiable:
+        before = done[f"{f.column}_before"].to_numpy(float)
+        after = done[f"{f.column}_after"].to_numpy(float)
+        moved = ~np.isclose(before, after, rtol=0, atol=1e-9)
+        n_changed += moved
+        delta = after - before
+        rules = {
+            "off the grid": ~np.isclose(after[:, None], f.grid[None, :], rtol=0, atol=1e-9).any(1),
+            f"outside {f.lower:g}..{f.upper:g}": (after < f.lower - 1e-9)
+            | (after > f.upper + 1e-9),
+            f"more than {f.max_change:g} away": np.abs(delta) > f.max_change + 1e-9,
+            "up, which is not allowed": (delta > 1e-9) & (f.direction == "down"),
+            "down, which is not allowed": (delta < -1e-9) & (f.direction == "up"),
+        }
+        for rule, broken in rules.items():
+            for pid in done["person_id"].to_numpy()[moved & broken]:
+                found.append(f"person {pid}: {f.column} moved {rule}")
+    for pid, n in zip(done["person_id"], n_changed, strict=True):
+        if n > max_changes:
+            found.append(f"person {pid}: {n} factors changed, more than K = {max_changes}")
+    return found
