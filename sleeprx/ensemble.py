@@ -47,13 +47,17 @@ class Ensemble:
             table[t, : len(tree.threshold)] = tree.threshold.astype(float)
         return table
 
+    def leaf_values(self, leaves: np.ndarray) -> np.ndarray:
+        """Rows x trees matrix of leaf values (float64) from ``pred_leaf`` leaf ids."""
+        leaves = np.atleast_2d(leaves).astype(int)
+        return self._node_values[np.arange(len(self.trees))[None, :], leaves]
+
     def margin_from_leaves(self, leaves: np.ndarray) -> np.ndarray:
         """Margin in float64 from leaf ids (as ``Booster.predict(pred_leaf=True)`` gives).
 
         Leaf values are float32; they are summed in float64, tree by tree in order.
         """
-        leaves = np.atleast_2d(leaves).astype(int)
-        values = self._node_values[np.arange(len(self.trees))[None, :], leaves]
+        values = self.leaf_values(leaves)
         total = np.full(leaves.shape[0], self.base_margin, dtype=float)
         for t in range(values.shape[1]):  # sequential, so the rounding never depends on numpy
             total += values[:, t]
@@ -111,6 +115,11 @@ class PrunedTree:
     leaf_values: tuple[float, ...]
     leaf_nodes: tuple[int, ...]
     splits: tuple[Split, ...]
+
+    @property
+    def factors(self) -> tuple[int, ...]:
+        """The factors this tree still depends on, ascending."""
+        return tuple(sorted({s.factor for s in self.splits}))
 
 
 def prune_for_person(

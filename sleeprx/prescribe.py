@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import pandas as pd
 
@@ -23,7 +24,8 @@ from .model import TrainedModel
 from .problem import PersonProblem, build_problem
 from .settings import PrescribeSettings
 from .solve import solve
-from .verify import margin64, rescore
+from .tables import factor_tables
+from .verify import leaf_values, margin64, rescore
 
 __all__ = ["Plan", "plan_person", "prepare_problems", "prescribe"]
 
@@ -157,7 +159,7 @@ def prepare_problems(
         if missing:
             errors[pid] = f"column '{missing[0]}' is missing, so no change can be planned"
             continue
-        problems[pid] = build_problem(
+        problem = build_problem(
             pid,
             row,
             description,
@@ -168,6 +170,12 @@ def prepare_problems(
             resistance_scale=settings.resistance_scale,
             ensemble=ensemble,
         )
+        if ensemble is not None and settings.tree_encoding == "tables":
+            tables = factor_tables(
+                problem, partial(leaf_values, model), max_cells=settings.max_table_cells
+            )
+            problem = replace(problem, tables=tables)
+        problems[pid] = problem
     return problems, errors
 
 

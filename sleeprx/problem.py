@@ -9,6 +9,7 @@ Index 0 of every factor's levels is the current value (the status quo), so
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ import pandas as pd
 from .ensemble import Ensemble, PrunedTree, prune_for_person
 from .explain import EffectCurve
 from .survey import Direction, ModifiableFactor, SurveyDescription
+
+if TYPE_CHECKING:
+    from .tables import FactorTable
 
 __all__ = ["FactorChoice", "PersonProblem", "allowed_levels", "build_problem"]
 
@@ -48,6 +52,7 @@ class PersonProblem:
     factor_features: tuple[int, ...]  # index of each factor in ``features``
     trees: tuple[PrunedTree, ...] | None = None  # exact mode: the ensemble, pruned
     base_margin: float = 0.0  # exact mode: the booster's base margin
+    tables: tuple[FactorTable, ...] | None = None  # exact mode: trees compiled to tables
 
     @property
     def n_profiles(self) -> int:

@@ -38,6 +38,10 @@ class PrescribeSettings(BaseModel):
     goal: float | None = Field(
         None, gt=0, lt=1, description="recourse: least-cost change reaching p(good) >= goal"
     )
+    tree_encoding: Literal["tables", "leaves"] = Field(
+        "tables", description="exact mode: compile trees into factor tables, or leaf variables"
+    )
+    max_table_cells: int = Field(4096, ge=1, description="largest factor table compiled")
     time_limit: float = Field(10.0, gt=0, description="seconds per person for the MIP")
     mip_rel_gap: float = Field(0.0, ge=0)
     mip_abs_gap: float = Field(1e-9, ge=0)

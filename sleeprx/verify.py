@@ -16,6 +16,7 @@ __all__ = [
     "apply_profiles",
     "booster_gain",
     "constraint_violations",
+    "leaf_values",
     "margin64",
     "rescore",
 ]
@@ -27,10 +28,18 @@ def margin64(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.nda
     ``Booster.predict`` sums in float32 (about 1e-6 off); this is the exact value the
     MIP in exact mode optimises, so the two can be compared to 1e-9.
     """
+    return model.ensemble.margin_from_leaves(_leaves(model, features))
+
+
+def leaf_values(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Rows x trees matrix of the leaf value each tree gives each row (float64)."""
+    return model.ensemble.leaf_values(_leaves(model, features))
+
+
+def _leaves(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.ndarray:
     # nthread=1: on small batches, starting threads costs far more than the work.
     matrix = xgb.DMatrix(features, feature_names=model.feature_names, nthread=1)
-    leaves = model.booster.predict(matrix, pred_leaf=True)
-    return model.ensemble.margin_from_leaves(leaves)
+    return model.booster.predict(matrix, pred_leaf=True)
 
 
 def apply_profiles(frame: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ reading of the trees alone.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -26,6 +27,7 @@ from sleeprx.prescribe import plan_person, prepare_problems
 from sleeprx.problem import FactorChoice, PersonProblem
 from sleeprx.settings import PrescribeSettings
 from sleeprx.solve import solve
+from sleeprx.tables import factor_tables
 from sleeprx.verify import booster_gain, margin64
 
 TOL = 1e-6
@@ -104,6 +106,7 @@ def thresholds(booster: xgb.Booster, feature: int) -> list[float]:
 def booster_problems(draw):
     """A tiny booster on 2-3 grid features and one immutable feature, and one person.
 
+    The trees are given to the program as leaf variables, as factor tables, or both.
     A person's levels (at most six besides the current value) are taken first from the
     split thresholds on the factor (a level exactly on a threshold goes right), then
     sometimes the float32 just below a threshold (goes left), then the grid.
@@ -167,6 +170,15 @@ def booster_problems(draw):
         trees=tuple(prune_for_person(ensemble, x, idx, tuple(levels_of))),
         base_margin=ensemble.base_margin,
     )
+    # The trees enter as leaf variables, as factor tables, or as a mix of both.
+    max_cells = draw(st.sampled_from([None, 4096, 6]))
+    if max_cells is not None:
+
+        def leaf_values(rows: np.ndarray) -> np.ndarray:
+            return ensemble.leaf_values(booster.predict(xgb.DMatrix(rows), pred_leaf=True))
+
+        tables = factor_tables(problem, leaf_values, max_cells=max_cells)
+        problem = dataclasses.replace(problem, tables=tables)
     return problem, booster
 
 

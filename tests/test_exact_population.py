@@ -17,8 +17,9 @@ from sleeprx.verify import booster_gain
     [
         PrescribeSettings(mode="exact", min_gain=0.0, min_gain_prob=0.0),
         PrescribeSettings(mode="exact", goal=0.7),
+        PrescribeSettings(mode="exact", goal=0.7, tree_encoding="leaves"),
     ],
-    ids=["benefit", "goal"],
+    ids=["benefit", "goal", "goal-leaf-variables"],
 )
 def test_exact_mode_is_optimal_for_all_374_people(survey, model, settings):
     problems, errors = prepare_problems(model, survey.frame, settings)

@@ -54,10 +54,64 @@ def surrogate_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
 
 
 def exact_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
-    r"""The tree ensemble itself, after Mišić (2020) and OMLT's GBT formulation.
+    r"""The tree ensemble itself: exact, with no approximation.
 
-    For every pruned tree :math:`t` with reachable leaves :math:`\mathcal L_t` and leaf
-    values :math:`w_{t\ell}`, a weight :math:`y_{t\ell} \in [0, 1]` per leaf and
+    Trees compiled into factor tables (:mod:`sleeprx.tables`, the default) enter
+    through their tables; any others through leaf variables (:func:`_leaf_terms`).
+    A table :math:`T_G` over one factor is linear in that factor's :math:`z`. Over
+    several factors it gets a weight :math:`u_c \ge 0` per cell :math:`c` and
+
+    .. math::
+
+        \sum_{c:\ c_f = l} u_c = z_{fl} \quad \forall f \in G,\ \forall l,
+
+    so once the :math:`z` are binary the only cell with weight is the chosen one,
+    and :math:`u` need not be declared integer. Then
+
+    .. math::
+
+        \Delta\mathrm{logit} = b + \sum_{t\ \mathrm{constant}} w_t
+        + \sum_G \sum_c T_G(c)\, u_c + (\text{leaf terms}) - \mathrm{logit}_0 .
+    """
+    if problem.trees is None:
+        raise ValueError("exact mode needs the pruned trees in the problem")
+    constant = problem.base_margin - problem.logit_before
+    constant += sum(t.leaf_values[0] for t in problem.trees if len(t.leaf_values) == 1)
+    index: list[np.ndarray] = []
+    value: list[np.ndarray] = []
+    covered: set[int] = set()
+    for k, table in enumerate(problem.tables or ()):
+        covered.update(table.trees)
+        if len(table.factors) == 1:
+            index.append(choice[table.factors[0]])
+            value.append(table.values)
+            continue
+        u = np.array([lp.add_var(f"u[{k},{c}]") for c in range(table.values.size)])
+        cells = u.reshape(table.values.shape)
+        for axis, f in enumerate(table.factors):
+            for level, z in enumerate(choice[f]):
+                members = np.take(cells, level, axis=axis).ravel()
+                lp.add_row(
+                    f"marginal[{k},{f},{level}]",
+                    np.append(members, z),
+                    np.append(np.ones(len(members)), -1.0),
+                    0.0,
+                    0.0,
+                )
+        index.append(u)
+        value.append(table.values.ravel())
+    rest = [t for t in range(len(problem.trees)) if t not in covered]
+    leaf_index, leaf_value = _leaf_terms(problem, lp, choice, rest)
+    index.append(leaf_index)
+    value.append(leaf_value)
+    return _combined(np.concatenate(index), np.concatenate(value), constant)
+
+
+def _leaf_terms(problem: PersonProblem, lp: LinearModel, choice, trees: list[int]):
+    r"""Leaf variables for ``trees``, after Mišić (2020) and OMLT's GBT formulation.
+
+    For every pruned tree :math:`t` with reachable leaves :math:`\mathcal L_t` and
+    leaf values :math:`w_{t\ell}`, a weight :math:`y_{t\ell} \in [0, 1]` per leaf and
 
     .. math::
 
@@ -70,21 +124,13 @@ def exact_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
     :math:`\theta_s`. Thresholds are resolved on the grid in float32 when the tree
     is pruned, so each level is on exactly one side. Once the :math:`z` are binary,
     every split closes one side, so the :math:`y` of one tree select exactly its one
-    reachable leaf and need not be declared integer. Then
-
-    .. math::
-
-        \Delta\mathrm{logit} = b + \sum_{t\ \mathrm{constant}} w_t
-        + \sum_t \sum_\ell w_{t\ell}\, y_{t\ell} - \mathrm{logit}_0 .
+    reachable leaf and need not be declared integer.
     """
-    if problem.trees is None:
-        raise ValueError("exact mode needs the pruned trees in the problem")
-    constant = problem.base_margin - problem.logit_before
     index: list[int] = []
     value: list[float] = []
-    for t, tree in enumerate(problem.trees):
+    for t in trees:
+        tree = problem.trees[t]
         if len(tree.leaf_values) == 1:
-            constant += tree.leaf_values[0]
             continue
         y = np.array([lp.add_var(f"y[{t},{n}]") for n in tree.leaf_nodes])
         lp.add_row(f"one_leaf[{t}]", y, np.ones(len(y)), 1.0, 1.0)
@@ -102,7 +148,13 @@ def exact_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
                 )
         index += y.tolist()
         value += tree.leaf_values
-    return GainExpr(np.asarray(index, dtype=np.int32), np.asarray(value), constant)
+    return np.asarray(index, dtype=np.int32), np.asarray(value, dtype=float)
+
+
+def _combined(index: np.ndarray, value: np.ndarray, constant: float) -> GainExpr:
+    """One coefficient per variable (a row may not name a column twice)."""
+    unique, where = np.unique(index, return_inverse=True)
+    return GainExpr(unique.astype(np.int32), np.bincount(where, weights=value), constant)
 
 
 #: Registry of gain models: the only part that differs between modes.
