@@ -45,6 +45,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -61,7 +62,8 @@ from sleeprx.problem import allowed_levels, build_problem
 from sleeprx.settings import PrescribeSettings
 from sleeprx.solve import solve
 from sleeprx.survey import Direction, ModifiableFactor
-from sleeprx.verify import booster_gain, margin64
+from sleeprx.tables import compile_trees
+from sleeprx.verify import booster_gain, leaf_values, margin64
 
 TOL = 1e-9
 OUTCOME = "good_sleep"
@@ -400,7 +402,7 @@ def breakdown(model, frame, ids, settings, explanation) -> list[str]:
     steps = {
         "encode + booster margin, 1 row": [],
         "build_problem without trees": [],
-        "prune the trees (prune_for_person)": [],
+        "compile the trees (tables / pruning)": [],
         "build_program": [],
         "HiGHS (sleeprx.solve.solve)": [],
     }
@@ -408,10 +410,10 @@ def breakdown(model, frame, ids, settings, explanation) -> list[str]:
     for pid in ids:
         row = frame.loc[[pid]]
         t0 = time.perf_counter()
-        x = model.encode(row)
+        x = model.pipeline.named_steps["encode"].transform_array(row)
         logit = float(margin64(model, x)[0])
         t1 = time.perf_counter()
-        features = x.to_numpy(float)[0]
+        features = x[0]
         problem = build_problem(
             pid,
             row.iloc[0],
@@ -423,23 +425,30 @@ def breakdown(model, frame, ids, settings, explanation) -> list[str]:
             resistance_scale=settings.resistance_scale,
         )
         t2 = time.perf_counter()
-        trees = tuple(
-            prune_for_person(
+        if settings.tree_encoding == "tables":
+            problem = compile_trees(
+                problem,
+                model.ensemble,
+                partial(leaf_values, model),
+                max_cells=settings.max_table_cells,
+            )
+        else:
+            trees = prune_for_person(
                 model.ensemble,
                 features,
                 problem.factor_features,
                 tuple(f.levels for f in problem.factors),
             )
-        )
-        t3 = time.perf_counter()
-        problem = dataclasses.replace(problem, trees=trees, base_margin=model.ensemble.base_margin)
-        program = build_program(problem, settings)
+            problem = dataclasses.replace(
+                problem, trees=tuple(trees), base_margin=model.ensemble.base_margin
+            )
         t4 = time.perf_counter()
-        solution = solve(program.model, settings)
+        program = build_program(problem, settings)
         t5 = time.perf_counter()
-        for times, (a, b) in zip(
-            steps.values(), [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)], strict=True
-        ):
+        solution = solve(program.model, settings)
+        t6 = time.perf_counter()
+        spans = [(t0, t1), (t1, t2), (t2, t4), (t4, t5), (t5, t6)]
+        for times, (a, b) in zip(steps.values(), spans, strict=True):
             times.append(b - a)
         sizes.append((program.model.n_vars, program.model.n_rows))
         programs.append(program)

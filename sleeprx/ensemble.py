@@ -15,7 +15,14 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["Ensemble", "PrunedTree", "Split", "prune_for_person", "read_ensemble"]
+__all__ = [
+    "Ensemble",
+    "PrunedTree",
+    "Split",
+    "dependencies",
+    "prune_for_person",
+    "read_ensemble",
+]
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,19 @@ class Tree:
     feature: np.ndarray  # split feature index
     threshold: np.ndarray  # float32 split value; at a leaf, the leaf's value
     default_left: np.ndarray  # where a missing value goes
+
+    @cached_property
+    def nodes(self) -> tuple[list[int], list[int], list[int], list[float], list[bool]]:
+        """The arrays as Python lists: a per-node walk in Python is several times
+        faster on lists than on numpy scalars. float32 values widen to float64
+        exactly, so comparisons keep XGBoost's float32 order."""
+        return (
+            self.left.tolist(),
+            self.right.tolist(),
+            self.feature.tolist(),
+            self.threshold.astype(float).tolist(),
+            self.default_left.tolist(),
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,21 @@ class Ensemble:
 
     def leaf_value(self, tree: int, node: int) -> float:
         return float(self.trees[tree].threshold[node])
+
+    @cached_property
+    def _padded(self) -> tuple[np.ndarray, ...]:
+        """Trees x nodes arrays (left, right, feature, threshold, default_left)."""
+        width = max(len(t.threshold) for t in self.trees)
+        shape = (len(self.trees), width)
+        left, right = np.full(shape, -1), np.full(shape, -1)
+        feature, default_left = np.zeros(shape, dtype=int), np.zeros(shape, dtype=bool)
+        threshold = np.zeros(shape)
+        for t, tree in enumerate(self.trees):
+            n = len(tree.threshold)
+            left[t, :n], right[t, :n], feature[t, :n] = tree.left, tree.right, tree.feature
+            threshold[t, :n] = tree.threshold.astype(float)
+            default_left[t, :n] = tree.default_left
+        return left, right, feature, threshold, default_left
 
     @cached_property
     def _node_values(self) -> np.ndarray:
@@ -122,50 +157,105 @@ class PrunedTree:
         return tuple(sorted({s.factor for s in self.splits}))
 
 
+def dependencies(
+    ensemble: Ensemble,
+    x: np.ndarray,
+    factor_features: tuple[int, ...],
+    factor_levels: tuple[np.ndarray, ...],
+) -> np.ndarray:
+    """For every tree, a bitmask of the factors it still depends on for one person.
+
+    Bit ``k`` is set when some split on factor ``k`` is reachable with both of its
+    sides reachable by some level; 0 means the tree is a constant. All trees are
+    walked together, one depth at a time, so the cost is a few numpy operations per
+    depth rather than a Python step per node.
+    """
+    left, right, feature, threshold, default_left = ensemble._padded
+    factor_of = np.full(max(len(x), int(feature.max()) + 1), -1)
+    factor_of[list(factor_features)] = np.arange(len(factor_features))
+    low = np.array([np.float32(v).min() for v in factor_levels], dtype=np.float32).astype(float)
+    high = np.array([np.float32(v).max() for v in factor_levels], dtype=np.float32).astype(float)
+    x32 = np.asarray(x, dtype=np.float32).astype(float)
+    masks = np.zeros(len(ensemble.trees), dtype=np.int64)
+    tree = np.arange(len(ensemble.trees))
+    node = np.zeros(len(tree), dtype=int)
+    while len(tree):
+        inner = left[tree, node] != -1
+        tree, node = tree[inner], node[inner]
+        k = factor_of[feature[tree, node]]
+        fixed = k < 0
+        # splits on fixed features: follow the person's own value (or the default side)
+        t_fix, n_fix = tree[fixed], node[fixed]
+        value = x32[feature[t_fix, n_fix]]
+        go_left = np.where(
+            np.isnan(value), default_left[t_fix, n_fix], value < threshold[t_fix, n_fix]
+        )
+        # splits on factors: a side is reachable if some allowed level goes there
+        t_free, n_free, k_free = tree[~fixed], node[~fixed], k[~fixed]
+        can_left = low[k_free] < threshold[t_free, n_free]
+        can_right = high[k_free] >= threshold[t_free, n_free]
+        both = can_left & can_right
+        np.bitwise_or.at(masks, t_free[both], 1 << k_free[both])
+        tree = np.concatenate([t_fix, t_free[can_left], t_free[can_right]])
+        node = np.concatenate(
+            [
+                np.where(go_left, left[t_fix, n_fix], right[t_fix, n_fix]),
+                left[t_free[can_left], n_free[can_left]],
+                right[t_free[can_right], n_free[can_right]],
+            ]
+        )
+    return masks
+
+
 def prune_for_person(
     ensemble: Ensemble,
     x: np.ndarray,
     factor_features: tuple[int, ...],
     factor_levels: tuple[np.ndarray, ...],
+    *,
+    trees: list[int] | None = None,
 ) -> list[PrunedTree]:
-    """Prune every tree to the leaves reachable for one person.
+    """Prune every tree (or those in ``trees``) to the leaves reachable for one person.
 
     ``x`` is the person's encoded feature row (immutable values used as they are);
     factor ``k`` is feature ``factor_features[k]`` and may take any of
     ``factor_levels[k]``.
     """
     column_of = {feature: k for k, feature in enumerate(factor_features)}
-    levels32 = [np.asarray(v, dtype=np.float32) for v in factor_levels]
-    x32 = np.asarray(x, dtype=np.float32)
-    return [_prune(tree, x32, column_of, levels32) for tree in ensemble.trees]
+    levels32 = [np.asarray(v, dtype=np.float32).astype(float) for v in factor_levels]
+    bounds = [(float(v.min()), float(v.max())) for v in levels32]
+    x32 = np.asarray(x, dtype=np.float32).astype(float).tolist()
+    chosen = range(len(ensemble.trees)) if trees is None else trees
+    return [_prune(ensemble.trees[t], x32, column_of, levels32, bounds) for t in chosen]
 
 
-def _prune(tree: Tree, x32, column_of, levels32) -> PrunedTree:
+def _prune(tree: Tree, x32, column_of, levels32, bounds) -> PrunedTree:
+    left_of, right_of, feature_of, threshold_of, default_left = tree.nodes
     leaf_values: list[float] = []
     leaf_nodes: list[int] = []
     splits: list[Split] = []
 
     def walk(node: int) -> list[int]:
         """Return the ids (in leaf_values) of the leaves reachable below ``node``."""
-        while tree.left[node] != -1:
-            feature, threshold = tree.feature[node], tree.threshold[node]
+        while left_of[node] != -1:
+            feature, threshold = feature_of[node], threshold_of[node]
             k = column_of.get(feature)
             if k is None:
                 value = x32[feature]
-                go_left = tree.default_left[node] if np.isnan(value) else value < threshold
-                node = tree.left[node] if go_left else tree.right[node]
+                go_left = default_left[node] if value != value else value < threshold
+                node = left_of[node] if go_left else right_of[node]
                 continue
-            mask = levels32[k] < threshold
-            if mask.all():
-                node = tree.left[node]
-            elif not mask.any():
-                node = tree.right[node]
+            low, high = bounds[k]
+            if high < threshold:
+                node = left_of[node]
+            elif low >= threshold:
+                node = right_of[node]
             else:
-                left, right = walk(tree.left[node]), walk(tree.right[node])
-                splits.append(Split(k, mask, tuple(left), tuple(right)))
+                left, right = walk(left_of[node]), walk(right_of[node])
+                splits.append(Split(k, levels32[k] < threshold, tuple(left), tuple(right)))
                 return left + right
-        leaf_values.append(float(tree.threshold[node]))
-        leaf_nodes.append(int(node))
+        leaf_values.append(threshold_of[node])
+        leaf_nodes.append(node)
         return [len(leaf_values) - 1]
 
     walk(0)

@@ -41,6 +41,15 @@ def _column_of(description: SurveyDescription, name: str):
     raise KeyError(name)
 
 
+def _encoding_plan(description: SurveyDescription) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each feature column with its categories (empty for a numeric column)."""
+    return tuple(
+        (name, column.categories if column.type == "categorical" else ())
+        for name in description.feature_columns
+        for column in [_column_of(description, name)]
+    )
+
+
 class SurveyEncoder(TransformerMixin, BaseEstimator):
     """Encode canonical survey columns as the model's float features.
 
@@ -52,19 +61,25 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> SurveyEncoder:
         self.feature_names_out_ = np.asarray(feature_names(self.description), dtype=object)
+        self.encoding_plan_ = _encoding_plan(self.description)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        parts: dict[str, np.ndarray] = {}
-        for name in self.description.feature_columns:
-            column = _column_of(self.description, name)
-            if column.type == "categorical":
-                values = X[name].to_numpy(object)
-                for category in column.categories:
-                    parts[f"{name}={category}"] = (values == category).astype(float)
+        return pd.DataFrame(
+            self.transform_array(X), index=X.index, columns=feature_names(self.description)
+        )
+
+    def transform_array(self, X: pd.DataFrame) -> np.ndarray:
+        """The encoded features as a float array (one pandas access, then numpy)."""
+        plan = self.encoding_plan_
+        values = X[[name for name, _ in plan]].to_numpy(dtype=object)
+        parts: list[np.ndarray] = []
+        for j, (_, categories) in enumerate(plan):
+            if categories:
+                parts += [(values[:, j] == c).astype(float) for c in categories]
             else:
-                parts[name] = X[name].to_numpy(float)
-        return pd.DataFrame(parts, index=X.index)
+                parts.append(values[:, j].astype(float))
+        return np.column_stack(parts) if parts else np.zeros((len(X), 0))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(feature_names(self.description), dtype=object)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import pandas as pd
@@ -24,7 +24,7 @@ from .model import TrainedModel
 from .problem import PersonProblem, build_problem
 from .settings import PrescribeSettings
 from .solve import solve
-from .tables import factor_tables
+from .tables import compile_trees
 from .verify import leaf_values, margin64, rescore
 
 __all__ = ["Plan", "plan_person", "prepare_problems", "prescribe"]
@@ -149,12 +149,14 @@ def prepare_problems(
     """Build every person's problem; people who cannot have one get an error message."""
     description = model.description
     explanation = explanation or explain(model, frame)
-    X = model.encode(frame)
+    model.check_frame(frame)
+    X = model.pipeline.named_steps["encode"].transform_array(frame)
     logits = margin64(model, X)
-    ensemble = model.ensemble if settings.mode == "exact" else None
+    exact = settings.mode == "exact"
+    leaves = exact and settings.tree_encoding == "leaves"
     names = model.feature_names
     problems, errors = {}, {}
-    for (pid, row), x, logit in zip(frame.iterrows(), X.to_numpy(float), logits, strict=True):
+    for (pid, row), x, logit in zip(frame.iterrows(), X, logits, strict=True):
         missing = [c for c in description.modifiable_names if pd.isna(row[c])]
         if missing:
             errors[pid] = f"column '{missing[0]}' is missing, so no change can be planned"
@@ -168,13 +170,15 @@ def prepare_problems(
             logit_before=logit,
             curves=explanation.curves,
             resistance_scale=settings.resistance_scale,
-            ensemble=ensemble,
+            ensemble=model.ensemble if leaves else None,
         )
-        if ensemble is not None and settings.tree_encoding == "tables":
-            tables = factor_tables(
-                problem, partial(leaf_values, model), max_cells=settings.max_table_cells
+        if exact and not leaves:
+            problem = compile_trees(
+                problem,
+                model.ensemble,
+                partial(leaf_values, model),
+                max_cells=settings.max_table_cells,
             )
-            problem = replace(problem, tables=tables)
         problems[pid] = problem
     return problems, errors
 

@@ -50,10 +50,14 @@ def _highs_options(h: highspy.Highs, settings: PrescribeSettings) -> None:
     h.setOptionValue("mip_rel_gap", settings.mip_rel_gap)
     h.setOptionValue("mip_abs_gap", settings.mip_abs_gap)
     h.setOptionValue("time_limit", settings.time_limit)
-    # Measured on the shipped model: these programs solve at the root, and presolve
-    # and the feasibility-jump heuristic cost more time than they save.
+    # Measured on the shipped model (benchmarks/bench_prescribe.py --breakdown): these
+    # programs solve at the root, and presolve, primal heuristics and symmetry detection
+    # cost more time than they save. None of them bears on the proof: the gaps above
+    # still decide when a solution is optimal.
     h.setOptionValue("presolve", "off")
     h.setOptionValue("mip_heuristic_run_feasibility_jump", False)
+    h.setOptionValue("mip_heuristic_effort", 0.0)
+    h.setOptionValue("mip_detect_symmetry", False)
 
 
 _banner_shown = False

@@ -1,30 +1,33 @@
-"""Compile a person's pruned ensemble into tables over the levels of the factors.
+"""Compile a person's tree ensemble into tables over the levels of the factors.
 
-After pruning, each tree depends on a few modifiable factors only (on the shipped data
-at most two). Trees that depend on the same set of factors add up to one table over
-the product of those factors' levels, and the ensemble's margin is
+Once the immutable features are fixed, each tree depends on a few modifiable factors
+only (on the shipped data at most two). Trees that depend on the same set of factors
+add up to one table over the product of those factors' levels, and the margin is
 
 .. math::
 
-    m(x') = b + \\sum_{t\\ \\mathrm{constant}} w_t + \\sum_{G} T_G(l_G),
+    m(x') = b + \\sum_{G} T_G(l_G),
 
-a sum of tables indexed by the chosen levels. This is an exact reformulation, not an
-approximation; the tables are filled by the booster's own traversal at one profile
+a sum of tables indexed by the chosen levels (the empty set of factors holds the
+trees that are constant for this person). This is an exact reformulation, not an
+approximation. The tables are filled by the booster's own traversal at one profile
 per cell (the other factors at their current values, on which the group's trees do
-not depend), so the strict float32 ``x < threshold`` rule is XGBoost's own.
+not depend), so the strict float32 ``x < threshold`` rule is XGBoost's own. Groups
+with more than ``max_cells`` cells stay as pruned trees for the leaf formulation.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .ensemble import Ensemble, dependencies, prune_for_person
 from .problem import PersonProblem
 
-__all__ = ["FactorTable", "factor_tables"]
+__all__ = ["FactorTable", "compile_trees"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class FactorTable:
     """The summed leaf values of ``trees`` for every combination of ``factors``' levels.
 
     ``values`` has one axis per factor, in the order of ``factors``; index 0 on an axis
-    is that factor's current value.
+    is that factor's current value. With no factors it is a 0-d array: a constant.
     """
 
     factors: tuple[int, ...]
@@ -40,42 +43,47 @@ class FactorTable:
     values: np.ndarray
 
 
-def factor_tables(
+def compile_trees(
     problem: PersonProblem,
+    ensemble: Ensemble,
     leaf_values: Callable[[np.ndarray], np.ndarray],
     *,
     max_cells: int = 4096,
-) -> tuple[FactorTable, ...]:
-    """Tables for every group of trees whose factors have at most ``max_cells`` cells.
+) -> PersonProblem:
+    """``problem`` with its trees as factor tables, and pruned trees for the rest.
 
     ``leaf_values`` maps encoded feature rows to a rows x trees matrix of each tree's
-    leaf value (float64). Groups with more cells are left out: the formulation keeps
-    their trees as leaf variables.
+    leaf value in float64 (see :func:`sleeprx.verify.leaf_values`).
     """
-    if problem.trees is None:
-        raise ValueError("factor tables need the pruned trees (exact mode)")
+    levels = tuple(f.levels for f in problem.factors)
+    masks = dependencies(ensemble, problem.features, problem.factor_features, levels)
+    sizes = [len(v) for v in levels]
     groups: dict[tuple[int, ...], list[int]] = {}
-    for t, tree in enumerate(problem.trees):
-        if len(tree.leaf_values) > 1:
-            groups.setdefault(tree.factors, []).append(t)
-    sizes = [len(f.levels) for f in problem.factors]
+    for mask in np.unique(masks).tolist():
+        factors = tuple(k for k in range(len(sizes)) if mask >> k & 1)
+        groups[factors] = np.flatnonzero(masks == mask).tolist()
     kept = {g: ts for g, ts in groups.items() if np.prod([sizes[k] for k in g]) <= max_cells}
-    if not kept:
-        return ()
-    blocks, shapes = [], []
+    left_over = sorted(t for g, ts in groups.items() if g not in kept for t in ts)
+
+    blocks = []
     for g in kept:
         shape = tuple(sizes[k] for k in g)
         cells = np.array(list(itertools.product(*(range(n) for n in shape))), dtype=int)
-        rows = np.repeat(problem.features[None, :], len(cells), axis=0)
+        rows = np.repeat(problem.features[None, :], max(len(cells), 1), axis=0)
         for axis, k in enumerate(g):
-            rows[:, problem.factor_features[k]] = problem.factors[k].levels[cells[:, axis]]
+            rows[:, problem.factor_features[k]] = levels[k][cells[:, axis]]
         blocks.append(rows)
-        shapes.append(shape)
-    values = leaf_values(np.vstack(blocks))
+    values = leaf_values(np.vstack(blocks)) if blocks else np.zeros((0, len(masks)))
     tables, start = [], 0
-    for (g, ts), shape in zip(kept.items(), shapes, strict=True):
+    for g, ts in kept.items():
+        shape = tuple(sizes[k] for k in g)
         n = int(np.prod(shape))
         summed = values[start : start + n][:, ts].sum(axis=1)
         tables.append(FactorTable(g, tuple(ts), summed.reshape(shape)))
         start += n
-    return tuple(tables)
+    trees = prune_for_person(
+        ensemble, problem.features, problem.factor_features, levels, trees=left_over
+    )
+    return replace(
+        problem, tables=tuple(tables), trees=tuple(trees), base_margin=ensemble.base_margin
+    )

@@ -37,9 +37,17 @@ def leaf_values(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.
 
 
 def _leaves(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.ndarray:
-    # nthread=1: on small batches, starting threads costs far more than the work.
-    matrix = xgb.DMatrix(features, feature_names=model.feature_names, nthread=1)
-    return model.booster.predict(matrix, pred_leaf=True)
+    # numpy, not pandas: xgboost's DataFrame path costs ~1 ms a call. nthread=1: on
+    # small batches, starting threads costs far more than the work.
+    rows = np.asarray(features, dtype=float)
+    if rows.shape[1] != len(model.feature_names):
+        raise ValueError(
+            f"expected {len(model.feature_names)} encoded features, got {rows.shape[1]}"
+        )
+    # Columns are in the model's order by construction (SurveyEncoder), so the name
+    # check, which costs more than the prediction on a few rows, is skipped.
+    matrix = xgb.DMatrix(rows, nthread=1)
+    return model.booster.predict(matrix, pred_leaf=True, validate_features=False)
 
 
 def apply_profiles(frame: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:

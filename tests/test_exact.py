@@ -27,7 +27,7 @@ from sleeprx.prescribe import plan_person, prepare_problems
 from sleeprx.problem import FactorChoice, PersonProblem
 from sleeprx.settings import PrescribeSettings
 from sleeprx.solve import solve
-from sleeprx.tables import factor_tables
+from sleeprx.tables import compile_trees
 from sleeprx.verify import booster_gain, margin64
 
 TOL = 1e-6
@@ -177,8 +177,8 @@ def booster_problems(draw):
         def leaf_values(rows: np.ndarray) -> np.ndarray:
             return ensemble.leaf_values(booster.predict(xgb.DMatrix(rows), pred_leaf=True))
 
-        tables = factor_tables(problem, leaf_values, max_cells=max_cells)
-        problem = dataclasses.replace(problem, tables=tables)
+        problem = dataclasses.replace(problem, trees=None)
+        problem = compile_trees(problem, ensemble, leaf_values, max_cells=max_cells)
     return problem, booster
 
 
@@ -381,3 +381,19 @@ def test_only_binary_logistic_is_read():
     model = xgb.XGBClassifier(n_estimators=2, objective="binary:logitraw", n_jobs=1).fit(X, y)
     with pytest.raises(ValueError, match="binary:logistic"):
         read_ensemble(model.get_booster())
+
+
+def test_vectorised_dependencies_match_the_pruned_trees(survey, small_model, model):
+    """The bitmask walk over all trees at once finds the same factors as pruning."""
+    from sleeprx.ensemble import dependencies
+
+    settings = PrescribeSettings(mode="exact", tree_encoding="leaves")
+    for booster_model in (small_model, model):
+        problems, _ = prepare_problems(booster_model, survey.frame.iloc[::5], settings)
+        for problem in problems.values():
+            levels = tuple(f.levels for f in problem.factors)
+            masks = dependencies(
+                booster_model.ensemble, problem.features, problem.factor_features, levels
+            )
+            expected = [sum(1 << k for k in tree.factors) for tree in problem.trees]
+            assert masks.tolist() == expected

@@ -57,7 +57,7 @@ def exact_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
     r"""The tree ensemble itself: exact, with no approximation.
 
     Trees compiled into factor tables (:mod:`sleeprx.tables`, the default) enter
-    through their tables; any others through leaf variables (:func:`_leaf_terms`).
+    through their tables; pruned trees through leaf variables (:func:`_leaf_terms`).
     A table :math:`T_G` over one factor is linear in that factor's :math:`z`. Over
     several factors it gets a weight :math:`u_c \ge 0` per cell :math:`c` and
 
@@ -73,42 +73,42 @@ def exact_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
         \Delta\mathrm{logit} = b + \sum_{t\ \mathrm{constant}} w_t
         + \sum_G \sum_c T_G(c)\, u_c + (\text{leaf terms}) - \mathrm{logit}_0 .
     """
-    if problem.trees is None:
-        raise ValueError("exact mode needs the pruned trees in the problem")
+    if problem.trees is None and problem.tables is None:
+        raise ValueError("exact mode needs the pruned trees or factor tables in the problem")
+    trees = problem.trees or ()
     constant = problem.base_margin - problem.logit_before
-    constant += sum(t.leaf_values[0] for t in problem.trees if len(t.leaf_values) == 1)
+    constant += sum(t.leaf_values[0] for t in trees if len(t.leaf_values) == 1)
     index: list[np.ndarray] = []
     value: list[np.ndarray] = []
-    covered: set[int] = set()
     for k, table in enumerate(problem.tables or ()):
-        covered.update(table.trees)
-        if len(table.factors) == 1:
+        if not table.factors:
+            constant += float(table.values)
+        elif len(table.factors) == 1:
             index.append(choice[table.factors[0]])
             value.append(table.values)
-            continue
-        u = np.array([lp.add_var(f"u[{k},{c}]") for c in range(table.values.size)])
-        cells = u.reshape(table.values.shape)
-        for axis, f in enumerate(table.factors):
-            for level, z in enumerate(choice[f]):
-                members = np.take(cells, level, axis=axis).ravel()
-                lp.add_row(
-                    f"marginal[{k},{f},{level}]",
-                    np.append(members, z),
-                    np.append(np.ones(len(members)), -1.0),
-                    0.0,
-                    0.0,
-                )
-        index.append(u)
-        value.append(table.values.ravel())
-    rest = [t for t in range(len(problem.trees)) if t not in covered]
-    leaf_index, leaf_value = _leaf_terms(problem, lp, choice, rest)
+        else:
+            u = np.array([lp.add_var(f"u[{k},{c}]") for c in range(table.values.size)])
+            cells = u.reshape(table.values.shape)
+            for axis, f in enumerate(table.factors):
+                for level, z in enumerate(choice[f]):
+                    members = np.take(cells, level, axis=axis).ravel()
+                    lp.add_row(
+                        f"marginal[{k},{f},{level}]",
+                        np.append(members, z),
+                        np.append(np.ones(len(members)), -1.0),
+                        0.0,
+                        0.0,
+                    )
+            index.append(u)
+            value.append(table.values.ravel())
+    leaf_index, leaf_value = _leaf_terms(lp, choice, trees)
     index.append(leaf_index)
     value.append(leaf_value)
     return _combined(np.concatenate(index), np.concatenate(value), constant)
 
 
-def _leaf_terms(problem: PersonProblem, lp: LinearModel, choice, trees: list[int]):
-    r"""Leaf variables for ``trees``, after Mišić (2020) and OMLT's GBT formulation.
+def _leaf_terms(lp: LinearModel, choice, trees) -> tuple[np.ndarray, np.ndarray]:
+    r"""Leaf variables for the pruned ``trees``, after Mišić (2020) and OMLT's GBT formulation.
 
     For every pruned tree :math:`t` with reachable leaves :math:`\mathcal L_t` and
     leaf values :math:`w_{t\ell}`, a weight :math:`y_{t\ell} \in [0, 1]` per leaf and
@@ -128,8 +128,7 @@ def _leaf_terms(problem: PersonProblem, lp: LinearModel, choice, trees: list[int
     """
     index: list[int] = []
     value: list[float] = []
-    for t in trees:
-        tree = problem.trees[t]
+    for t, tree in enumerate(trees):
         if len(tree.leaf_values) == 1:
             continue
         y = np.array([lp.add_var(f"y[{t},{n}]") for n in tree.leaf_nodes])
