@@ -114,6 +114,31 @@ def _factors(table: pd.DataFrame, prefix: str = "", suffix: str = "") -> list[st
 # ------------------------------------------------------------------------- Pareto
 
 
+def _band_and_means(ax: Axes, x: np.ndarray, curve: pd.DataFrame, colour: str, *, median: bool):
+    """A population curve: interquartile band, mean (and median) of the verified gain,
+    and the surrogate's mean for comparison."""
+    ax.fill_between(
+        x,
+        curve["q25_gain_verified"],
+        curve["q75_gain_verified"],
+        color=colour,
+        alpha=0.18,
+        linewidth=0,
+        label="interquartile range",
+    )
+    if median:
+        ax.plot(x, curve["median_gain_verified"], color=colour, linestyle=":", label="median")
+    ax.plot(x, curve["mean_gain_verified"], color=colour, marker="o", label="mean")
+    ax.plot(
+        x,
+        curve["mean_gain_surrogate"],
+        color=_GREY,
+        linestyle="--",
+        marker=".",
+        label="mean, SHAP surrogate",
+    )
+
+
 @_styled
 def population_pareto_figure(fronts: pd.DataFrame) -> Figure:
     """The population's verified gain against the intensity budget, with its knee.
@@ -125,25 +150,7 @@ def population_pareto_figure(fronts: pd.DataFrame) -> Figure:
     curve = population_curve(fronts, by="budget")
     fig, ax = _new()
     x = curve["budget"].to_numpy(float)
-    ax.fill_between(
-        x,
-        curve["q25_gain_verified"],
-        curve["q75_gain_verified"],
-        color=_COLOURS[0],
-        alpha=0.18,
-        linewidth=0,
-        label="interquartile range",
-    )
-    ax.plot(x, curve["median_gain_verified"], color=_COLOURS[0], linestyle=":", label="median")
-    ax.plot(x, curve["mean_gain_verified"], color=_COLOURS[0], marker="o", label="mean")
-    ax.plot(
-        x,
-        curve["mean_gain_surrogate"],
-        color=_GREY,
-        linestyle="--",
-        marker=".",
-        label="mean, SHAP surrogate",
-    )
+    _band_and_means(ax, x, curve, _COLOURS[0], median=True)
     if len(curve) >= 3:
         k = knee(x, curve["mean_gain_verified"].to_numpy(float))
         ax.plot(k.x, k.y, marker="o", markersize=8, mfc="none", color=_COLOURS[5])
@@ -171,24 +178,7 @@ def k_curve_figure(fronts: pd.DataFrame) -> Figure:
     curve = population_curve(fronts, by="k")
     fig, ax = _new()
     x = curve["k"].to_numpy(int)
-    ax.fill_between(
-        x,
-        curve["q25_gain_verified"],
-        curve["q75_gain_verified"],
-        color=_COLOURS[2],
-        alpha=0.18,
-        linewidth=0,
-        label="interquartile range",
-    )
-    ax.plot(x, curve["mean_gain_verified"], color=_COLOURS[2], marker="o", label="mean")
-    ax.plot(
-        x,
-        curve["mean_gain_surrogate"],
-        color=_GREY,
-        linestyle="--",
-        marker=".",
-        label="mean, SHAP surrogate",
-    )
+    _band_and_means(ax, x, curve, _COLOURS[2], median=False)
     steps = zip(x[1:], curve["mean_gain_verified"][1:], curve["marginal_gain"][1:], strict=True)
     for xi, yi, step in steps:
         ax.annotate(
