@@ -61,21 +61,31 @@ def plan_person(problem: PersonProblem, settings: PrescribeSettings) -> Plan:
     seconds = time.perf_counter() - start
     pid = problem.person_id
     if solution.x is None:
-        reason = (
-            f"no allowed change (at most {settings.max_changes}, inside the safe ranges) "
-            f"reaches p >= {settings.goal:g}"
-            if settings.goal is not None
-            else "the program has no feasible point"
-        )
+        if solution.status == "time_limit":
+            status, reason = (
+                "time_limit",
+                (f"time limit {settings.time_limit:g} s reached before any solution was found"),
+            )
+        elif settings.goal is not None:
+            status, reason = (
+                "infeasible",
+                (
+                    f"no allowed change (at most {settings.max_changes}, inside the safe ranges) "
+                    f"reaches p >= {settings.goal:g}"
+                ),
+            )
+        else:
+            status, reason = "infeasible", "the program has no feasible point"
+        nan = math.nan
         return Plan(
             pid,
-            "infeasible",
+            status,
             None,
-            math.nan,
-            math.nan,
-            math.nan,
-            math.nan,
-            math.nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
             solution.status,
             solution.gap,
             seconds,

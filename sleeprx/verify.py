@@ -98,7 +98,9 @@ def constraint_violations(
     bounds, in the allowed direction and within the largest change, and at most
     ``max_changes`` factors change.
     """
-    done = table[table["status"].isin(["changed", "no_change", "time_limit"])]
+    after_columns = [f"{f.column}_after" for f in description.modifiable]
+    prescribed = table[after_columns].notna().all(axis=1)  # rows that hold a prescription
+    done = table[table["status"].isin(["changed", "no_change", "time_limit"]) & prescribed]
     found: list[str] = []
     n_changed = np.zeros(len(done), dtype=int)
     for f in description.modifiable:

@@ -157,3 +157,12 @@ def test_the_constraint_check_counts_changes_against_k(survey, small_model):
         "more than K = 0" in v
         for v in constraint_violations(table[table["n_changes"] > 0], survey.description, 0)
     )
+
+
+def test_a_time_limit_is_reported_not_mistaken_for_infeasibility(survey, small_model):
+    settings = PrescribeSettings(mode="exact", tree_encoding="leaves", goal=0.9, time_limit=1e-6)
+    table = prescribe(survey, small_model, settings=settings, ids=[1, 2, 3])
+    assert (table["solver_status"] == "time_limit").all()
+    assert (table["status"] == "time_limit").all()
+    assert table["advice"].str.contains("time limit").all()
+    assert constraint_violations(table, survey.description, settings.max_changes) == []
