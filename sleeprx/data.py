@@ -87,7 +87,10 @@ def read_survey(
     raw = _read_csv(path)
     name = path.name
 
-    needed = [c.source for c in description.columns]
+    # The target may be absent: people who have not reported their sleep quality can
+    # still be prescribed for (training and evaluation refuse such a survey).
+    target = _source_of(description, description.target.column)
+    needed = [c.source for c in description.columns if c.source != target]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise SurveyError(
@@ -99,6 +102,8 @@ def read_survey(
     ids = raw[_source_of(description, description.id_column)]
     out: dict[str, pd.Series] = {}
     for column in description.columns:
+        if column.source not in raw.columns:
+            continue  # only the target can be absent here
         for out_name, values, bad in _convert(column, raw[column.source]):
             out[out_name] = values
             for pos, msg in bad:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ def evaluate_models(
     settings = settings or ModelSettings()
     models = models or tuple(CLASSIFIERS)
     frame, description = survey.frame, survey.description
-    y = target_vector(frame, description)
+    y = target_vector(frame, description, source=Path(survey.source).name)
     groups = duplicate_groups(frame)
 
     train_idx, test_idx = train_test_split(

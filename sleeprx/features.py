@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .errors import SurveyError
 from .survey import SurveyDescription
 
 __all__ = ["SurveyEncoder", "feature_names", "target_vector"]
@@ -28,9 +29,20 @@ def feature_names(description: SurveyDescription) -> list[str]:
     return names
 
 
-def target_vector(frame: pd.DataFrame, description: SurveyDescription) -> np.ndarray:
-    """1 for the positive class (``target >= threshold``), else 0."""
+def target_vector(
+    frame: pd.DataFrame, description: SurveyDescription, *, source: str = "the survey"
+) -> np.ndarray:
+    """1 for the positive class (``target >= threshold``), else 0.
+
+    A survey may leave the target out (people to prescribe for who have not reported
+    their sleep quality); training and evaluation cannot, and say so here.
+    """
     target = description.target
+    if target.column not in frame.columns:
+        header = _column_of(description, target.column).source
+        raise SurveyError(
+            f"{source}: column '{header}' (the target) is missing; training and evaluation need it"
+        )
     return (frame[target.column].to_numpy(float) >= target.threshold).astype(int)
 
 

@@ -182,9 +182,7 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
     """Fit the XGBoost pipeline on every valid row of ``survey``."""
     settings = settings or ModelSettings()
     frame, description = survey.frame, survey.description
-    if description.target.column not in frame.columns:
-        raise SurveyError(f"{survey.source}: has no target column to train on")
-    y = target_vector(frame, description)
+    y = target_vector(frame, description, source=Path(survey.source).name)
     if len(np.unique(y)) < 2:
         raise SurveyError(f"{survey.source}: the target has a single class; cannot train")
     pipeline = make_pipeline("xgboost", description, settings).fit(frame, y)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sleeprx.data import read_survey, shipped_survey_path
@@ -166,3 +167,21 @@ def test_a_time_limit_is_reported_not_mistaken_for_infeasibility(survey, small_m
     assert (table["status"] == "time_limit").all()
     assert table["advice"].str.contains("time limit").all()
     assert constraint_violations(table, survey.description, settings.max_changes) == []
+
+
+def test_people_without_a_reported_sleep_quality_can_be_prescribed_for(tmp_path, small_model):
+    """The target is optional when reading: new people have not reported it yet."""
+    from sleeprx.errors import SurveyError
+    from sleeprx.model import train
+
+    frame = pd.read_csv(shipped_survey_path(), keep_default_na=False)
+    path = tmp_path / "new_people.csv"
+    frame.drop(columns=["Quality of Sleep"]).to_csv(path, index=False)
+    survey = read_survey(path, small_model.description)
+    assert "quality_of_sleep" not in survey.frame.columns
+    table = prescribe(survey, small_model, ids=[1, 2, 3])
+    assert set(table["status"]) <= {"changed", "no_change"}
+    with pytest.raises(
+        SurveyError, match=r"new_people\.csv: column 'Quality of Sleep' \(the target\)"
+    ):
+        train(survey)
