@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+from .errors import ArtifactError, ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,8 +20,13 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "staged_dir",
     "write_table",
 ]
+
+#: A folder sleeprx writes whole holds this file; only such a folder (or an empty one)
+#: is ever replaced, so a mistyped output path cannot delete someone's own files.
+MARKER = ".sleeprx-output"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -27,8 +35,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     A crash or an error leaves either the old file or the new one, never half of one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise ArtifactError(f"{path}: is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot be written ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -65,3 +78,62 @@ def write_table(table: pd.DataFrame, path: str | Path, fmt: str | None = None) -
     if fmt == "json":
         return atomic_write_text(path, table.to_json(orient="records", indent=2) + "\n")
     raise ConfigError(f"--format {fmt!r}: expected one of ['csv', 'json']")
+
+
+def _written_by_sleeprx(folder: Path) -> bool:
+    """The folder holds the run marker, or is a model folder (its meta.json says so)."""
+    if (folder / MARKER).is_file():
+        return True
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and str(meta.get("kind", "")).startswith("sleeprx.")
+
+
+@contextmanager
+def staged_dir(final: str | Path, *, mark: bool = True) -> Iterator[Path]:
+    """Build a folder under a temporary name; on success it replaces ``final`` whole.
+
+    ``final`` may not exist, be empty, or be a folder sleeprx wrote before (it holds
+    :data:`MARKER`, or is a model folder); anything else is refused before any work
+    is done. On failure the temporary folder is removed and ``final`` is left as it
+    was. ``mark=False`` leaves the marker out (a model folder's meta.json marks it).
+    """
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise ArtifactError(f"{final}: exists and is not a folder")
+    if final.is_dir() and any(final.iterdir()) and not _written_by_sleeprx(final):
+        raise ArtifactError(
+            f"{final}: exists, is not empty and was not written by sleeprx; "
+            f"choose another output folder (sleeprx replaces its output folder whole)"
+        )
+    staging = final.parent / f".{final.name}.partial"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        if mark:
+            (staging / MARKER).write_text("Written by sleeprx; the next run replaces it.\n")
+    except OSError as exc:
+        raise ArtifactError(f"{final}: cannot create the output folder ({exc.strerror})") from None
+    try:
+        yield staging
+        _swap(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _swap(staging: Path, final: Path) -> None:
+    """Put ``staging`` in the place of ``final``, restoring ``final`` if that fails."""
+    old = final.parent / f".{final.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    try:
+        staging.rename(final)
+    except OSError:
+        if old.exists():
+            old.rename(final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -31,7 +31,7 @@ from .data import Survey
 from .ensemble import Ensemble, read_ensemble
 from .errors import ArtifactError, ModelMismatchError, SurveyError
 from .features import SurveyEncoder, feature_names, target_vector
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_write_json, atomic_write_text, staged_dir
 from .survey import SurveyDescription, description_from_dict
 
 __all__ = [
@@ -202,7 +202,6 @@ def _versions() -> dict[str, str]:
 def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
     """Write ``model.json``, ``meta.json`` and ``metrics.json`` into ``out_dir``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     booster_json = model.booster.save_raw(raw_format="json").decode()
     encoder = model.pipeline.named_steps["encode"]
     meta = {
@@ -216,9 +215,10 @@ def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
         "training_data_sha256": model.data_hash,
         "versions": _versions(),
     }
-    atomic_write_text(out / "model.json", booster_json)
-    atomic_write_json(out / "meta.json", meta)
-    atomic_write_json(out / "metrics.json", model.metrics)
+    with staged_dir(out, mark=False) as staging:  # the three files land together
+        atomic_write_text(staging / "model.json", booster_json)
+        atomic_write_json(staging / "meta.json", meta)
+        atomic_write_json(staging / "metrics.json", model.metrics)
     return out
 
 

@@ -8,7 +8,6 @@ that fails leaves the previous results untouched.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from .errors import ConfigError
 from .evaluate import evaluate_models
 from .explain import explain
 from .fidelity import fidelity_report
-from .io import atomic_write_json, atomic_write_text, write_table
+from .io import atomic_write_json, atomic_write_text, staged_dir, write_table
 from .model import ModelSettings, load_model, save_model, train
 from .prescribe import prescribe
 from .settings import PrescribeSettings
@@ -137,9 +136,9 @@ def run_pipeline(
     start = time.perf_counter()
     timings: dict[str, float] = {}
     final = Path(config.output)
-    staging = final.parent / f".{final.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    description = load_description(config.data.description)
+    survey = read_survey(config.data.survey, description)
+    _check_before_work(config, survey, final)
 
     def step(name: str):
         timings[name] = time.perf_counter()
@@ -148,10 +147,7 @@ def run_pipeline(
     def done(name: str):
         timings[name] = time.perf_counter() - timings[name]
 
-    try:
-        description = load_description(config.data.description)
-        survey = read_survey(config.data.survey, description)
-
+    with staged_dir(final) as staging:
         step("evaluate")
         metrics = evaluate_models(survey, settings=config.model)
         done("evaluate")
@@ -177,7 +173,11 @@ def run_pipeline(
         fidelity_summary = None
         if config.fidelity.enabled:
             step("fidelity")
-            base = config.prescribe.model_copy(update={"min_gain": 0.0, "min_gain_prob": 0.0})
+            # both modes' optima under the penalty objective (a goal would change the
+            # question), without the minimum-gain rule (a policy, not model error)
+            base = config.prescribe.model_copy(
+                update={"min_gain": 0.0, "min_gain_prob": 0.0, "goal": None}
+            )
             tables = {
                 mode: prescribe(
                     survey,
@@ -245,10 +245,6 @@ def run_pipeline(
                 description,
             ),
         )
-        _replace_dir(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return RunResult(final, metrics, timings)
 
 
@@ -259,13 +255,18 @@ def _shown(config: PipelineConfig, fronts: pd.DataFrame) -> list[int] | None:
     return shown or None
 
 
-def _replace_dir(staging: Path, final: Path) -> None:
-    old = final.parent / f".{final.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+def _check_before_work(config: PipelineConfig, survey, final: Path) -> None:
+    """Refuse, before any work, an output folder that would swallow the inputs, or
+    people to sweep who are not in the survey."""
+    inputs = [config.data.survey, config.data.description]
+    resolved = final.resolve()
+    for path in filter(None, inputs):
+        if resolved == path.resolve() or resolved in path.resolve().parents:
+            raise ConfigError(f"output: {final} holds the input {path}; choose another folder")
+    if config.pareto.people is not None:
+        unknown = [p for p in config.pareto.people if p not in survey.frame.index]
+        if unknown:
+            raise ConfigError(f"pareto.people: no person with id {unknown[0]} in the survey")
 
 
 def run_pareto(

@@ -8,7 +8,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from sleeprx.errors import ConfigError
+from sleeprx.errors import ArtifactError, ConfigError
 from sleeprx.pipeline import load_pipeline, run_pipeline
 
 
@@ -100,3 +100,32 @@ def test_a_failed_run_leaves_the_previous_output_alone(tmp_path):
         run_pipeline(load_pipeline(path))
     assert (out / "summary.md").read_text() == "previous\n"
     assert not list(tmp_path.glob(".run.*"))
+
+
+def test_an_output_folder_not_written_by_sleeprx_is_never_replaced(tmp_path):
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "notes.txt").write_text("precious\n")
+    path = write(tmp_path, "output: mine\n")
+    with pytest.raises(ArtifactError, match=r"mine: exists, is not empty and was not written"):
+        run_pipeline(load_pipeline(path))
+    assert (own / "notes.txt").read_text() == "precious\n"
+
+
+def test_an_output_folder_holding_the_inputs_is_refused(tmp_path):
+    from sleeprx.data import shipped_survey_path
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "survey.csv").write_bytes(shipped_survey_path().read_bytes())
+    path = write(tmp_path, "data: {survey: data/survey.csv}\noutput: .\n")
+    with pytest.raises(ConfigError, match="holds the input"):
+        run_pipeline(load_pipeline(path))
+    assert (data / "survey.csv").is_file() and path.is_file()
+
+
+def test_unknown_people_to_sweep_are_refused_before_any_work(tmp_path):
+    path = write(tmp_path, "pareto: {people: [99999]}\noutput: run\n")
+    with pytest.raises(ConfigError, match=r"pareto\.people: no person with id 99999"):
+        run_pipeline(load_pipeline(path))
+    assert not (tmp_path / "run").exists()
