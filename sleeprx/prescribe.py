@@ -295,12 +295,14 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
 
 
 def _disagrees(table: pd.DataFrame, settings: PrescribeSettings) -> pd.Series:
-    """The model's gain is not positive, or far below the surrogate's estimate."""
+    """The real model does not bear the plan out: its gain is not positive or far below
+    the planned one, or (with a goal) its probability falls short of the goal."""
     changed = table["status"].eq("changed")
-    real, sur = table.get("gain_logit"), table.get("gain_surrogate")
-    if real is None:
-        return pd.Series(False, index=table.index)
-    return changed & ((real <= 0) | (real < settings.disagree_ratio * sur))
+    real, planned = table["gain_logit"], table["gain_planned"]
+    short = (real <= 0) | (real < settings.disagree_ratio * planned)
+    if settings.goal is not None:
+        short |= table["p_after"] < settings.goal
+    return changed & short
 
 
 def _order_columns(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
@@ -327,10 +329,8 @@ def _order_columns(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[float]) -> str:
-    if plan.status in ("infeasible",) or not plan.levels:
+    if plan.levels is None:
         return f"No prescription: {plan.reason}."
-    if plan.status == "no_change":
-        return f"No change: {plan.reason}."
     parts = []
     for factor, b, a in zip(model.description.modifiable, before, after, strict=True):
         if a == b:
@@ -338,6 +338,8 @@ def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[fl
         verb = "increase" if a > b else "reduce"
         unit = f" {factor.unit}" if factor.unit and factor.unit != "steps" else ""
         parts.append(f"{verb} {factor.label} from {_number(b)}{unit} to {_number(a)}{unit}")
+    if not parts:
+        return f"No change: {plan.reason}."
     text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     suffix = f" ({plan.reason})" if plan.status == "time_limit" else ""
     return text[0].upper() + text[1:] + suffix + "."

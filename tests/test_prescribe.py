@@ -185,3 +185,21 @@ def test_people_without_a_reported_sleep_quality_can_be_prescribed_for(tmp_path,
         SurveyError, match=r"new_people\.csv: column 'Quality of Sleep' \(the target\)"
     ):
         train(survey)
+
+
+def test_surrogate_goal_misses_are_flagged_by_the_model(survey, small_model):
+    settings = PrescribeSettings(mode="surrogate", goal=0.7)
+    table = prescribe(survey, small_model, settings=settings)
+    changed = table[table["status"] == "changed"]
+    missed = changed["p_after"] < 0.7
+    assert (changed.loc[missed, "model_disagrees"]).all()
+    infeasible = table[table["status"] == "infeasible"]
+    assert infeasible["advice"].str.contains("by the SHAP surrogate").all()
+
+
+def test_a_time_limit_on_a_no_change_answer_does_not_break_the_run(survey, small_model):
+    settings = PrescribeSettings(mode="exact", tree_encoding="leaves", time_limit=1e-3)
+    table = prescribe(survey, small_model, settings=settings, ids=list(range(1, 41)))
+    assert len(table) == 40
+    stuck = table[(table["status"] == "time_limit") & (table["n_changes"] == 0)]
+    assert stuck["advice"].str.startswith("No change").all()
