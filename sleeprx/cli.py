@@ -94,7 +94,9 @@ def prescribe(
     budget: Annotated[float | None, typer.Option(help="cap on intensity")] = None,
     time_limit: Annotated[float, typer.Option(help="seconds per person")] = 10.0,
     ids: Annotated[str | None, typer.Option(help="comma-separated person ids")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or json; default: from --out's suffix")
+    ] = None,
 ) -> None:
     """Prescribe for every person (or --ids), verified by the real classifier."""
     from .data import read_survey
@@ -104,6 +106,7 @@ def prescribe(
     from .settings import make_settings, parse_goal
     from .verify import constraint_violations
 
+    fmt = table_format(out_file, fmt)  # refuse a bad format before solving anything
     settings = make_settings(
         mode=mode,
         max_changes=max_changes,
@@ -117,6 +120,9 @@ def prescribe(
     person_ids = parse_ids(ids)
     model = load_model(model_dir)
     data = read_survey(survey, model.description, errors="collect")
+    for problem in data.problems:
+        if not problem.person_id.isdigit():  # no id to key an error row by: say it here
+            err.print(f"skipped (no valid id): {problem.message}", highlight=False)
     table = run(data, model, settings=settings, ids=person_ids, progress=sys.stderr.isatty())
     write_table(table, out_file, fmt)
     counts = table["status"].value_counts().to_dict()
@@ -129,25 +135,37 @@ def prescribe(
     out.print("Decision support, not medical advice.")
 
 
+def table_format(path: Path, fmt: str | None) -> str:
+    from .errors import ConfigError
+
+    fmt = fmt or ("json" if path.suffix.lower() == ".json" else "csv")
+    if fmt not in ("csv", "json"):
+        raise ConfigError(f"--format {fmt!r}: expected one of ['csv', 'json']")
+    return fmt
+
+
 def parse_ids(text: str | None) -> list[int] | None:
     from .errors import ConfigError
 
     if text is None:
         return None
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        ids = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(f"--ids {text!r}: expected comma-separated whole numbers") from None
+    if not ids:
+        raise ConfigError(f"--ids {text!r}: names no one; give ids like 1,5,9")
+    return list(dict.fromkeys(ids))  # each person once, in the order given
 
 
 @app.command()
 def pareto(
     model_dir: Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")],
-    out_dir: Annotated[Path, typer.Option("--out", help="folder for pareto.csv and figures")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for pareto.csv and curves")],
     survey: SurveyOpt = None,
     mode: Annotated[str, typer.Option(help="surrogate or exact")] = "surrogate",
 ) -> None:
-    """Per-person Pareto fronts of gain against intensity and number of changes."""
+    """Per-person Pareto fronts and population curves (CSV); draw them with 'plot'."""
     from .pipeline import run_pareto
 
     written = run_pareto(model_dir, out_dir, survey=survey, mode=mode, progress=sys.stderr.isatty())

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
@@ -26,7 +26,7 @@ from .fidelity import fidelity_report
 from .io import atomic_write_json, atomic_write_text, staged_dir, write_table
 from .model import ModelSettings, load_model, save_model, train
 from .prescribe import prescribe
-from .settings import PrescribeSettings
+from .settings import PrescribeSettings, make_settings
 from .survey import SurveyDescription, load_description
 from .verify import constraint_violations
 
@@ -42,18 +42,30 @@ class DataConfig(_Strict):
     description: Path | None = Field(None, description="description YAML; null = shipped")
 
 
+NonNegative = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+
+
 class ParetoConfig(_Strict):
     mode: Literal["surrogate", "exact"] = "surrogate"
-    budgets: list[float] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20])
-    ks: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
-    people: list[int] | None = Field(None, description="ids to sweep; null = everybody")
+    budgets: list[NonNegative] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20], min_length=1
+    )
+    ks: list[Count] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    people: list[int] | None = Field(
+        None, min_length=1, description="ids to sweep; null = everybody"
+    )
     show_people: list[int] = Field(default_factory=lambda: [1, 50, 150])
 
 
 class SensitivityConfig(_Strict):
-    lams: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5])
-    resistance_scales: list[float] = Field(default_factory=lambda: [0.5, 1.0, 2.0])
-    ks: list[int] = Field(default_factory=lambda: [1, 2, 3])
+    lams: list[NonNegative] = Field(
+        default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5], min_length=1
+    )
+    resistance_scales: list[NonNegative] = Field(
+        default_factory=lambda: [0.5, 1.0, 2.0], min_length=1
+    )
+    ks: list[Count] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
 
 
 class FidelityConfig(_Strict):
@@ -80,6 +92,8 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: pipeline file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as text ({exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -282,7 +296,7 @@ def run_pareto(
 
     model = load_model(model_dir)
     data = read_survey(survey, model.description)
-    settings = PrescribeSettings(mode=mode)
+    settings = make_settings(mode=mode)
     sweep = ParetoConfig()
     fronts = person_fronts(
         model, data.frame, settings=settings, budgets=sweep.budgets, ks=sweep.ks, progress=progress

@@ -572,14 +572,14 @@ def plot_all(run_dir: str | Path, *, show_people: Sequence[int] | None = None) -
     out = run / "figures"
     figures: list[tuple[str, Callable[[], Figure]]] = []
     if "prescriptions.csv" in present:
-        table = pd.read_csv(present["prescriptions.csv"])
+        table = _read(present["prescriptions.csv"])
         figures += [
             ("n_changes", lambda: changes_histogram(table)),
             ("factor_share", lambda: factor_share_figure(table)),
             ("surrogate_vs_verified", lambda: surrogate_vs_verified_figure(table)),
         ]
     if "pareto.csv" in present:
-        fronts = pd.read_csv(present["pareto.csv"])
+        fronts = _read(present["pareto.csv"])
         if "budget" in set(fronts["sweep"]):
             figures += [
                 ("pareto_population", lambda: population_pareto_figure(fronts)),
@@ -588,17 +588,28 @@ def plot_all(run_dir: str | Path, *, show_people: Sequence[int] | None = None) -
         if "k" in set(fronts["sweep"]):
             figures.append(("pareto_k", lambda: k_curve_figure(fronts)))
     if "sensitivity.csv" in present:
-        sens = pd.read_csv(present["sensitivity.csv"])
+        sens = _read(present["sensitivity.csv"])
         for k in sorted(sens["k"].unique()):
             make = functools.partial(sensitivity_heatmap, sens, k=int(k))
             figures.append((f"sensitivity_k{k}", make))
     if "shap_modifiable.csv" in present:
-        shap = pd.read_csv(present["shap_modifiable.csv"])
+        shap = _read(present["shap_modifiable.csv"])
         figures.append(("shap_summary", lambda: shap_summary_figure(shap)))
     if "fidelity.csv" in present:
-        fidelity = pd.read_csv(present["fidelity.csv"])
+        fidelity = _read(present["fidelity.csv"])
         figures.append(("fidelity", lambda: fidelity_figure(fidelity)))
     written: list[Path] = []
     for name, make in figures:
-        written += save_figure(make(), out / name)
+        try:
+            figure = make()
+        except KeyError as exc:  # a table from elsewhere, or from an older sleeprx
+            raise ArtifactError(f"{run}: cannot draw {name}: a table lacks column {exc}") from None
+        written += save_figure(figure, out / name)
     return written
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: not a readable table ({exc})") from None

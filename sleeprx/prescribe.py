@@ -13,11 +13,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import pandas as pd
 
 from .data import Survey
-from .errors import ConfigError, SolverError
+from .errors import ConfigError, SolverError, SurveyError
 from .explain import Explanation, explain
 from .formulation import build_program
 from .model import TrainedModel
@@ -157,6 +158,8 @@ def prepare_problems(
     explanation: Explanation | None = None,
 ) -> tuple[dict[int, PersonProblem], dict[int, str]]:
     """Build every person's problem; people who cannot have one get an error message."""
+    if frame.empty:
+        return {}, {}
     description = model.description
     explanation = explanation or explain(model, frame)
     model.check_frame(frame)
@@ -210,6 +213,9 @@ def prescribe(
     model.check_survey(survey)
     model = model.with_description(survey.description)  # the survey's policy applies
     frame = survey.frame
+    if frame.empty:
+        first = f"; the first problem: {survey.problems[0].message}" if survey.problems else ""
+        raise SurveyError(f"{Path(survey.source).name}: no valid rows to prescribe for{first}")
     explanation = explanation or explain(model, frame)
     wanted = list(frame.index) if ids is None else list(ids)
     invalid = {int(p.person_id): p.message for p in survey.problems if p.person_id.isdigit()}

@@ -61,6 +61,9 @@ def test_prescribe_json_exact_goal(small_model_dir, tmp_path):
         (["--ids", "9999"], "no person with id 9999"),
         (["--mode", "magic"], "mode"),
         (["--max-changes", "-1"], "max_changes"),
+        (["--ids", ","], "names no one"),
+        (["--format", "xml"], "--format 'xml'"),
+        (["--lam", "-1"], "lam"),
     ],
 )
 def test_bad_input_exits_2_without_traceback(small_model_dir, tmp_path, args, message):
@@ -119,3 +122,52 @@ def test_train_writes_three_files_and_a_table(tmp_path):
     assert "grouped_cv" in result.stdout and "xgboost" in result.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["holdout"]) == {"xgboost", "logistic_regression", "random_forest"}
+
+
+def test_unwritable_outputs_are_one_line_errors(small_model_dir, tmp_path):
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    result = sleeprx("prescribe", "--model", small_model_dir, "--out", folder, "--ids", "1")
+    assert result.returncode == 2
+    assert "is a folder" in result.stderr and "Traceback" not in result.stderr
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x\n")
+    result = sleeprx("train", "--out", a_file)
+    assert result.returncode == 2
+    assert "exists and is not a folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_json_suffix_picks_the_json_format(small_model_dir, tmp_path):
+    out = tmp_path / "p.json"
+    result = sleeprx("prescribe", "--model", small_model_dir, "--out", out, "--ids", "3,3,1")
+    assert result.returncode == 0, result.stderr
+    assert [r["person_id"] for r in json.loads(out.read_text())] == [3, 1]
+
+
+def test_rows_without_a_valid_id_are_reported(small_model_dir, tmp_path):
+    from sleeprx.data import shipped_survey_path
+
+    lines = shipped_survey_path().read_text().splitlines()
+    lines[1] = "abc" + lines[1][lines[1].index(",") :]
+    bad = tmp_path / "bad_id.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    result = sleeprx(
+        "prescribe",
+        "--model",
+        small_model_dir,
+        "--survey",
+        bad,
+        "--out",
+        tmp_path / "p.csv",
+        "--ids",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skipped (no valid id)" in result.stderr and "'abc'" in result.stderr
+
+
+def test_plot_refuses_an_empty_table(tmp_path):
+    (tmp_path / "pareto.csv").write_text("")
+    result = sleeprx("plot", "--run", tmp_path)
+    assert result.returncode == 2
+    assert "not a readable table" in result.stderr
