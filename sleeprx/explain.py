@@ -6,7 +6,8 @@ log-odds units (the booster's raw margin), so they add up to each person's margi
 The effect curve :math:`g_f(v)` of a modifiable factor is the population's SHAP
 dependence curve: at every value of ``f`` observed in the survey, the mean SHAP
 contribution of ``f`` among people with that value; between observed values it is
-interpolated linearly, and beyond them it stays flat (no extrapolation). Averaging
+interpolated linearly, and beyond them it stays flat (no extrapolation). The curves
+are estimated once, on the training survey, and saved with the model. Averaging
 over people with the same value absorbs interactions into the mean, which is what
 the paper's surrogate assumes; exact mode does without this approximation.
 """
@@ -20,7 +21,7 @@ import pandas as pd
 
 from .model import TrainedModel
 
-__all__ = ["EffectCurve", "Explanation", "explain"]
+__all__ = ["EffectCurve", "Explanation", "effect_curves", "explain"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,16 @@ def _effect_curve(name: str, x: np.ndarray, phi: np.ndarray) -> EffectCurve:
     return EffectCurve(
         name, table.index.to_numpy(float), table["mean"].to_numpy(), table["size"].to_numpy()
     )
+
+
+def effect_curves(
+    model: TrainedModel, frame: pd.DataFrame, explanation: Explanation | None = None
+) -> dict[str, EffectCurve]:
+    """The curves prescriptions use: from ``explanation`` if given, else the ones saved
+    with the model (the training survey's), else estimated on ``frame``."""
+    if explanation is not None:
+        return explanation.curves
+    saved = model.curves or {}
+    if all(name in saved for name in model.description.modifiable_names):
+        return saved
+    return explain(model, frame).curves

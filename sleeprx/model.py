@@ -111,6 +111,9 @@ class TrainedModel:
     settings: ModelSettings
     data_hash: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: SHAP effect curves of the modifiable factors on the training survey, kept so that
+    #: a survey of new people (even of one person) is judged by the same curves.
+    curves: dict[str, Any] | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -186,7 +189,11 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
     if len(np.unique(y)) < 2:
         raise SurveyError(f"{survey.source}: the target has a single class; cannot train")
     pipeline = make_pipeline("xgboost", description, settings).fit(frame, y)
-    return TrainedModel(pipeline, description, settings, survey.data_hash())
+    model = TrainedModel(pipeline, description, settings, survey.data_hash())
+    from .explain import explain  # explain builds on this module
+
+    model.curves = explain(model, frame).curves
+    return model
 
 
 def _versions() -> dict[str, str]:
@@ -214,6 +221,14 @@ def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
         "settings": model.settings.model_dump(mode="json"),
         "training_data_sha256": model.data_hash,
         "versions": _versions(),
+        "effect_curves": {
+            name: {
+                "knots": c.knots.tolist(),
+                "effects": c.effects.tolist(),
+                "counts": c.counts.tolist(),
+            }
+            for name, c in (model.curves or {}).items()
+        },
     }
     with staged_dir(out, mark=False) as staging:  # the three files land together
         atomic_write_text(staging / "model.json", booster_json)
@@ -257,7 +272,25 @@ def load_model(model_dir: str | Path) -> TrainedModel:
     encoder = SurveyEncoder(description).fit(None)
     pipeline = Pipeline([("encode", encoder), ("classify", classifier)])
     metrics = _read_json(paths["metrics"]) if paths["metrics"].is_file() else {}
-    return TrainedModel(pipeline, description, settings, data_hash, metrics)
+    curves = _read_curves(meta.get("effect_curves") or {}, paths["meta"])
+    return TrainedModel(pipeline, description, settings, data_hash, metrics, curves or None)
+
+
+def _read_curves(raw: dict, path: Path) -> dict:
+    from .explain import EffectCurve
+
+    try:
+        return {
+            name: EffectCurve(
+                name,
+                np.asarray(c["knots"], float),
+                np.asarray(c["effects"], float),
+                np.asarray(c["counts"], int),
+            )
+            for name, c in raw.items()
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: effect_curves are malformed ({exc})") from None
 
 
 def _read_json(path: Path) -> dict:

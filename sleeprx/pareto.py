@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, SolverError
-from .explain import Explanation, explain
+from .explain import Explanation, effect_curves
 from .model import TrainedModel
 from .prescribe import Plan, plan_person, prepare_problems
 from .problem import PersonProblem
@@ -409,7 +409,7 @@ def sensitivity(
     ks = _check_grid("ks", ks, int)
     names = model.description.modifiable_names
     base = settings.model_copy(update={"goal": None})
-    explanation = explanation or explain(model, frame)
+    curves = effect_curves(model, frame, explanation)  # once, for every setting
 
     combos = [(lam, k) for lam in lams for k in ks]
     keys: list[tuple[float, float, int]] = []
@@ -417,7 +417,7 @@ def sensitivity(
     points: list[dict] = []
     for scale in _progress(scales, progress, "sensitivity"):
         scaled = base.model_copy(update={"resistance_scale": scale})
-        problems, _ = prepare_problems(model, frame, scaled, explanation=explanation)
+        problems, _ = prepare_problems(model, frame, scaled, curves=curves)
         for lam, k in combos:
             limit = scaled.model_copy(update={"lam": lam, "max_changes": k})
             for pid, problem in problems.items():

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .data import Survey
 from .errors import ConfigError, SolverError, SurveyError
-from .explain import Explanation, explain
+from .explain import EffectCurve, Explanation, effect_curves
 from .formulation import build_program
 from .model import TrainedModel
 from .problem import PersonProblem, build_problem
@@ -156,12 +156,13 @@ def prepare_problems(
     settings: PrescribeSettings,
     *,
     explanation: Explanation | None = None,
+    curves: dict[str, EffectCurve] | None = None,
 ) -> tuple[dict[int, PersonProblem], dict[int, str]]:
     """Build every person's problem; people who cannot have one get an error message."""
     if frame.empty:
         return {}, {}
     description = model.description
-    explanation = explanation or explain(model, frame)
+    curves = curves or effect_curves(model, frame, explanation)
     model.check_frame(frame)
     X = model.pipeline.named_steps["encode"].transform_array(frame)
     logits = margin64(model, X)
@@ -181,7 +182,7 @@ def prepare_problems(
             features=x,
             feature_names=names,
             logit_before=logit,
-            curves=explanation.curves,
+            curves=curves,
             resistance_scale=settings.resistance_scale,
             ensemble=model.ensemble if leaves else None,
         )
@@ -207,7 +208,8 @@ def prescribe(
 ) -> pd.DataFrame:
     """One verified prescription per person, as a DataFrame (see the README for columns).
 
-    The effect curves come from the whole survey unless ``explanation`` is given.
+    The effect curves are the model's own (estimated on its training survey) unless
+    ``explanation`` is given.
     """
     settings = settings or PrescribeSettings()
     model.check_survey(survey)
@@ -216,7 +218,7 @@ def prescribe(
     if frame.empty:
         first = f"; the first problem: {survey.problems[0].message}" if survey.problems else ""
         raise SurveyError(f"{Path(survey.source).name}: no valid rows to prescribe for{first}")
-    explanation = explanation or explain(model, frame)
+    curves = effect_curves(model, frame, explanation)  # whole survey, if estimated here
     wanted = list(frame.index) if ids is None else list(ids)
     invalid = {int(p.person_id): p.message for p in survey.problems if p.person_id.isdigit()}
     unknown = [i for i in wanted if i not in frame.index and i not in invalid]
@@ -225,7 +227,7 @@ def prescribe(
     if ids is None:
         wanted = sorted(wanted + list(invalid))
     valid = [i for i in wanted if i in frame.index]
-    problems, errors = prepare_problems(model, frame.loc[valid], settings, explanation=explanation)
+    problems, errors = prepare_problems(model, frame.loc[valid], settings, curves=curves)
     errors |= {i: invalid[i] for i in wanted if i in invalid}
 
     plans: dict[int, Plan] = {}

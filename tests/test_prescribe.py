@@ -203,3 +203,20 @@ def test_a_time_limit_on_a_no_change_answer_does_not_break_the_run(survey, small
     assert len(table) == 40
     stuck = table[(table["status"] == "time_limit") & (table["n_changes"] == 0)]
     assert stuck["advice"].str.startswith("No change").all()
+
+
+def test_one_new_person_is_judged_by_the_models_own_curves(tmp_path, small_model_dir, survey):
+    """Curves come from the training survey and travel with the model, so a survey of
+    one person gets the same prescription as that person in the full survey."""
+    from sleeprx.model import load_model
+
+    model = load_model(small_model_dir)
+    assert set(model.curves) == set(survey.description.modifiable_names)
+    frame = pd.read_csv(shipped_survey_path(), keep_default_na=False)
+    one = frame[frame["Person ID"] == 1].drop(columns=["Quality of Sleep"])
+    path = tmp_path / "one.csv"
+    one.to_csv(path, index=False)
+    alone = prescribe(read_survey(path, model.description), model)
+    among_all = prescribe(survey, model, ids=[1])
+    columns = ["status", "p_after", "advice"]
+    pd.testing.assert_frame_equal(alone[columns], among_all[columns])
