@@ -28,13 +28,17 @@ def _true_objective(table: pd.DataFrame, lam: float) -> pd.Series:
 
 
 def fidelity_report(
-    surrogate: pd.DataFrame, exact: pd.DataFrame, settings: PrescribeSettings
+    surrogate: pd.DataFrame,
+    exact: pd.DataFrame,
+    settings: PrescribeSettings,
+    *,
+    factors: tuple[str, ...],
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Per-person comparison and its summary.
 
-    ``surrogate`` and ``exact`` are :func:`sleeprx.prescribe` tables for the same people.
+    ``surrogate`` and ``exact`` are :func:`sleeprx.prescribe` tables for the same people;
+    ``factors`` are the modifiable factors whose ``<factor>_after`` columns are compared.
     """
-    factors = [c[: -len("_after")] for c in surrogate.columns if c.endswith("_after")]
     s = surrogate.set_index("person_id")
     e = exact.set_index("person_id").loc[s.index]
     ok = s["status"].isin(["changed", "no_change"]) & e["status"].isin(["changed", "no_change"])

@@ -203,7 +203,7 @@ def run_pipeline(
                 for mode in ("surrogate", "exact")
             }
             per_person, fidelity_summary = fidelity_report(
-                tables["surrogate"], tables["exact"], base
+                tables["surrogate"], tables["exact"], base, factors=description.modifiable_names
             )
             write_table(per_person, staging / "fidelity.csv")
             atomic_write_json(staging / "fidelity.json", fidelity_summary)
