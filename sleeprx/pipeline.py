@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .data import read_survey
@@ -23,7 +22,7 @@ from .errors import ConfigError
 from .evaluate import evaluate_models
 from .explain import explain
 from .fidelity import fidelity_report
-from .io import atomic_write_json, atomic_write_text, staged_dir, write_table
+from .io import atomic_write_json, atomic_write_text, read_yaml, staged_dir, write_table
 from .model import ModelSettings, load_model, save_model, train
 from .prescribe import prescribe
 from .settings import PrescribeSettings, make_settings
@@ -88,14 +87,7 @@ class PipelineConfig(_Strict):
 def load_pipeline(path: str | Path) -> PipelineConfig:
     """Read and validate a pipeline file; a bad one fails at once, naming the key."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: pipeline file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read as text ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, ConfigError, "pipeline")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     try:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import DescriptionError
+from .io import read_yaml
 
 __all__ = [
     "Column",
@@ -210,14 +210,7 @@ def shipped_description_path() -> Path:
 def load_description(path: str | Path | None = None) -> SurveyDescription:
     """Read and validate a survey description; ``None`` gives the shipped one."""
     path = Path(path) if path is not None else shipped_description_path()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DescriptionError(f"{path}: description file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptionError(f"{path}: cannot be read as text ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise DescriptionError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, DescriptionError, "description")
     return description_from_dict(raw, source=str(path))
 
 
