@@ -358,6 +358,26 @@ def factor_share_figure(
     return fig
 
 
+def _identity_scatter(
+    ax: Axes, x: np.ndarray, y: np.ndarray, marked: np.ndarray, labels: tuple[str, str]
+) -> None:
+    """y against x on equal axes with the line y = x; ``marked`` points drawn apart."""
+    for mask, label, style in (
+        (~marked, labels[0], {"s": 10, "alpha": 0.6, "color": _COLOURS[0]}),
+        (marked, labels[1], {"s": 12, "alpha": 0.8, "color": _COLOURS[1], "marker": "^"}),
+    ):
+        ax.scatter(
+            x[mask], y[mask], linewidths=0, label=f"{label} (n = {int(mask.sum())})", **style
+        )
+    lo = float(min(np.min(x, initial=0.0), np.min(y, initial=0.0)))
+    hi = float(max(np.max(x, initial=1.0), np.max(y, initial=1.0)))
+    pad = 0.05 * (hi - lo)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color=_GREY, linewidth=0.8, label="y = x")
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal")
+
+
 @_styled
 def surrogate_vs_verified_figure(prescriptions: pd.DataFrame) -> Figure:
     """The surrogate's planned gain against the real model's, for every change made.
@@ -370,32 +390,13 @@ def surrogate_vs_verified_figure(prescriptions: pd.DataFrame) -> Figure:
     flagged = rows.get("model_disagrees", pd.Series(False, index=rows.index))
     flagged = flagged.astype(str).str.lower().eq("true")
     fig, ax = _new((3.5, 3.0))
-    ax.scatter(
-        rows.loc[~flagged, "gain_surrogate"],
-        rows.loc[~flagged, "gain_logit"],
-        s=10,
-        alpha=0.6,
-        color=_COLOURS[0],
-        linewidths=0,
-        label=f"agrees (n = {int((~flagged).sum())})",
+    _identity_scatter(
+        ax,
+        rows["gain_surrogate"].to_numpy(float),
+        rows["gain_logit"].to_numpy(float),
+        flagged.to_numpy(),
+        ("agrees", "model disagrees"),
     )
-    ax.scatter(
-        rows.loc[flagged, "gain_surrogate"],
-        rows.loc[flagged, "gain_logit"],
-        s=12,
-        alpha=0.8,
-        color=_COLOURS[1],
-        marker="^",
-        linewidths=0,
-        label=f"model disagrees (n = {int(flagged.sum())})",
-    )
-    values = np.concatenate([rows["gain_surrogate"], rows["gain_logit"], [0.0, 1.0]])
-    lo, hi = float(values.min()), float(values.max())
-    pad = 0.05 * (hi - lo)
-    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color=_GREY, linewidth=0.8, label="y = x")
-    ax.set_xlim(lo - pad, hi + pad)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_aspect("equal")
     ax.set_xlabel("surrogate gain (Δ log-odds)")
     ax.set_ylabel(GAIN_LABEL)
     ax.legend(loc="upper left", handlelength=1.2)
@@ -499,31 +500,7 @@ def fidelity_figure(fidelity: pd.DataFrame) -> Figure:
     y = fidelity["objective_exact"].to_numpy(float)
     differ = fidelity["differ"].astype(str).str.lower().eq("true").to_numpy()
     fig, ax = _new((3.5, 3.0))
-    ax.scatter(
-        x[~differ],
-        y[~differ],
-        s=10,
-        alpha=0.6,
-        color=_COLOURS[0],
-        linewidths=0,
-        label=f"same prescription (n = {int((~differ).sum())})",
-    )
-    ax.scatter(
-        x[differ],
-        y[differ],
-        s=12,
-        alpha=0.8,
-        color=_COLOURS[1],
-        marker="^",
-        linewidths=0,
-        label=f"different (n = {int(differ.sum())})",
-    )
-    lo, hi = float(min(x.min(), y.min(), 0.0)), float(max(x.max(), y.max(), 1.0))
-    pad = 0.05 * (hi - lo)
-    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color=_GREY, linewidth=0.8, label="y = x")
-    ax.set_xlim(lo - pad, hi + pad)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_aspect("equal")
+    _identity_scatter(ax, x, y, differ, ("same prescription", "different"))
     ax.set_xlabel("surrogate prescription: true objective\n(real Δ log-odds − λ·cost)")
     ax.set_ylabel("exact prescription: true objective")
     ax.legend(loc="upper left", handlelength=1.2)
