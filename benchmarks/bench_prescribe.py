@@ -23,7 +23,7 @@ Every answer is then checked the same way, outside the timing: re-scored with
 ``model.predict_proba`` (valid: p >= goal), costed with the survey description's cost
 model rho * (fixed_cost * [changed] + |change| / step), and checked against the
 constraints (grid, safe bounds, direction, largest change, at most K changes) by code
-written here, independently of sleeprx.problem.
+written here, independently of sleeprx.optimize.problem.
 
 Methods run interleaved, person by person, after one untimed warm-up call each, so that
 load from other processes affects them alike.
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import gc
 import io
 import math
@@ -45,25 +44,28 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 import pandas as pd
 
-from sleeprx.bruteforce import brute_force
-from sleeprx.data import read_survey
-from sleeprx.ensemble import prune_for_person
-from sleeprx.explain import explain
-from sleeprx.formulation import build_program
-from sleeprx.model import TrainedModel, train
+from sleeprx.learn.data import read_survey
+from sleeprx.learn.explain import explain
+from sleeprx.learn.model import TrainedModel, train
+from sleeprx.optimize import (
+    attach_ensemble,
+    brute_force,
+    build_problem,
+    build_program,
+    nearest_allowed,
+    person_range,
+    resistance_of,
+    solve,
+    tree_scorer,
+)
 from sleeprx.prescribe import plan_person, prepare_problems
-from sleeprx.problem import allowed_levels, build_problem
 from sleeprx.settings import PrescribeSettings
-from sleeprx.solve import solve
-from sleeprx.survey import Direction, ModifiableFactor
-from sleeprx.tables import compile_trees
-from sleeprx.verify import booster_gain, leaf_values, margin64
+from sleeprx.verify import booster_gain
 
 TOL = 1e-9
 OUTCOME = "good_sleep"
@@ -84,11 +86,6 @@ class Answer:
 # ---------------------------------------------------------------------------- methods
 
 
-def values_of(problem, levels) -> np.ndarray:
-    """The prescribed value of every factor, from the chosen level indices."""
-    return np.array([f.levels[i] for f, i in zip(problem.factors, levels, strict=True)])
-
-
 def sleeprx_method(model, frame, settings, explanation) -> Callable[[int], Answer]:
     """sleeprx in ``settings.mode``: prepare_problems on one person + plan_person."""
 
@@ -105,7 +102,7 @@ def sleeprx_method(model, frame, settings, explanation) -> Callable[[int], Answe
         end = time.perf_counter()
         values = None
         if plan.levels is not None:
-            values = values_of(problem, plan.levels)
+            values = problem.values(plan.levels)
         return Answer(
             values,
             end - start,
@@ -133,7 +130,7 @@ def brute_force_method(model, frame, settings, explanation) -> Callable[[int], A
         seconds = time.perf_counter() - start
         if result.levels is None:
             return Answer(None, seconds, True, "no allowed profile reaches the goal")
-        values = values_of(problem, result.levels)
+        values = problem.values(result.levels)
         return Answer(values, seconds, True, "", cost_reported=result.objective)
 
     return run
@@ -156,18 +153,6 @@ def dice_frame(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
     target = description.target
     out[OUTCOME] = (frame[target.column] >= target.threshold).astype(np.int64)
     return pd.DataFrame(out, index=frame.index)
-
-
-def person_range(factor: ModifiableFactor, current: float) -> tuple[float, float] | None:
-    """Safe range intersected with the person's allowed range (direction, largest
-    change); None when it is empty."""
-    low = max(factor.lower, current - factor.max_change)
-    high = min(factor.upper, current + factor.max_change)
-    if factor.direction == Direction.UP:
-        low = max(low, current)
-    elif factor.direction == Direction.DOWN:
-        high = min(high, current)
-    return (low, high) if low <= high + TOL else None
 
 
 def dice_method(model, frame, goal, seed) -> tuple[Callable[[int], Answer], float]:
@@ -245,15 +230,12 @@ def snap_to_grid(model, frame, answers: dict[int, Answer]) -> dict[int, Answer]:
         if a.values is None:
             out[pid] = a
             continue
-        values = a.values.copy()
-        for j, f in enumerate(factors):
-            current = float(frame.at[pid, f.column])
-            if abs(values[j] - current) <= TOL:
-                continue
-            options = allowed_levels(f, current)[1:]
-            values[j] = (
-                current if len(options) == 0 else options[np.abs(options - values[j]).argmin()]
-            )
+        values = np.array(
+            [
+                nearest_allowed(f, float(frame.at[pid, f.column]), v)
+                for f, v in zip(factors, a.values, strict=True)
+            ]
+        )
         out[pid] = Answer(values, a.seconds, None, a.error)
     return out
 
@@ -270,15 +252,6 @@ class Checked:
     cost: float
     p_after: float
     broken: frozenset[str] = frozenset()  # which constraints the answer breaks
-
-
-def resistance(frame, pid, factor: ModifiableFactor, scale: float) -> float:
-    """The description's resistance, or the person's own if the survey has one."""
-    column = f"resistance__{factor.column}"
-    rho = factor.resistance
-    if column in frame.columns and not pd.isna(frame.at[pid, column]):
-        rho = float(frame.at[pid, column])
-    return rho * scale
 
 
 def check(model, frame, answers, goal, max_changes, scale) -> dict[int, Checked]:
@@ -303,14 +276,13 @@ def check(model, frame, answers, goal, max_changes, scale) -> dict[int, Checked]
             if abs(delta) <= TOL:
                 continue
             n += 1
-            cost += resistance(frame, pid, f, scale) * (f.fixed_cost + abs(delta) / f.step)
+            rho = resistance_of(f, frame.loc[pid], scale)
+            cost += rho * (f.fixed_cost + abs(delta) / f.step)
             if not np.any(np.abs(f.grid - v) <= TOL):
                 broken.add("off grid")
             if not f.lower - TOL <= v <= f.upper + TOL:
                 broken.add("outside safe bounds")
-            if (f.direction == Direction.UP and delta < 0) or (
-                f.direction == Direction.DOWN and delta > 0
-            ):
+            if (f.direction == "up" and delta < 0) or (f.direction == "down" and delta > 0):
                 broken.add("wrong direction")
             if abs(delta) > f.max_change + TOL:
                 broken.add("change too large")
@@ -396,22 +368,21 @@ def breakdown(model, frame, ids, settings, explanation) -> list[str]:
     what-ifs that sleeprx does not do today (measured here only; answers compared)."""
     import highspy
 
-    import sleeprx.solve
-
     names = model.feature_names
+    scorer = tree_scorer(model.booster)
     steps = {
         "encode + booster margin, 1 row": [],
         "build_problem without trees": [],
         "compile the trees (tables / pruning)": [],
         "build_program": [],
-        "HiGHS (sleeprx.solve.solve)": [],
+        "HiGHS (sleeprx.optimize.solver.solve)": [],
     }
     sizes, programs, solutions, differ = [], [], [], 0
     for pid in ids:
         row = frame.loc[[pid]]
         t0 = time.perf_counter()
         x = model.pipeline.named_steps["encode"].transform_array(row)
-        logit = float(margin64(model, x)[0])
+        logit = float(scorer.margin(x)[0])
         t1 = time.perf_counter()
         features = x[0]
         problem = build_problem(
@@ -425,23 +396,12 @@ def breakdown(model, frame, ids, settings, explanation) -> list[str]:
             resistance_scale=settings.resistance_scale,
         )
         t2 = time.perf_counter()
-        if settings.tree_encoding == "tables":
-            problem = compile_trees(
-                problem,
-                model.ensemble,
-                partial(leaf_values, model),
-                max_cells=settings.max_table_cells,
-            )
-        else:
-            trees = prune_for_person(
-                model.ensemble,
-                features,
-                problem.factor_features,
-                tuple(f.levels for f in problem.factors),
-            )
-            problem = dataclasses.replace(
-                problem, trees=tuple(trees), base_margin=model.ensemble.base_margin
-            )
+        problem = attach_ensemble(
+            problem,
+            scorer,
+            encoding=settings.tree_encoding,
+            max_cells=settings.max_table_cells,
+        )
         t4 = time.perf_counter()
         program = build_program(problem, settings)
         t5 = time.perf_counter()
@@ -454,11 +414,9 @@ def breakdown(model, frame, ids, settings, explanation) -> list[str]:
         programs.append(program)
         solutions.append(solution)
 
-    # HiGHS option what-ifs, each a pass over all programs back to back. HiGHS fixes its
-    # thread count for the whole process at the first solve, so reset its scheduler
-    # around every pass (and once more at the end, back to the default). This patches the
-    # private sleeprx.solve._highs_options, so it must follow that function if it moves.
-    default_options = sleeprx.solve._highs_options
+    # HiGHS option what-ifs, each a pass over all programs back to back, through the
+    # highs_options setting. HiGHS fixes its thread count for the whole process at the
+    # first solve, so reset its scheduler around every pass (and once more at the end).
     what_if = {}
     for label, extra in [
         ("sleeprx's options (presolve off)", {}),
@@ -466,25 +424,18 @@ def breakdown(model, frame, ids, settings, explanation) -> list[str]:
         ("threads=1", {"threads": 1}),
         ("presolve on and threads=1", {"presolve": "on", "threads": 1}),
     ]:
-
-        def options(h, s, extra=extra):
-            default_options(h, s)
-            for key, value in extra.items():
-                h.setOptionValue(key, value)
-
         highspy.Highs.resetGlobalScheduler(True)
-        sleeprx.solve._highs_options = options
+        variant = settings.model_copy(update={"highs_options": extra})
         times = []
         try:
             for program, solution in zip(programs, solutions, strict=True):
                 start = time.perf_counter()
-                other = solve(program.model, settings)
+                other = solve(program.model, variant)
                 times.append(time.perf_counter() - start)
                 differ += other.status != solution.status or (
                     abs(other.objective - solution.objective) > 1e-6
                 )
         finally:
-            sleeprx.solve._highs_options = default_options
             highspy.Highs.resetGlobalScheduler(True)
         what_if[label] = times
 
@@ -535,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     model = train(survey)  # default ModelSettings: 200 trees, depth 4
     setup_start = time.perf_counter()
     explanation = explain(model, frame)  # the population's SHAP effect curves, once
-    _ = model.ensemble  # parse the booster's trees once
+    tree_scorer(model.booster)  # parse the booster's trees once
     setup_sleeprx = time.perf_counter() - setup_start
 
     p_before = model.predict_proba(frame)

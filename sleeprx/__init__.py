@@ -1,68 +1,50 @@
-"""sleeprx: personal, minimal, feasible sleep-behaviour prescriptions.
+"""sleeprx: personal, minimal, feasible behaviour prescriptions from a survey.
 
-A classifier predicts good sleep from a survey; SHAP attributions of the factors a
-person can change parameterise a mixed-integer program (solved with HiGHS) that picks
-the smallest worthwhile set of changes; the real classifier re-scores every answer.
-Exact mode embeds the tree ensemble itself in the program.
+A classifier predicts the survey's positive outcome (good sleep, on the shipped
+survey); SHAP attributions of the factors a person can change parameterise a
+mixed-integer program (solved with HiGHS) that picks the smallest worthwhile set of
+changes; the real classifier re-scores every answer. Exact mode embeds the tree
+ensemble itself in the program.
+
+The package reads in the order the data flow: :mod:`sleeprx.learn` (survey, model,
+SHAP), :mod:`sleeprx.optimize` (problems, programs, solver), :mod:`sleeprx.prescribe`
+and :mod:`sleeprx.verify`, :mod:`sleeprx.analysis` (fronts, sensitivity, fidelity,
+figures), then :mod:`sleeprx.pipeline` and the command line.
 
 Decision support for research, not medical advice.
 """
 
-from .bruteforce import brute_force
-from .data import Survey, load_survey, read_survey, shipped_survey_path
-from .errors import (
-    ArtifactError,
-    ConfigError,
-    DescriptionError,
-    ModelMismatchError,
-    SleeprxError,
-    SolverError,
-    SurveyError,
-)
-from .evaluate import evaluate_models
-from .explain import Explanation, explain
-from .fidelity import fidelity_report
-from .model import ModelSettings, TrainedModel, load_model, save_model, train
-from .pareto import knee, person_fronts, population_curve, sensitivity
+from .analysis.fidelity import fidelity_report
+from .analysis.fronts import person_fronts, population_curve
+from .analysis.sensitivity import sensitivity
+from .errors import SleeprxError
+from .learn.data import read_survey
+from .learn.evaluate import evaluate_models
+from .learn.explain import explain
+from .learn.model import ModelSettings, load_model, save_model, train
+from .learn.survey import load_description
 from .pipeline import load_pipeline, run_pipeline
-from .prescribe import plan_person, prepare_problems, prescribe
+from .prescribe import prescribe
 from .settings import PrescribeSettings
-from .survey import SurveyDescription, load_description
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "ArtifactError",
-    "ConfigError",
-    "DescriptionError",
-    "Explanation",
-    "ModelMismatchError",
     "ModelSettings",
     "PrescribeSettings",
     "SleeprxError",
-    "SolverError",
-    "Survey",
-    "SurveyDescription",
-    "SurveyError",
-    "TrainedModel",
-    "brute_force",
     "evaluate_models",
     "explain",
     "fidelity_report",
-    "knee",
     "load_description",
     "load_model",
     "load_pipeline",
-    "load_survey",
     "person_fronts",
-    "plan_person",
     "population_curve",
-    "prepare_problems",
     "prescribe",
     "read_survey",
     "run_pipeline",
     "save_model",
     "sensitivity",
-    "shipped_survey_path",
     "train",
 ]

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import SleeprxError
+from .errors import ConfigError, SleeprxError
+from .settings import PrescribeSettings
 
 app = typer.Typer(
     add_completion=False,
@@ -27,6 +28,16 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 if not out.is_terminal:  # files and pipes: do not squeeze the metrics table into 80 columns
     out.width = 120
+
+
+def _default(name: str):
+    """A prescription setting's default, read from the settings model (written once)."""
+    return PrescribeSettings.model_fields[name].default
+
+
+def _help(name: str) -> str:
+    return PrescribeSettings.model_fields[name].description or name
+
 
 SurveyOpt = Annotated[
     Path | None, typer.Option(help="survey CSV; default: the shipped survey", dir_okay=False)
@@ -44,12 +55,14 @@ def train(
     ] = None,
 ) -> None:
     """Evaluate the classifiers, train XGBoost on all rows and save it (no pickle)."""
-    from .data import read_survey
-    from .evaluate import evaluate_models
-    from .model import save_model
-    from .model import train as fit
-    from .survey import load_description
+    from .files import check_output_dir
+    from .learn.data import read_survey
+    from .learn.evaluate import evaluate_models
+    from .learn.model import save_model
+    from .learn.model import train as fit
+    from .learn.survey import load_description
 
+    check_output_dir(out_dir)  # refuse a bad --out before the cross-validation
     data = read_survey(survey, load_description(description))
     with err.status("evaluating (hold-out and grouped cross-validation)..."):
         metrics = evaluate_models(data)
@@ -61,8 +74,13 @@ def train(
 
 
 def metrics_table(metrics: dict) -> Table:
-    """The two evaluations side by side, with the paper's figures."""
-    table = Table(title="Good-sleep classifier (paper: F1 0.9544, accuracy 0.9366)")
+    """The two evaluations side by side, with the description's reference figures."""
+    reference = metrics.get("reference")
+    title = "Classifier"
+    if reference:
+        figures = ", ".join(f"{k} {v:g}" for k, v in reference["metrics"].items())
+        title += f" (reference, {reference['source']}: {figures})"
+    table = Table(title=title)
     for column in ("protocol", "model", "F1", "accuracy", "ROC AUC", "Brier"):
         table.add_column(column, no_wrap=True)
     for protocol in ("holdout", "grouped_cv"):
@@ -83,25 +101,25 @@ def prescribe(
     model_dir: Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")],
     out_file: Annotated[Path, typer.Option("--out", help="output table (.csv or .json)")],
     survey: SurveyOpt = None,
-    max_changes: Annotated[int, typer.Option("--max-changes", help="K, most factors changed")] = 2,
-    lam: Annotated[float, typer.Option("--lam", help="weight of the resistance penalty")] = 0.1,
-    min_gain: Annotated[float, typer.Option(help="smallest objective worth a change")] = 0.1,
-    min_gain_prob: Annotated[
-        float, typer.Option(help="smallest rise in p(good sleep) worth a change")
-    ] = 0.01,
-    mode: Annotated[str, typer.Option(help="surrogate (SHAP) or exact (the trees)")] = "surrogate",
+    max_changes: Annotated[int, typer.Option(help=_help("max_changes"))] = _default("max_changes"),
+    lam: Annotated[float, typer.Option(help=_help("lam"))] = _default("lam"),
+    min_gain: Annotated[float, typer.Option(help=_help("min_gain"))] = _default("min_gain"),
+    min_gain_prob: Annotated[float, typer.Option(help=_help("min_gain_prob"))] = _default(
+        "min_gain_prob"
+    ),
+    mode: Annotated[str, typer.Option(help=_help("mode"))] = _default("mode"),
     goal: Annotated[str | None, typer.Option(help="recourse goal, e.g. p>=0.7")] = None,
-    budget: Annotated[float | None, typer.Option(help="cap on intensity")] = None,
-    time_limit: Annotated[float, typer.Option(help="seconds per person")] = 10.0,
+    budget: Annotated[float | None, typer.Option(help=_help("budget"))] = _default("budget"),
+    time_limit: Annotated[float, typer.Option(help=_help("time_limit"))] = _default("time_limit"),
     ids: Annotated[str | None, typer.Option(help="comma-separated person ids")] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or json; default: from --out's suffix")
     ] = None,
 ) -> None:
     """Prescribe for every person (or --ids), verified by the real classifier."""
-    from .data import read_survey
-    from .io import write_table
-    from .model import load_model
+    from .files import table_format, write_table
+    from .learn.data import read_survey
+    from .learn.model import load_model
     from .prescribe import prescribe as run
     from .settings import make_settings, parse_goal
     from .verify import constraint_violations
@@ -121,7 +139,7 @@ def prescribe(
     model = load_model(model_dir)
     data = read_survey(survey, model.description, errors="collect")
     for problem in data.problems:
-        if not problem.person_id.isdigit():  # no id to key an error row by: say it here
+        if data.id_of(problem.person_id) is None:  # no id to key an error row by: say it here
             err.print(f"skipped (no valid id): {problem.message}", highlight=False)
     table = run(data, model, settings=settings, ids=person_ids, progress=sys.stderr.isatty())
     write_table(table, out_file, fmt)
@@ -135,24 +153,11 @@ def prescribe(
     out.print("Decision support, not medical advice.")
 
 
-def table_format(path: Path, fmt: str | None) -> str:
-    from .errors import ConfigError
-
-    fmt = fmt or ("json" if path.suffix.lower() == ".json" else "csv")
-    if fmt not in ("csv", "json"):
-        raise ConfigError(f"--format {fmt!r}: expected one of ['csv', 'json']")
-    return fmt
-
-
-def parse_ids(text: str | None) -> list[int] | None:
-    from .errors import ConfigError
-
+def parse_ids(text: str | None) -> list[str] | None:
+    """``--ids 1,5,9`` as a list of ids (typed like the survey's ids by ``prescribe``)."""
     if text is None:
         return None
-    try:
-        ids = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"--ids {text!r}: expected comma-separated whole numbers") from None
+    ids = [part.strip() for part in text.split(",") if part.strip()]
     if not ids:
         raise ConfigError(f"--ids {text!r}: names no one; give ids like 1,5,9")
     return list(dict.fromkeys(ids))  # each person once, in the order given
@@ -175,7 +180,7 @@ def pareto(
 @app.command()
 def plot(run: Annotated[Path, typer.Option("--run", help="a run folder with the CSVs")]) -> None:
     """Redraw every figure of a run from its CSVs, without re-solving."""
-    from .plots import plot_all
+    from .analysis.plots import plot_all
 
     written = plot_all(run)
     out.print(f"wrote {len(written)} files into {run / 'figures'}")

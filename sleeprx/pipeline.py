@@ -12,74 +12,47 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from .data import read_survey
+from .analysis.fidelity import fidelity_report
+from .analysis.fronts import knee, person_fronts, population_curve
+from .analysis.plots import plot_all, shap_table
+from .analysis.sensitivity import sensitivity
+from .config import Strict, validate
 from .errors import ConfigError
-from .evaluate import evaluate_models
-from .explain import explain
-from .fidelity import fidelity_report
-from .io import atomic_write_json, atomic_write_text, read_yaml, staged_dir, write_table
-from .model import ModelSettings, load_model, save_model, train
+from .files import atomic_write_json, atomic_write_text, read_yaml, staged_dir, write_table
+from .learn.data import read_survey
+from .learn.evaluate import evaluate_models
+from .learn.explain import explain
+from .learn.model import ModelSettings, load_model, save_model, train
+from .learn.survey import SurveyDescription, load_description
 from .prescribe import prescribe
-from .settings import PrescribeSettings, make_settings
-from .survey import SurveyDescription, load_description
+from .settings import ParetoSettings, PrescribeSettings, SensitivitySettings, make_settings
 from .verify import constraint_violations
 
 __all__ = ["PipelineConfig", "RunResult", "load_pipeline", "run_pareto", "run_pipeline"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(_Strict):
+class DataConfig(Strict):
     survey: Path | None = Field(None, description="survey CSV; null = the shipped survey")
     description: Path | None = Field(None, description="description YAML; null = shipped")
 
 
-NonNegative = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
-
-
-class ParetoConfig(_Strict):
-    mode: Literal["surrogate", "exact"] = "surrogate"
-    budgets: list[NonNegative] = Field(
-        default_factory=lambda: [0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20], min_length=1
-    )
-    ks: list[Count] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
-    people: list[int] | None = Field(
-        None, min_length=1, description="ids to sweep; null = everybody"
-    )
-    show_people: list[int] = Field(default_factory=lambda: [1, 50, 150])
-
-
-class SensitivityConfig(_Strict):
-    lams: list[NonNegative] = Field(
-        default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5], min_length=1
-    )
-    resistance_scales: list[NonNegative] = Field(
-        default_factory=lambda: [0.5, 1.0, 2.0], min_length=1
-    )
-    ks: list[Count] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
-
-
-class FidelityConfig(_Strict):
+class FidelityConfig(Strict):
     enabled: bool = True
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(Strict):
     """A whole run. Relative paths are relative to the YAML file's folder."""
 
     name: str = "run"
     data: DataConfig = DataConfig()
     model: ModelSettings = ModelSettings()
     prescribe: PrescribeSettings = PrescribeSettings()
-    pareto: ParetoConfig = ParetoConfig()
-    sensitivity: SensitivityConfig = SensitivityConfig()
+    pareto: ParetoSettings = ParetoSettings()
+    sensitivity: SensitivitySettings = SensitivitySettings()
     fidelity: FidelityConfig = FidelityConfig()
     output: Path = Path("runs/run")
 
@@ -90,10 +63,7 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
     raw = read_yaml(path, ConfigError, "pipeline")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    try:
-        config = PipelineConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_explain_errors(exc)}") from None
+    config = validate(PipelineConfig, raw, ConfigError, str(path))
     base = path.resolve().parent
 
     def resolve(p: Path | None) -> Path | None:
@@ -103,26 +73,6 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         survey=resolve(config.data.survey), description=resolve(config.data.description)
     )
     return config.model_copy(update={"data": data, "output": resolve(config.output)})
-
-
-def _explain_errors(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        if e["type"] == "extra_forbidden":
-            allowed = _allowed_keys(e["loc"][:-1])
-            parts.append(f"unknown key '{loc}'; allowed keys here: {allowed}")
-        else:
-            parts.append(f"key '{loc}': {e['msg']} (found {e.get('input')!r})")
-    return "; ".join(parts)
-
-
-def _allowed_keys(loc: tuple) -> list[str]:
-    model: Any = PipelineConfig
-    for part in loc:
-        annotation = model.model_fields[part].annotation
-        model = annotation
-    return sorted(model.model_fields)
 
 
 @dataclass
@@ -136,9 +86,6 @@ def run_pipeline(
     config: PipelineConfig, *, progress: bool = False, log: Callable[[str], None] = lambda s: None
 ) -> RunResult:
     """Run every step of ``config`` and write the output folder whole."""
-    from .pareto import person_fronts, population_curve, sensitivity
-    from .plots import plot_all, shap_table
-
     start = time.perf_counter()
     timings: dict[str, float] = {}
     final = Path(config.output)
@@ -203,7 +150,9 @@ def run_pipeline(
 
         step("pareto")
         people = (
-            survey.frame if config.pareto.people is None else survey.frame.loc[config.pareto.people]
+            survey.frame
+            if config.pareto.people is None
+            else survey.frame.loc[list(config.pareto.people)]
         )
         sweep_settings = config.prescribe.model_copy(update={"mode": config.pareto.mode})
         fronts = person_fronts(
@@ -257,7 +206,7 @@ def run_pipeline(
 def _shown(config: PipelineConfig, fronts: pd.DataFrame) -> list[int] | None:
     """The configured people to draw, among those swept; None lets the plot choose."""
     swept = set(fronts["person_id"])
-    shown = [p for p in config.pareto.show_people if p in swept]
+    shown = [p for p in config.pareto.show_people or () if p in swept]
     return shown or None
 
 
@@ -284,12 +233,10 @@ def run_pareto(
     progress: bool = False,
 ) -> list[Path]:
     """``sleeprx pareto``: per-person fronts and population curves of a saved model."""
-    from .pareto import person_fronts, population_curve
-
     model = load_model(model_dir)
     data = read_survey(survey, model.description)
     settings = make_settings(mode=mode)
-    sweep = ParetoConfig()
+    sweep = ParetoSettings()
     fronts = person_fronts(
         model, data.frame, settings=settings, budgets=sweep.budgets, ks=sweep.ks, progress=progress
     )
@@ -311,8 +258,6 @@ def summary_markdown(
     description: SurveyDescription,
 ) -> str:
     """The key numbers of a run, with links to its figures."""
-    from .pareto import knee
-
     ok = table[table["status"].isin(["changed", "no_change"])]
     shares = ok["n_changes"].value_counts(normalize=True).sort_index()
     changed = ok[ok["status"] == "changed"]
@@ -334,8 +279,9 @@ def summary_markdown(
             )
     lines += [
         "",
-        f"Paper: F1 0.9544, accuracy 0.9366 (hold-out). {metrics['data']['n_distinct_rows']} of "
-        f"{metrics['data']['n_rows']} rows are distinct; grouped CV keeps copies together.",
+        *reference_lines(metrics),
+        f"{metrics['data']['n_distinct_rows']} of {metrics['data']['n_rows']} rows are "
+        "distinct; grouped CV keeps copies together.",
         "",
         f"## Prescriptions ({config.prescribe.mode} mode, K={config.prescribe.max_changes}, "
         f"lambda={config.prescribe.lam:g}, minimum gain {config.prescribe.min_gain:g})",
@@ -380,3 +326,12 @@ def summary_markdown(
     lines += ["", "## Figures", ""]
     lines += [f"- [{name}](figures/{name})" for name in figures]
     return "\n".join(lines) + "\n"
+
+
+def reference_lines(metrics: dict) -> list[str]:
+    """The description's published figures, if it carries any (nothing otherwise)."""
+    reference = metrics.get("reference")
+    if not reference:
+        return []
+    figures = ", ".join(f"{k} {v:g}" for k, v in reference["metrics"].items())
+    return [f"Reference ({reference['source']}): {figures}.", ""]

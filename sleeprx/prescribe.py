@@ -12,21 +12,24 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from .data import Survey
 from .errors import ConfigError, SolverError, SurveyError
-from .explain import EffectCurve, Explanation, effect_curves
-from .formulation import build_program
-from .model import TrainedModel
-from .problem import PersonProblem, build_problem
+from .learn.curves import EffectCurve
+from .learn.data import Survey
+from .learn.explain import Explanation, effect_curves
+from .learn.model import TrainedModel
+from .odds import sigmoid
+from .optimize.ensemble import tree_scorer
+from .optimize.factor_tables import attach_ensemble
+from .optimize.formulation import build_program
+from .optimize.problem import PersonProblem, build_problem
+from .optimize.solver import solve
+from .progress import track
 from .settings import PrescribeSettings
-from .solve import solve
-from .tables import compile_trees
-from .verify import leaf_values, margin64, rescore
+from .verify import rescore
 
 __all__ = ["Plan", "plan_person", "prepare_problems", "prescribe"]
 
@@ -35,7 +38,7 @@ __all__ = ["Plan", "plan_person", "prepare_problems", "prescribe"]
 class Plan:
     """The program's answer for one person, before verification."""
 
-    person_id: int
+    person_id: object
     status: str  # changed | no_change | infeasible | time_limit | error
     levels: tuple[int, ...] | None  # chosen level index per factor
     gain_planned: float  # delta-logit under the mode's own gain model
@@ -50,12 +53,20 @@ class Plan:
     margin_mip: float = float("nan")
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z))
+#: Whose estimate an "infeasible" verdict rests on, by mode.
+VERDICT_BY = {
+    "surrogate": "by the SHAP surrogate's estimate",
+    "exact": "by the model itself",
+}
 
 
-def plan_person(problem: PersonProblem, settings: PrescribeSettings) -> Plan:
-    """Solve one person's program and decide changed / no change / infeasible."""
+def plan_person(
+    problem: PersonProblem, settings: PrescribeSettings, *, outcome: str = "the positive outcome"
+) -> Plan:
+    """Solve one person's program and decide changed / no change / infeasible.
+
+    ``outcome`` names the positive class in the reasons (the description's label).
+    """
     start = time.perf_counter()
     program = build_program(problem, settings)
     solution = solve(program.model, settings)
@@ -68,11 +79,12 @@ def plan_person(problem: PersonProblem, settings: PrescribeSettings) -> Plan:
                 (f"time limit {settings.time_limit:g} s reached before any solution was found"),
             )
         elif settings.goal is not None:
+            judge = VERDICT_BY[settings.mode]
             status, reason = (
                 "infeasible",
                 (
                     f"no allowed change (at most {settings.max_changes}, inside the safe ranges) "
-                    f"reaches p >= {settings.goal:g}"
+                    f"reaches p >= {settings.goal:g} {judge}"
                 ),
             )
         else:
@@ -103,7 +115,7 @@ def plan_person(problem: PersonProblem, settings: PrescribeSettings) -> Plan:
     margin = problem.logit_before + gain
     status = "changed" if n_changes else "no_change"
     reason = ""
-    rise = _sigmoid(margin) - _sigmoid(problem.logit_before)
+    rise = sigmoid(margin) - sigmoid(problem.logit_before)
     too_small = ""
     if settings.goal is None and n_changes and objective <= settings.min_gain:
         too_small = (
@@ -112,8 +124,8 @@ def plan_person(problem: PersonProblem, settings: PrescribeSettings) -> Plan:
         )
     elif settings.goal is None and n_changes and rise <= settings.min_gain_prob:
         too_small = (
-            f"the best change would raise the chance of good sleep from "
-            f"{_sigmoid(problem.logit_before):.3f} by only {rise:.4f}, not above "
+            f"the best change would raise the chance of {outcome} from "
+            f"{sigmoid(problem.logit_before):.3f} by only {rise:.4f}, not above "
             f"the minimum {settings.min_gain_prob:g}"
         )
     if too_small:
@@ -125,7 +137,7 @@ def plan_person(problem: PersonProblem, settings: PrescribeSettings) -> Plan:
         reason = (
             f"already at p >= {settings.goal:g}"
             if settings.goal is not None
-            else "no allowed change improves predicted sleep quality by more than it costs"
+            else f"no allowed change raises the predicted chance of {outcome} by more than it costs"
         )
     if solution.status == "time_limit":
         status = "time_limit"
@@ -165,9 +177,8 @@ def prepare_problems(
     curves = curves or effect_curves(model, frame, explanation)
     model.check_frame(frame)
     X = model.pipeline.named_steps["encode"].transform_array(frame)
-    logits = margin64(model, X)
-    exact = settings.mode == "exact"
-    leaves = exact and settings.tree_encoding == "leaves"
+    scorer = tree_scorer(model.booster)
+    logits = scorer.margin(X)
     names = model.feature_names
     problems, errors = {}, {}
     for (pid, row), x, logit in zip(frame.iterrows(), X, logits, strict=True):
@@ -184,13 +195,12 @@ def prepare_problems(
             logit_before=logit,
             curves=curves,
             resistance_scale=settings.resistance_scale,
-            ensemble=model.ensemble if leaves else None,
         )
-        if exact and not leaves:
-            problem = compile_trees(
+        if settings.mode == "exact":
+            problem = attach_ensemble(
                 problem,
-                model.ensemble,
-                partial(leaf_values, model),
+                scorer,
+                encoding=settings.tree_encoding,
                 max_cells=settings.max_table_cells,
             )
         problems[pid] = problem
@@ -202,7 +212,7 @@ def prescribe(
     model: TrainedModel,
     *,
     settings: PrescribeSettings | None = None,
-    ids: Iterable[int] | None = None,
+    ids: Iterable[int | str] | None = None,
     explanation: Explanation | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -220,7 +230,11 @@ def prescribe(
         raise SurveyError(f"{Path(survey.source).name}: no valid rows to prescribe for{first}")
     curves = effect_curves(model, frame, explanation)  # whole survey, if estimated here
     wanted = list(frame.index) if ids is None else list(ids)
-    invalid = {int(p.person_id): p.message for p in survey.problems if p.person_id.isdigit()}
+    invalid = {
+        pid: p.message for p in survey.problems if (pid := survey.id_of(p.person_id)) is not None
+    }
+    if ids is not None:  # ids typed like the survey's (text from a command line, say)
+        wanted = [_typed_id(survey, i) for i in wanted]
     unknown = [i for i in wanted if i not in frame.index and i not in invalid]
     if unknown:
         raise ConfigError(f"--ids: no person with id {unknown[0]} in {survey.source}")
@@ -230,21 +244,23 @@ def prescribe(
     problems, errors = prepare_problems(model, frame.loc[valid], settings, curves=curves)
     errors |= {i: invalid[i] for i in wanted if i in invalid}
 
-    plans: dict[int, Plan] = {}
-    for pid in _progress(list(problems), progress, len(problems)):
+    outcome = model.description.target.positive_label
+    plans: dict[object, Plan] = {}
+    for pid in track(list(problems), "prescribing", enabled=progress):
         try:
-            plans[pid] = plan_person(problems[pid], settings)
+            plans[pid] = plan_person(problems[pid], settings, outcome=outcome)
         except SolverError as exc:
             errors[pid] = str(exc)
     return _table(model, frame, problems, plans, errors, wanted, settings)
 
 
-def _progress(items: list, enabled: bool, total: int):
-    if not enabled:
-        return items
-    from rich.progress import track
-
-    return track(items, description="prescribing", total=total, transient=True)
+def _typed_id(survey: Survey, given: object) -> object:
+    parsed = survey.id_of(str(given))
+    if parsed is None:
+        raise ConfigError(
+            f"--ids {str(given)!r}: not an id of this survey (its ids are whole numbers)"
+        )
+    return parsed
 
 
 def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFrame:
@@ -274,13 +290,13 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
             }
         else:
             row |= {
-                "p_before": _sigmoid(problem.logit_before),
+                "p_before": sigmoid(problem.logit_before),
                 "p_after": math.nan,
                 "gain_logit": math.nan,
             }
         row |= {
             "n_changes": sum(i > 0 for i in plan.levels) if plan.levels else 0,
-            "p_after_surrogate": _sigmoid(problem.logit_before + plan.gain_surrogate),
+            "p_after_surrogate": sigmoid(problem.logit_before + plan.gain_surrogate),
             "gain_surrogate": plan.gain_surrogate,
             "gain_planned": plan.gain_planned,
             "cost": plan.cost,

@@ -1,42 +1,57 @@
-"""Prescription settings: one validated object, passed whole through every layer."""
+"""Settings: one validated object per concern, each default written once.
+
+:class:`PrescribeSettings` says how prescriptions are chosen; :class:`ParetoSettings`
+and :class:`SensitivitySettings` hold the sweep grids. The library's functions, the
+CLI and the pipeline files all read their defaults from here.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from .config import Strict, validate
 from .errors import ConfigError
+from .odds import logit
 
-__all__ = ["PrescribeSettings", "parse_goal"]
+__all__ = [
+    "ParetoSettings",
+    "PrescribeSettings",
+    "SensitivitySettings",
+    "make_settings",
+    "parse_goal",
+]
+
+HighsValue = bool | int | float | str
 
 
-class PrescribeSettings(BaseModel):
+class PrescribeSettings(Strict):
     """How prescriptions are chosen.
 
     ``lam`` prices the penalty in log-odds: with the default 0.1, one grid step of
-    change (at resistance 1) must buy at least 0.1 log-odds of predicted good sleep.
+    change (at resistance 1) must buy at least 0.1 log-odds of the positive outcome.
     ``min_gain`` (log-odds) is the smallest objective worth acting on, and
-    ``min_gain_prob`` the smallest rise in the probability of good sleep (the program's
-    own estimate): below either the person gets "no change". The second matters for
+    ``min_gain_prob`` the smallest rise in its probability (the program's own
+    estimate): below either the person gets "no change". The second matters for
     people the model already rates near p = 1, where a large log-odds gain is worth
     almost nothing.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: Literal["surrogate", "exact"] = "surrogate"
+    mode: Literal["surrogate", "exact"] = Field(
+        "surrogate", description="surrogate (SHAP) or exact (the trees)"
+    )
     max_changes: int = Field(2, ge=0, description="K, the most factors changed at once")
     lam: float = Field(0.1, ge=0, description="weight of the resistance penalty")
     min_gain: float = Field(0.1, ge=0, description="smallest objective (log-odds) worth a change")
     min_gain_prob: float = Field(
-        0.01, ge=0, lt=1, description="smallest rise in p(good sleep) worth a change"
+        0.01, ge=0, lt=1, description="smallest rise in the probability worth a change"
     )
     resistance_scale: float = Field(1.0, ge=0, description="multiplies every resistance")
     budget: float | None = Field(None, ge=0, description="cap on intensity sum |change|/step")
     goal: float | None = Field(
-        None, gt=0, lt=1, description="recourse: least-cost change reaching p(good) >= goal"
+        None, gt=0, lt=1, description="recourse: least-cost change reaching p >= goal"
     )
     tree_encoding: Literal["tables", "leaves"] = Field(
         "tables", description="exact mode: compile trees into factor tables, or leaf variables"
@@ -45,10 +60,48 @@ class PrescribeSettings(BaseModel):
     time_limit: float = Field(10.0, gt=0, description="seconds per person for the MIP")
     mip_rel_gap: float = Field(0.0, ge=0)
     mip_abs_gap: float = Field(1e-9, ge=0)
+    highs_options: dict[str, HighsValue] = Field(
+        default_factory=dict, description="extra HiGHS options, applied after sleeprx's own"
+    )
     backend: Literal["highs", "pyomo"] = "highs"
     disagree_ratio: float = Field(
         0.5, ge=0, le=1, description="flag a real gain below this share of the surrogate's"
     )
+
+    @property
+    def goal_logit(self) -> float | None:
+        """The goal as log-odds, or None without a goal."""
+        return None if self.goal is None else logit(self.goal)
+
+
+NonNegative = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class ParetoSettings(Strict):
+    """The two sweeps of the Pareto fronts, and whose fronts a figure shows."""
+
+    mode: Literal["surrogate", "exact"] = "surrogate"
+    budgets: tuple[NonNegative, ...] = Field(
+        (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20),
+        min_length=1,
+        description="intensity budgets (sum of |change| / step)",
+    )
+    ks: tuple[Count, ...] = Field((0, 1, 2, 3, 4), min_length=1, description="limits on K")
+    people: tuple[int | str, ...] | None = Field(
+        None, min_length=1, description="ids to sweep; null = everybody"
+    )
+    show_people: tuple[int | str, ...] | None = Field(
+        None, description="people whose fronts are drawn; null = chosen by the figure"
+    )
+
+
+class SensitivitySettings(Strict):
+    """The grid of the sensitivity analysis."""
+
+    lams: tuple[NonNegative, ...] = Field((0.0, 0.05, 0.1, 0.2, 0.5), min_length=1)
+    resistance_scales: tuple[NonNegative, ...] = Field((0.5, 1.0, 2.0), min_length=1)
+    ks: tuple[Count, ...] = Field((1, 2, 3), min_length=1)
 
 
 def parse_goal(text: str | None) -> float | None:
@@ -63,8 +116,4 @@ def parse_goal(text: str | None) -> float | None:
 
 def make_settings(**values: object) -> PrescribeSettings:
     """Build settings, turning validation errors into a :class:`ConfigError`."""
-    try:
-        return PrescribeSettings(**values)
-    except ValidationError as exc:
-        parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("; ".join(parts)) from None
+    return validate(PrescribeSettings, values, ConfigError, "settings")

@@ -6,48 +6,18 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
-from .model import TrainedModel
-from .problem import PersonProblem
-from .survey import SurveyDescription
+from .learn.model import TrainedModel
+from .learn.survey import SurveyDescription
+from .optimize.ensemble import tree_scorer
+from .optimize.problem import PersonProblem, profile_features
 
 __all__ = [
     "apply_profiles",
     "booster_gain",
     "constraint_violations",
-    "leaf_values",
-    "margin64",
     "rescore",
 ]
-
-
-def margin64(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """The booster's margin summed in float64 from the leaves its own traversal picks.
-
-    ``Booster.predict`` sums in float32 (about 1e-6 off); this is the exact value the
-    MIP in exact mode optimises, so the two can be compared to 1e-9.
-    """
-    return model.ensemble.margin_from_leaves(_leaves(model, features))
-
-
-def leaf_values(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Rows x trees matrix of the leaf value each tree gives each row (float64)."""
-    return model.ensemble.leaf_values(_leaves(model, features))
-
-
-def _leaves(model: TrainedModel, features: pd.DataFrame | np.ndarray) -> np.ndarray:
-    # numpy, not pandas: xgboost's DataFrame path costs ~1 ms a call. nthread=1: on
-    # small batches, starting threads costs far more than the work.
-    rows = np.asarray(features, dtype=float)
-    if rows.shape[1] != len(model.feature_names):
-        raise ValueError(
-            f"expected {len(model.feature_names)} encoded features, got {rows.shape[1]}"
-        )
-    # Columns are in the model's order by construction (SurveyEncoder), so the name
-    # check, which costs more than the prediction on a few rows, is skipped.
-    matrix = xgb.DMatrix(rows, nthread=1)
-    return model.booster.predict(matrix, pred_leaf=True, validate_features=False)
 
 
 def apply_profiles(frame: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
@@ -66,25 +36,22 @@ def rescore(model: TrainedModel, frame: pd.DataFrame, profiles: pd.DataFrame) ->
         {
             "p_before": model.predict_proba(before).to_numpy(),
             "p_after": model.predict_proba(after).to_numpy(),
-            "logit_before": margin64(model, model.encode(before)),
-            "logit_after": margin64(model, model.encode(after)),
+            "logit_before": tree_scorer(model.booster).margin(model.encode(before)),
+            "logit_after": tree_scorer(model.booster).margin(model.encode(after)),
         },
         index=profiles.index,
     )
 
 
 def booster_gain(model: TrainedModel, problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
-    """A ``gain_of`` for :func:`sleeprx.bruteforce.brute_force` that asks the booster.
-
-    Independent of exact mode's pruning and threshold mapping: the booster's own
-    traversal picks the leaves, summed in float64.
+    """A ``gain_of`` for :func:`sleeprx.optimize.bruteforce.brute_force` that asks the
+    booster. Independent of exact mode's pruning and threshold mapping: the booster's
+    own traversal picks the leaves, summed in float64.
     """
 
     def gain_of(choices: np.ndarray) -> np.ndarray:
-        X = np.repeat(problem.features[None, :], len(choices), axis=0)
-        for j, (f, col) in enumerate(zip(problem.factors, problem.factor_features, strict=True)):
-            X[:, col] = f.levels[choices[:, j]]
-        return margin64(model, X) - problem.logit_before
+        rows = profile_features(problem, choices)
+        return tree_scorer(model.booster).margin(rows) - problem.logit_before
 
     return gain_of
 

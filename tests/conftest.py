@@ -1,12 +1,15 @@
-"""Shared fixtures: the shipped survey and small models trained inside the session."""
+"""Shared fixtures and helpers: the shipped survey, small models trained inside the
+session, and a program with its decision variables fixed."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
-from sleeprx.data import read_survey
-from sleeprx.model import ModelSettings, train
-from sleeprx.survey import load_description
+from sleeprx.learn.data import read_survey
+from sleeprx.learn.model import ModelSettings, train
+from sleeprx.learn.survey import load_description
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +37,15 @@ def small_model(survey):
 @pytest.fixture(scope="session")
 def small_model_dir(small_model, tmp_path_factory):
     """``small_model`` saved as a model folder, for CLI tests."""
-    from sleeprx.model import save_model
+    from sleeprx.learn.model import save_model
 
     return save_model(small_model, tmp_path_factory.mktemp("model"))
+
+
+def fixed(program, levels):
+    """A copy of the program's model with every z fixed at the given level indices."""
+    model = copy.deepcopy(program.model)
+    for z, chosen in zip(program.choice, levels, strict=True):
+        for i, j in enumerate(z):
+            model.lb[j] = model.ub[j] = float(i == chosen)
+    return model

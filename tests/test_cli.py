@@ -57,7 +57,7 @@ def test_prescribe_json_exact_goal(small_model_dir, tmp_path):
     [
         (["--survey", "missing.csv"], "missing.csv: survey file not found"),
         (["--goal", "p>=1.5"], "--goal 'p>=1.5'"),
-        (["--ids", "1,x"], "--ids '1,x'"),
+        (["--ids", "1,x"], "--ids 'x': not an id of this survey"),
         (["--ids", "9999"], "no person with id 9999"),
         (["--mode", "magic"], "mode"),
         (["--max-changes", "-1"], "max_changes"),
@@ -77,7 +77,7 @@ def test_bad_input_exits_2_without_traceback(small_model_dir, tmp_path, args, me
 
 
 def test_bad_survey_file_names_row_column_value(small_model_dir, tmp_path):
-    from sleeprx.data import shipped_survey_path
+    from sleeprx.learn.data import shipped_survey_path
 
     lines = shipped_survey_path().read_text().splitlines()
     lines[3] = lines[3].replace("Normal", "Gigantic", 1) if "Normal" in lines[3] else lines[3]
@@ -95,6 +95,7 @@ def test_missing_model_folder(tmp_path):
     assert "model.json: not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_pareto_then_plot_redraws_without_solving(small_model_dir, tmp_path):
     out = tmp_path / "pareto"
     result = sleeprx("pareto", "--model", small_model_dir, "--out", out)
@@ -114,6 +115,7 @@ def test_plot_on_a_folder_without_tables(tmp_path):
     assert "is this a run folder?" in result.stderr
 
 
+@pytest.mark.slow
 def test_train_writes_three_files_and_a_table(tmp_path):
     out = tmp_path / "model"
     result = sleeprx("train", "--out", out)
@@ -145,7 +147,7 @@ def test_json_suffix_picks_the_json_format(small_model_dir, tmp_path):
 
 
 def test_rows_without_a_valid_id_are_reported(small_model_dir, tmp_path):
-    from sleeprx.data import shipped_survey_path
+    from sleeprx.learn.data import shipped_survey_path
 
     lines = shipped_survey_path().read_text().splitlines()
     lines[1] = "abc" + lines[1][lines[1].index(",") :]

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from sleeprx.data import RowProblem, load_survey, read_survey, shipped_survey_path
 from sleeprx.errors import DescriptionError, SleeprxError, SurveyError
-from sleeprx.survey import description_from_dict, load_description, shipped_description_path
+from sleeprx.learn.data import RowProblem, read_survey, shipped_survey_path
+from sleeprx.learn.survey import description_from_dict, load_description, shipped_description_path
 
 FILE = "survey.csv"
 
@@ -90,8 +90,8 @@ def test_blood_pressure_is_split_into_two_numbers(survey):
     assert "blood_pressure" not in survey.frame.columns
 
 
-def test_load_survey_returns_the_validated_frame(survey):
-    pd.testing.assert_frame_equal(load_survey(), survey.frame)
+def test_read_survey_returns_the_validated_frame(survey):
+    pd.testing.assert_frame_equal(read_survey().frame, survey.frame)
 
 
 def test_unedited_copy_reads_like_the_shipped_file(tmp_path, survey):
@@ -426,7 +426,9 @@ def test_description_missing_file(tmp_path):
 def test_description_unknown_key(tmp_path, edit, key):
     raw = _shipped_yaml()
     edit(raw)
-    with pytest.raises(DescriptionError, match=_pieces("desc.yaml", key, "not permitted")):
+    with pytest.raises(
+        DescriptionError, match=_pieces("desc.yaml", f"unknown key '{key}'", "allowed keys here")
+    ):
         load_description(_write_yaml(tmp_path, raw))
 
 

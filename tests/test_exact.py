@@ -8,7 +8,6 @@ reading of the trees alone.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
@@ -16,19 +15,21 @@ import math
 import numpy as np
 import pytest
 import xgboost as xgb
+from conftest import fixed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sleeprx.bruteforce import brute_force
-from sleeprx.ensemble import prune_for_person, read_ensemble
-from sleeprx.explain import explain
-from sleeprx.formulation import build_program
+from sleeprx.errors import ModelMismatchError
+from sleeprx.learn.explain import explain
+from sleeprx.optimize.bruteforce import brute_force
+from sleeprx.optimize.ensemble import prune_for_person, read_ensemble, tree_scorer
+from sleeprx.optimize.factor_tables import compile_trees
+from sleeprx.optimize.formulation import build_program
+from sleeprx.optimize.problem import FactorChoice, PersonProblem
+from sleeprx.optimize.solver import solve
 from sleeprx.prescribe import plan_person, prepare_problems
-from sleeprx.problem import FactorChoice, PersonProblem
 from sleeprx.settings import PrescribeSettings
-from sleeprx.solve import solve
-from sleeprx.tables import compile_trees
-from sleeprx.verify import booster_gain, margin64
+from sleeprx.verify import booster_gain
 
 TOL = 1e-6
 EXACT = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -45,7 +46,7 @@ def leaf_margin(booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
     """Margin from the leaves the booster's traversal picks, summed in float64.
 
     Leaf values and the base score are read from the booster's JSON here, not through
-    :func:`sleeprx.ensemble.read_ensemble`.
+    :func:`sleeprx.optimize.ensemble.read_ensemble`.
     """
     raw = json.loads(booster.save_raw(raw_format="json"))
     config = json.loads(booster.save_config())
@@ -77,14 +78,6 @@ def profile(problem: PersonProblem, levels) -> np.ndarray:
     for f, col, i in zip(problem.factors, problem.factor_features, levels, strict=True):
         x[col] = f.levels[i]
     return x
-
-
-def fixed(program, levels):
-    model = copy.deepcopy(program.model)
-    for z, chosen in zip(program.choice, levels, strict=True):
-        for i, j in enumerate(z):
-            model.lb[j] = model.ub[j] = float(i == chosen)
-    return model
 
 
 # -- small random boosters --------------------------------------------------------------
@@ -285,7 +278,7 @@ def test_exact_optimum_equals_brute_force_on_the_shipped_survey(shipped, small_m
         assert solution.objective == pytest.approx(best.objective, abs=TOL), pid
         levels = program.chosen_levels(solution.x)
         margin = problem.logit_before + program.gain.evaluate(solution.x)
-        real = margin64(small_model, profile(problem, levels)[None, :])[0]
+        real = tree_scorer(small_model.booster).margin(profile(problem, levels)[None, :])[0]
         assert margin == pytest.approx(real, abs=1e-9), pid
 
 
@@ -379,13 +372,13 @@ def test_only_binary_logistic_is_read():
     X = rng.random((40, 2))
     y = rng.integers(0, 2, 40)
     model = xgb.XGBClassifier(n_estimators=2, objective="binary:logitraw", n_jobs=1).fit(X, y)
-    with pytest.raises(ValueError, match="binary:logistic"):
+    with pytest.raises(ModelMismatchError, match="binary:logistic"):
         read_ensemble(model.get_booster())
 
 
 def test_vectorised_dependencies_match_the_pruned_trees(survey, small_model, model):
     """The bitmask walk over all trees at once finds the same factors as pruning."""
-    from sleeprx.ensemble import dependencies
+    from sleeprx.optimize.ensemble import dependencies
 
     settings = PrescribeSettings(mode="exact", tree_encoding="leaves")
     for booster_model in (small_model, model):
@@ -393,7 +386,10 @@ def test_vectorised_dependencies_match_the_pruned_trees(survey, small_model, mod
         for problem in problems.values():
             levels = tuple(f.levels for f in problem.factors)
             masks = dependencies(
-                booster_model.ensemble, problem.features, problem.factor_features, levels
+                tree_scorer(booster_model.booster).ensemble,
+                problem.features,
+                problem.factor_features,
+                levels,
             )
             expected = [sum(1 << k for k in tree.factors) for tree in problem.trees]
             assert masks.tolist() == expected

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sleeprx.bruteforce import brute_force
+from sleeprx.optimize.bruteforce import brute_force
 from sleeprx.prescribe import plan_person, prepare_problems
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import booster_gain
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "settings",
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sleeprx.fidelity import fidelity_report
+from sleeprx.analysis.fidelity import fidelity_report
 from sleeprx.settings import PrescribeSettings
 
 

@@ -5,28 +5,28 @@ the current value (cost 0, intensity 0, gain 0) and random levels, gains, costs 
 intensities for the others. Numbers are multiples of 1/64 or 1/4, so sums are exact
 and a tie at a budget or at a goal is a tie for the solver and for the enumeration
 alike. Exact mode is exercised on random tree ensembles written as arrays, scored
-by a traversal written here, independent of :func:`sleeprx.ensemble.prune_for_person`.
+by a traversal written here, independent of :func:`sleeprx.optimize.ensemble.prune_for_person`.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 
 import numpy as np
 import pytest
+from conftest import fixed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sleeprx.bruteforce import brute_force
-from sleeprx.ensemble import Ensemble, Tree, prune_for_person
-from sleeprx.formulation import build_program
+from sleeprx.learn.survey import Direction, ModifiableFactor
+from sleeprx.optimize.bruteforce import brute_force
+from sleeprx.optimize.ensemble import Ensemble, Tree, prune_for_person
+from sleeprx.optimize.formulation import build_program
+from sleeprx.optimize.problem import FactorChoice, PersonProblem, allowed_levels
+from sleeprx.optimize.solver import solve
 from sleeprx.prescribe import plan_person
-from sleeprx.problem import FactorChoice, PersonProblem, allowed_levels
 from sleeprx.settings import PrescribeSettings
-from sleeprx.solve import solve
-from sleeprx.survey import Direction, ModifiableFactor
 
 TOL = 1e-6
 CHEAP = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -131,15 +131,6 @@ def check_solution(problem, config, program, solution) -> tuple[int, ...]:
         need = math.log(config.goal / (1 - config.goal))
         assert problem.logit_before + program.gain.evaluate(x) >= need - TOL
     return levels
-
-
-def fixed(program, levels):
-    """A copy of the program's model with every z fixed at the given level indices."""
-    model = copy.deepcopy(program.model)
-    for z, chosen in zip(program.choice, levels, strict=True):
-        for i, j in enumerate(z):
-            model.lb[j] = model.ub[j] = float(i == chosen)
-    return model
 
 
 # -- surrogate mode against brute force -------------------------------------------------

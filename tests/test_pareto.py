@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sleeprx.errors import ConfigError
-from sleeprx.explain import explain
-from sleeprx.pareto import (
+from sleeprx.analysis.fronts import (
     knee,
     non_dominated,
     non_dominated_mask,
     person_fronts,
     population_curve,
-    sensitivity,
 )
+from sleeprx.analysis.sensitivity import sensitivity
+from sleeprx.errors import ConfigError
+from sleeprx.learn.explain import explain
 from sleeprx.settings import PrescribeSettings
 
 BUDGETS = (0, 1, 2, 4, 8, 20)

@@ -49,6 +49,7 @@ def test_relative_paths_are_relative_to_the_file(tmp_path):
     assert config.data.survey == tmp_path / "s.csv"
 
 
+@pytest.mark.slow
 def test_small_pipeline_runs_end_to_end(tmp_path):
     path = write(
         tmp_path,
@@ -113,7 +114,7 @@ def test_an_output_folder_not_written_by_sleeprx_is_never_replaced(tmp_path):
 
 
 def test_an_output_folder_holding_the_inputs_is_refused(tmp_path):
-    from sleeprx.data import shipped_survey_path
+    from sleeprx.learn.data import shipped_survey_path
 
     data = tmp_path / "data"
     data.mkdir()

@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from sleeprx import plots
+from sleeprx.analysis import plots
+from sleeprx.analysis.fronts import person_fronts
+from sleeprx.analysis.sensitivity import sensitivity
 from sleeprx.errors import ArtifactError
-from sleeprx.explain import explain
-from sleeprx.pareto import person_fronts, sensitivity
+from sleeprx.learn.explain import explain
 from sleeprx.prescribe import prescribe
 from sleeprx.settings import PrescribeSettings
 

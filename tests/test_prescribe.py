@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from sleeprx.data import read_survey, shipped_survey_path
+import sleeprx.optimize.solver as solve_module
+from sleeprx.learn.data import read_survey, shipped_survey_path
 from sleeprx.prescribe import prescribe
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import constraint_violations
@@ -120,7 +123,7 @@ def test_unknown_id_is_refused(survey, small_model):
 
 def test_a_different_policy_applies_without_retraining(survey, small_model, description):
     """Costs and grids are policy: a survey read with other costs is accepted, and used."""
-    from sleeprx.survey import description_from_dict
+    from sleeprx.learn.survey import description_from_dict
 
     raw = description.model_dump(mode="json")
     for factor in raw["modifiable"]:
@@ -160,8 +163,24 @@ def test_the_constraint_check_counts_changes_against_k(survey, small_model):
     )
 
 
-def test_a_time_limit_is_reported_not_mistaken_for_infeasibility(survey, small_model):
-    settings = PrescribeSettings(mode="exact", tree_encoding="leaves", goal=0.9, time_limit=1e-6)
+def _time_limited(monkeypatch, *, keep_point: bool) -> None:
+    """Make every solve stop as if its time limit struck: deterministic, unlike a tiny
+    wall-clock limit. ``keep_point`` keeps the solver's point as the best one found."""
+    real = solve_module.SOLVERS["highs"]
+
+    def stopped(model, settings):
+        found = real(model, settings)
+        if keep_point and found.x is not None:
+            return dataclasses.replace(found, status="time_limit", gap=0.5)
+        nan = float("nan")
+        return solve_module.Solution("time_limit", None, nan, nan, nan, found.seconds)
+
+    monkeypatch.setitem(solve_module.SOLVERS, "highs", stopped)
+
+
+def test_a_time_limit_is_reported_not_mistaken_for_infeasibility(survey, small_model, monkeypatch):
+    _time_limited(monkeypatch, keep_point=False)
+    settings = PrescribeSettings(mode="exact", tree_encoding="leaves", goal=0.9)
     table = prescribe(survey, small_model, settings=settings, ids=[1, 2, 3])
     assert (table["solver_status"] == "time_limit").all()
     assert (table["status"] == "time_limit").all()
@@ -172,7 +191,7 @@ def test_a_time_limit_is_reported_not_mistaken_for_infeasibility(survey, small_m
 def test_people_without_a_reported_sleep_quality_can_be_prescribed_for(tmp_path, small_model):
     """The target is optional when reading: new people have not reported it yet."""
     from sleeprx.errors import SurveyError
-    from sleeprx.model import train
+    from sleeprx.learn.model import train
 
     frame = pd.read_csv(shipped_survey_path(), keep_default_na=False)
     path = tmp_path / "new_people.csv"
@@ -193,22 +212,34 @@ def test_surrogate_goal_misses_are_flagged_by_the_model(survey, small_model):
     changed = table[table["status"] == "changed"]
     missed = changed["p_after"] < 0.7
     assert (changed.loc[missed, "model_disagrees"]).all()
+
+
+@pytest.mark.parametrize(("mode", "judge"), [("surrogate", "SHAP surrogate"), ("exact", "model")])
+def test_an_infeasible_goal_says_whose_verdict_it_is(survey, small_model, mode, judge):
+    settings = PrescribeSettings(mode=mode, goal=0.9999, max_changes=1)
+    table = prescribe(survey, small_model, settings=settings, ids=list(range(1, 41)))
     infeasible = table[table["status"] == "infeasible"]
-    assert infeasible["advice"].str.contains("by the SHAP surrogate").all()
+    assert len(infeasible) > 0
+    assert infeasible["advice"].str.contains(f"by the {judge}").all()
 
 
-def test_a_time_limit_on_a_no_change_answer_does_not_break_the_run(survey, small_model):
-    settings = PrescribeSettings(mode="exact", tree_encoding="leaves", time_limit=1e-3)
+def test_a_time_limit_on_a_no_change_answer_does_not_break_the_run(
+    survey, small_model, monkeypatch
+):
+    _time_limited(monkeypatch, keep_point=True)
+    settings = PrescribeSettings(mode="exact", tree_encoding="leaves")
     table = prescribe(survey, small_model, settings=settings, ids=list(range(1, 41)))
     assert len(table) == 40
-    stuck = table[(table["status"] == "time_limit") & (table["n_changes"] == 0)]
+    assert (table["status"] == "time_limit").all()
+    stuck = table[table["n_changes"] == 0]
+    assert len(stuck) > 0
     assert stuck["advice"].str.startswith("No change").all()
 
 
 def test_one_new_person_is_judged_by_the_models_own_curves(tmp_path, small_model_dir, survey):
     """Curves come from the training survey and travel with the model, so a survey of
     one person gets the same prescription as that person in the full survey."""
-    from sleeprx.model import load_model
+    from sleeprx.learn.model import load_model
 
     model = load_model(small_model_dir)
     assert set(model.curves) == set(survey.description.modifiable_names)

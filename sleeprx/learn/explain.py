@@ -1,7 +1,4 @@
-"""SHAP attributions of the classifier and the effect curves of the modifiable factors.
-
-Attributions come from :class:`shap.TreeExplainer` on the XGBoost booster, in
-log-odds units (the booster's raw margin), so they add up to each person's margin.
+"""SHAP attributions of a trained model and the effect curves of the modifiable factors.
 
 The effect curve :math:`g_f(v)` of a modifiable factor is the population's SHAP
 dependence curve: at every value of ``f`` observed in the survey, the mean SHAP
@@ -16,25 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
+from .attributions import effect_curve, shap_attributions
+from .curves import EffectCurve
 from .model import TrainedModel
 
-__all__ = ["EffectCurve", "Explanation", "effect_curves", "explain"]
-
-
-@dataclass(frozen=True)
-class EffectCurve:
-    """Piecewise-linear ``g_f``: ``knots`` are observed values, ``effects`` mean SHAP."""
-
-    factor: str
-    knots: np.ndarray
-    effects: np.ndarray
-    counts: np.ndarray
-
-    def __call__(self, values: np.ndarray | float) -> np.ndarray:
-        return np.interp(np.asarray(values, dtype=float), self.knots, self.effects)
+__all__ = ["Explanation", "effect_curves", "explain"]
 
 
 @dataclass(frozen=True)
@@ -55,36 +40,23 @@ class Explanation:
 
 def explain(model: TrainedModel, frame: pd.DataFrame) -> Explanation:
     """SHAP values of ``frame`` under ``model`` and the modifiable factors' curves."""
-    import shap
-
     X = model.encode(frame)
-    explainer = shap.TreeExplainer(model.pipeline.named_steps["classify"])
-    values = np.asarray(explainer.shap_values(X), dtype=float)
-    shap_frame = pd.DataFrame(values, index=frame.index, columns=X.columns)
+    shap_frame, base = shap_attributions(model.classifier, X)
     curves = {
-        name: _effect_curve(name, X[name].to_numpy(float), shap_frame[name].to_numpy())
+        name: effect_curve(name, X[name].to_numpy(float), shap_frame[name].to_numpy())
         for name in model.description.modifiable_names
     }
-    base = float(np.ravel(explainer.expected_value)[0])
     return Explanation(shap_frame, base, X, curves)
-
-
-def _effect_curve(name: str, x: np.ndarray, phi: np.ndarray) -> EffectCurve:
-    ok = ~np.isnan(x)
-    table = pd.DataFrame({"x": x[ok], "phi": phi[ok]}).groupby("x")["phi"].agg(["mean", "size"])
-    return EffectCurve(
-        name, table.index.to_numpy(float), table["mean"].to_numpy(), table["size"].to_numpy()
-    )
 
 
 def effect_curves(
     model: TrainedModel, frame: pd.DataFrame, explanation: Explanation | None = None
 ) -> dict[str, EffectCurve]:
     """The curves prescriptions use: from ``explanation`` if given, else the ones saved
-    with the model (the training survey's), else estimated on ``frame``."""
+    with the model (the training survey's), else (for a factor the model's policy did
+    not have) estimated on ``frame``."""
     if explanation is not None:
         return explanation.curves
-    saved = model.curves or {}
-    if all(name in saved for name in model.description.modifiable_names):
-        return saved
+    if all(name in model.curves for name in model.description.modifiable_names):
+        return model.curves
     return explain(model, frame).curves

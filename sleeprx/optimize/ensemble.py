@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
+
+from ..errors import ModelMismatchError
 
 __all__ = [
     "Ensemble",
     "PrunedTree",
     "Split",
+    "TreeScorer",
     "dependencies",
     "prune_for_person",
     "read_ensemble",
+    "tree_scorer",
 ]
 
 
@@ -105,7 +111,7 @@ def _base_margin(config: dict) -> float:
     p = float(np.float32(str(raw).strip("[]")))
     objective = config["learner"]["objective"]["name"]
     if objective != "binary:logistic":
-        raise ValueError(f"only binary:logistic boosters are supported, not {objective}")
+        raise ModelMismatchError(f"only binary:logistic boosters are supported, not {objective}")
     return math.log(p / (1.0 - p))
 
 
@@ -117,7 +123,9 @@ def read_ensemble(booster) -> Ensemble:
     trees = []
     for t in model["trees"]:
         if any(t.get("split_type", [])):
-            raise ValueError("categorical splits are not supported; sleeprx one-hot encodes")
+            raise ModelMismatchError(
+                "categorical splits are not supported; sleeprx one-hot encodes"
+            )
         trees.append(
             Tree(
                 left=np.asarray(t["left_children"], dtype=int),
@@ -129,6 +137,57 @@ def read_ensemble(booster) -> Ensemble:
         )
     names = tuple(raw["learner"].get("feature_names", []))
     return Ensemble(tuple(trees), _base_margin(config), names)
+
+
+@dataclass(frozen=True)
+class TreeScorer:
+    """A booster and its parsed trees: leaf ids, leaf values and float64 margins.
+
+    ``Booster.predict`` sums leaf values in float32 (about 1e-6 off); :meth:`margin`
+    sums the leaves the booster's own traversal picks in float64, which is the exact
+    value exact mode optimises, so the two can be compared to 1e-9.
+    """
+
+    booster: Any
+    ensemble: Ensemble
+    n_features: int
+
+    def leaves(self, features: np.ndarray) -> np.ndarray:
+        """Rows x trees matrix of the leaf id each tree gives each encoded row."""
+        import xgboost as xgb
+
+        # numpy, not pandas: xgboost's DataFrame path costs ~1 ms a call. nthread=1: on
+        # small batches, starting threads costs far more than the work.
+        rows = np.asarray(features, dtype=float)
+        if rows.ndim != 2 or rows.shape[1] != self.n_features:
+            raise ModelMismatchError(
+                f"expected rows of {self.n_features} encoded features, got shape {rows.shape}"
+            )
+        # Columns are in the model's order by construction (the encoder), so the name
+        # check, which costs more than the prediction on a few rows, is skipped.
+        matrix = xgb.DMatrix(rows, nthread=1)
+        return self.booster.predict(matrix, pred_leaf=True, validate_features=False)
+
+    def leaf_values(self, features: np.ndarray) -> np.ndarray:
+        """Rows x trees matrix of the leaf value each tree gives each row (float64)."""
+        return self.ensemble.leaf_values(self.leaves(features))
+
+    def margin(self, features: np.ndarray) -> np.ndarray:
+        """The booster's margin of each row, summed in float64."""
+        return self.ensemble.margin_from_leaves(self.leaves(features))
+
+
+_SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def tree_scorer(booster: Any) -> TreeScorer:
+    """The :class:`TreeScorer` of an :class:`xgboost.Booster`, parsed once per booster."""
+    scorer = _SCORERS.get(booster)
+    if scorer is None:
+        ensemble = read_ensemble(booster)
+        scorer = TreeScorer(booster, ensemble, booster.num_features())
+        _SCORERS[booster] = scorer
+    return scorer
 
 
 @dataclass(frozen=True)

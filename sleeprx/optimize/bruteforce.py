@@ -8,14 +8,13 @@ the factors' level counts, which is why the MIP serves in general.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..settings import PrescribeSettings
 from .problem import PersonProblem
-from .settings import PrescribeSettings
 
 __all__ = ["BruteForceResult", "brute_force", "enumerate_choices"]
 
@@ -64,7 +63,7 @@ def brute_force(
         objective = gain - settings.lam * cost
         best = int(np.argmax(objective))
     else:
-        need = math.log(settings.goal / (1 - settings.goal)) - problem.logit_before
+        need = settings.goal_logit - problem.logit_before
         ok = gain >= need
         if not ok.any():
             return BruteForceResult(None, float("nan"), float("nan"), len(choices))

@@ -6,14 +6,14 @@ and exact programs share every constraint and every cost.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import ConfigError
+from ...settings import PrescribeSettings
 from ..problem import PersonProblem
-from ..settings import PrescribeSettings
 from .linear import LinearModel
 
 __all__ = ["GAIN_MODELS", "GainExpr", "Program", "build_program"]
@@ -56,7 +56,7 @@ def surrogate_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
 def exact_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
     r"""The tree ensemble itself: exact, with no approximation.
 
-    Trees compiled into factor tables (:mod:`sleeprx.tables`, the default) enter
+    Trees compiled into factor tables (:mod:`sleeprx.optimize.factor_tables`, the default) enter
     through their tables; pruned trees through leaf variables (:func:`_leaf_terms`).
     A table :math:`T_G` over one factor is linear in that factor's :math:`z`. Over
     several factors it gets a weight :math:`u_c \ge 0` per cell :math:`c` and
@@ -74,7 +74,9 @@ def exact_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
         + \sum_G \sum_c T_G(c)\, u_c + (\text{leaf terms}) - \mathrm{logit}_0 .
     """
     if problem.trees is None and problem.tables is None:
-        raise ValueError("exact mode needs the pruned trees or factor tables in the problem")
+        raise ConfigError(
+            "exact mode needs the person's trees or tables (optimize.attach_ensemble)"
+        )
     trees = problem.trees or ()
     constant = problem.base_margin - problem.logit_before
     constant += sum(t.leaf_values[0] for t in trees if len(t.leaf_values) == 1)
@@ -168,7 +170,7 @@ def build_program(problem: PersonProblem, settings: PrescribeSettings) -> Progra
 
     Decision variables: :math:`z_{fl} \in \{0, 1\}`, person :math:`i` takes level
     :math:`v_{fl}` of factor :math:`f`; level 0 is the current value :math:`x_{if}`.
-    Levels are pre-filtered (see :mod:`sleeprx.problem`) to lie on the grid, inside
+    Levels are pre-filtered (see :mod:`sleeprx.optimize.problem`) to lie on the grid, inside
     the safe bounds, in the allowed direction and within the largest change, so these
     constraints hold by construction. With
     :math:`C_i(z) = \sum_{f} \sum_{l \ge 1} \rho_{if}\,(c_f + |v_{fl} - x_{if}| / s_f)\, z_{fl}`
@@ -213,6 +215,6 @@ def build_program(problem: PersonProblem, settings: PrescribeSettings) -> Progra
     else:
         lp.sense = "min"
         lp.add_objective(all_z, cost)
-        need = math.log(settings.goal / (1 - settings.goal)) - problem.logit_before
+        need = settings.goal_logit - problem.logit_before
         lp.add_row("goal", gain.index, gain.value, lb=need - gain.constant)
     return Program(lp, tuple(choice), gain, all_z, cost)

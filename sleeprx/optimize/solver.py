@@ -1,6 +1,6 @@
 """The only place that knows HiGHS: options, time limits, termination, extraction.
 
-Two routes solve the same :class:`~sleeprx.formulation.LinearModel`:
+Two routes solve the same :class:`~sleeprx.optimize.formulation.LinearModel`:
 
 ``highs``  passes the arrays straight to highspy. This is the default; a per-person
            program is small and HiGHS solves it in milliseconds, so a modelling
@@ -24,9 +24,9 @@ from typing import Literal
 import highspy
 import numpy as np
 
-from .errors import SolverError
+from ..errors import SolverError
+from ..settings import PrescribeSettings
 from .formulation import LinearModel
-from .settings import PrescribeSettings
 
 __all__ = ["SOLVERS", "Solution", "solve"]
 
@@ -58,6 +58,9 @@ def _highs_options(h: highspy.Highs, settings: PrescribeSettings) -> None:
     h.setOptionValue("mip_heuristic_run_feasibility_jump", False)
     h.setOptionValue("mip_heuristic_effort", 0.0)
     h.setOptionValue("mip_detect_symmetry", False)
+    for name, value in settings.highs_options.items():
+        if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+            raise SolverError(f"highs_options: HiGHS refused option {name!r} = {value!r}")
 
 
 _banner_shown = False

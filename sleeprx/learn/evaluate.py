@@ -84,7 +84,9 @@ def evaluate_models(
         grouped[name] |= {f"{m}_std": float(table[m].std(ddof=1)) for m in METRICS}
         grouped[name]["n_folds"] = len(table)
 
+    reference = description.reference
     return {
+        **({"reference": reference.model_dump()} if reference is not None else {}),
         "holdout": holdout,
         "grouped_cv": grouped,
         "data": {
@@ -96,5 +98,4 @@ def evaluate_models(
             "protocol_grouped_cv": f"{settings.cv_repeats}x repeated stratified "
             f"{settings.cv_splits}-fold, rows identical apart from the id kept together",
         },
-        "paper": {"f1": 0.9544, "accuracy": 0.9366},
     }

@@ -8,8 +8,8 @@ fonts of at least 8 pt; :func:`save_figure` writes each one as PNG (200 dpi) and
 Inputs are the tables a run writes (see :func:`plot_all`):
 
 ``prescriptions.csv``  :func:`sleeprx.prescribe.prescribe`'s table
-``pareto.csv``         :func:`sleeprx.pareto.person_fronts`'s table
-``sensitivity.csv``    :func:`sleeprx.pareto.sensitivity`'s table
+``pareto.csv``         :func:`sleeprx.analysis.fronts.person_fronts`'s table
+``sensitivity.csv``    :func:`sleeprx.analysis.sensitivity.sensitivity`'s table
 ``shap_modifiable.csv`` :func:`shap_table`: one row per person with ``person_id``,
                        ``shap_<factor>`` (the factor's SHAP value, log-odds) and
                        ``value_<factor>`` (the factor's value) for every modifiable factor
@@ -30,10 +30,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .errors import ArtifactError
-from .explain import Explanation
-from .io import atomic_write_bytes
-from .pareto import knee, non_dominated, population_curve
+from ..errors import ArtifactError
+from ..files import atomic_write_bytes
+from ..learn.explain import Explanation
+from .fronts import knee, non_dominated, population_curve
 
 __all__ = [
     "DOUBLE",
@@ -145,7 +145,7 @@ def population_pareto_figure(fronts: pd.DataFrame) -> Figure:
 
     Mean and median over people of the real model's gain at each budget, the
     interquartile band, and the surrogate's mean for comparison. ``fronts`` is
-    :func:`sleeprx.pareto.person_fronts`'s table.
+    :func:`sleeprx.analysis.fronts.person_fronts`'s table.
     """
     curve = population_curve(fronts, by="budget")
     fig, ax = _new()
@@ -444,7 +444,7 @@ def shap_summary_figure(shap: Explanation | pd.DataFrame) -> Figure:
     Each dot is a person; its position is the factor's SHAP value (log-odds) and its
     colour the factor's value, scaled from the lowest to the highest in the survey.
     Rows are ordered by mean |SHAP|, the most important on top. Takes an
-    :class:`~sleeprx.explain.Explanation` or a :func:`shap_table`.
+    :class:`~sleeprx.learn.explain.Explanation` or a :func:`shap_table`.
     """
     table = shap_table(shap) if isinstance(shap, Explanation) else shap
     names = [n for n in _factors(table, prefix="shap_") if f"value_{n}" in table.columns]
@@ -494,7 +494,7 @@ def fidelity_figure(fidelity: pd.DataFrame) -> Figure:
 
     The true objective is the real model's Δ log-odds minus λ·cost. Exact mode
     maximises it, so no point lies below y = x; the height above the line is the
-    loss of trusting the SHAP surrogate (:func:`sleeprx.fidelity.fidelity_report`).
+    loss of trusting the SHAP surrogate (:func:`sleeprx.analysis.fidelity.fidelity_report`).
     """
     x = fidelity["objective_surrogate"].to_numpy(float)
     y = fidelity["objective_exact"].to_numpy(float)

@@ -20,10 +20,14 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_output_dir",
     "read_yaml",
     "staged_dir",
+    "table_format",
     "write_table",
 ]
+
+TABLE_FORMATS = ("csv", "json")
 
 #: A folder sleeprx writes whole holds this file; only such a folder (or an empty one)
 #: is ever replaced, so a mistyped output path cannot delete someone's own files.
@@ -70,15 +74,19 @@ def atomic_write_json(path: str | Path, obj: object) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def table_format(path: str | Path, fmt: str | None = None) -> str:
+    """``fmt`` checked, or the format ``path``'s suffix implies (json for .json, else csv)."""
+    fmt = fmt or ("json" if Path(path).suffix.lower() == ".json" else "csv")
+    if fmt not in TABLE_FORMATS:
+        raise ConfigError(f"--format {fmt!r}: expected one of {list(TABLE_FORMATS)}")
+    return fmt
+
+
 def write_table(table: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:
     """Write a table as CSV or JSON (records), whole or not at all."""
-    path = Path(path)
-    fmt = fmt or (path.suffix.lstrip(".") or "csv")
-    if fmt == "csv":
+    if table_format(path, fmt) == "csv":
         return atomic_write_text(path, table.to_csv(index=False))
-    if fmt == "json":
-        return atomic_write_text(path, table.to_json(orient="records", indent=2) + "\n")
-    raise ConfigError(f"--format {fmt!r}: expected one of ['csv', 'json']")
+    return atomic_write_text(path, table.to_json(orient="records", indent=2) + "\n")
 
 
 def _written_by_sleeprx(folder: Path) -> bool:
@@ -92,6 +100,20 @@ def _written_by_sleeprx(folder: Path) -> bool:
     return isinstance(meta, dict) and str(meta.get("kind", "")).startswith("sleeprx.")
 
 
+def check_output_dir(final: str | Path) -> Path:
+    """Refuse, before any work, an output folder sleeprx may not replace (see
+    :func:`staged_dir`)."""
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise ArtifactError(f"{final}: exists and is not a folder")
+    if final.is_dir() and any(final.iterdir()) and not _written_by_sleeprx(final):
+        raise ArtifactError(
+            f"{final}: exists, is not empty and was not written by sleeprx; "
+            f"choose another output folder (sleeprx replaces its output folder whole)"
+        )
+    return final
+
+
 @contextmanager
 def staged_dir(final: str | Path, *, mark: bool = True) -> Iterator[Path]:
     """Build a folder under a temporary name; on success it replaces ``final`` whole.
@@ -101,14 +123,7 @@ def staged_dir(final: str | Path, *, mark: bool = True) -> Iterator[Path]:
     is done. On failure the temporary folder is removed and ``final`` is left as it
     was. ``mark=False`` leaves the marker out (a model folder's meta.json marks it).
     """
-    final = Path(final)
-    if final.exists() and not final.is_dir():
-        raise ArtifactError(f"{final}: exists and is not a folder")
-    if final.is_dir() and any(final.iterdir()) and not _written_by_sleeprx(final):
-        raise ArtifactError(
-            f"{final}: exists, is not empty and was not written by sleeprx; "
-            f"choose another output folder (sleeprx replaces its output folder whole)"
-        )
+    final = check_output_dir(final)
     staging = final.parent / f".{final.name}.partial"
     try:
         shutil.rmtree(staging, ignore_errors=True)

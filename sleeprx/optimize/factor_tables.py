@@ -20,27 +20,34 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import Literal
 
 import numpy as np
 
-from .ensemble import Ensemble, dependencies, prune_for_person
-from .problem import PersonProblem
+from .ensemble import Ensemble, TreeScorer, dependencies, prune_for_person
+from .problem import FactorTable, PersonProblem
 
-__all__ = ["FactorTable", "compile_trees"]
+__all__ = ["attach_ensemble", "compile_trees"]
 
 
-@dataclass(frozen=True)
-class FactorTable:
-    """The summed leaf values of ``trees`` for every combination of ``factors``' levels.
+def attach_ensemble(
+    problem: PersonProblem,
+    scorer: TreeScorer,
+    *,
+    encoding: Literal["tables", "leaves"] = "tables",
+    max_cells: int = 4096,
+) -> PersonProblem:
+    """``problem`` ready for exact mode: the one place that adds a person's trees.
 
-    ``values`` has one axis per factor, in the order of ``factors``; index 0 on an axis
-    is that factor's current value. With no factors it is a 0-d array: a constant.
+    ``"tables"`` compiles the trees into factor tables (pruned trees for groups over
+    ``max_cells``); ``"leaves"`` keeps every tree pruned, for the leaf formulation.
     """
-
-    factors: tuple[int, ...]
-    trees: tuple[int, ...]
-    values: np.ndarray
+    if encoding == "tables":
+        return compile_trees(problem, scorer.ensemble, scorer.leaf_values, max_cells=max_cells)
+    levels = tuple(f.levels for f in problem.factors)
+    trees = prune_for_person(scorer.ensemble, problem.features, problem.factor_features, levels)
+    return replace(problem, trees=tuple(trees), base_margin=scorer.ensemble.base_margin)
 
 
 def compile_trees(
@@ -53,7 +60,7 @@ def compile_trees(
     """``problem`` with its trees as factor tables, and pruned trees for the rest.
 
     ``leaf_values`` maps encoded feature rows to a rows x trees matrix of each tree's
-    leaf value in float64 (see :func:`sleeprx.verify.leaf_values`).
+    leaf value in float64 (see :meth:`TreeScorer.leaf_values`).
     """
     levels = tuple(f.levels for f in problem.factors)
     masks = dependencies(ensemble, problem.features, problem.factor_features, levels)

@@ -1,4 +1,4 @@
-"""Formulations of the prescription program. They build, never solve."""
+"""Formulations of the prescription program; they build, never solve."""
 
 from .linear import LinearModel
 from .program import GAIN_MODELS, GainExpr, Program, build_program

@@ -34,8 +34,7 @@ model's delta-logit), ``p_before``, ``p_after`` (the real model's probability of
 sleep), ``<factor>_after`` for every modifiable factor, and ``non_dominated`` (see
 :func:`non_dominated`).
 
-**Sensitivity.** :func:`sensitivity` re-solves everybody's program over a grid of
-penalty weights :math:`\\lambda`, resistance scales and :math:`K`; see its docstring.
+The sensitivity grid is in :mod:`sleeprx.analysis.sensitivity`.
 """
 
 from __future__ import annotations
@@ -47,37 +46,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, SolverError
-from .explain import Explanation, effect_curves
-from .model import TrainedModel
-from .prescribe import Plan, plan_person, prepare_problems
-from .problem import PersonProblem
-from .settings import PrescribeSettings
-from .verify import margin64
+from ..errors import ConfigError, SolverError
+from ..learn.explain import Explanation
+from ..learn.model import TrainedModel
+from ..odds import sigmoid
+from ..optimize.ensemble import tree_scorer
+from ..optimize.problem import PersonProblem, profile_features
+from ..prescribe import Plan, plan_person, prepare_problems
+from ..progress import track
+from ..settings import ParetoSettings, PrescribeSettings
 
 __all__ = [
-    "DEFAULT_BUDGETS",
-    "DEFAULT_KS",
-    "DEFAULT_LAMS",
-    "DEFAULT_SCALES",
-    "DEFAULT_SENSITIVITY_KS",
     "Knee",
     "knee",
     "non_dominated",
     "non_dominated_mask",
     "person_fronts",
     "population_curve",
-    "sensitivity",
 ]
 
-#: Intensity budgets (sum of |change| / step) of the default budget sweep.
-DEFAULT_BUDGETS: tuple[float, ...] = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20)
-#: Limits on the number of changed factors of the default K sweep.
-DEFAULT_KS: tuple[int, ...] = (0, 1, 2, 3, 4)
-#: Default grids of :func:`sensitivity`.
-DEFAULT_LAMS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)
-DEFAULT_SCALES: tuple[float, ...] = (0.5, 1.0, 2.0)
-DEFAULT_SENSITIVITY_KS: tuple[int, ...] = (1, 2, 3)
+_DEFAULT = ParetoSettings()
 
 SWEEPS = ("budget", "k")
 _TOL = 1e-9
@@ -91,8 +79,8 @@ def person_fronts(
     frame: pd.DataFrame,
     *,
     settings: PrescribeSettings | None = None,
-    budgets: Sequence[float] = DEFAULT_BUDGETS,
-    ks: Sequence[int] = DEFAULT_KS,
+    budgets: Sequence[float] = _DEFAULT.budgets,
+    ks: Sequence[int] = _DEFAULT.ks,
     explanation: Explanation | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -101,14 +89,14 @@ def person_fronts(
     ``settings`` supplies the mode, resistance scale and solver options; ``lam``,
     ``min_gain``, ``goal``, ``budget`` and ``max_changes`` are overridden by the sweeps
     (see the module docstring for the programs and the columns). ``frame`` is indexed
-    by person id, like :attr:`sleeprx.data.Survey.frame`. The effect curves come from
+    by person id, like :attr:`sleeprx.learn.data.Survey.frame`. The effect curves come from
     ``frame`` unless ``explanation`` is given.
 
     People who cannot have a problem (a modifiable value is missing) get no rows; their
     messages are in ``result.attrs["errors"]`` (person id -> message).
     """
     settings = settings or PrescribeSettings()
-    budgets, ks = _check_grid("budgets", budgets, float), _check_grid("ks", ks, int)
+    budgets, ks = check_grid("budgets", budgets, float), check_grid("ks", ks, int)
     n_factors = len(model.description.modifiable)
     base = settings.model_copy(
         update={"lam": 0.0, "min_gain": 0.0, "min_gain_prob": 0.0, "goal": None}
@@ -121,19 +109,20 @@ def person_fronts(
     problems, errors = prepare_problems(model, frame, base, explanation=explanation)
     points: list[dict] = []
     plans: list[tuple[PersonProblem, Plan | None]] = []
-    for pid in _progress(list(problems), progress, "Pareto fronts"):
+    for pid in track(list(problems), "Pareto fronts", enabled=progress):
         problem = problems[pid]
         for sweep, budget, k, limit in limits:
-            plan = _safe_plan(problem, limit)
+            plan = safe_plan(problem, limit)
             points.append({"person_id": pid, "sweep": sweep, "budget": budget, "k": k})
             plans.append((problem, plan))
-    table = _describe_plans(model, plans, points, mode=settings.mode)
+    table = describe_plans(model, plans, points, mode=settings.mode)
     table["non_dominated"] = non_dominated_mask(table)
     table.attrs["errors"] = errors
     return table
 
 
-def _check_grid(name: str, values: Iterable, kind: type) -> list:
+def check_grid(name: str, values: Iterable, kind: type) -> list:
+    """The distinct values of a sweep grid, ascending; refuses an empty or negative one."""
     out = sorted({kind(v) for v in values})
     if not out:
         raise ConfigError(f"{name}: give at least one value")
@@ -142,14 +131,15 @@ def _check_grid(name: str, values: Iterable, kind: type) -> list:
     return out
 
 
-def _safe_plan(problem: PersonProblem, settings: PrescribeSettings) -> Plan | None:
+def safe_plan(problem: PersonProblem, settings: PrescribeSettings) -> Plan | None:
+    """:func:`plan_person`, with None for a solver failure (a point left blank)."""
     try:
         return plan_person(problem, settings)
     except SolverError:
         return None
 
 
-def _describe_plans(
+def describe_plans(
     model: TrainedModel,
     plans: list[tuple[PersonProblem, Plan | None]],
     points: list[dict],
@@ -165,13 +155,13 @@ def _describe_plans(
     rows = np.empty((len(solved), len(model.feature_names)))
     for r, j in enumerate(solved):
         problem, plan = plans[j]
-        rows[r] = _profile_features(problem, plan.levels)
-    logits = margin64(model, rows) if len(solved) else np.zeros(0)
+        rows[r] = profile_features(problem, plan.levels)[0]
+    logits = tree_scorer(model.booster).margin(rows) if len(solved) else np.zeros(0)
     verified = dict(zip(solved, logits, strict=True))
 
     records = []
     for j, ((problem, plan), point) in enumerate(zip(plans, points, strict=True)):
-        record = point | {"mode": mode, "p_before": _sigmoid(problem.logit_before)}
+        record = point | {"mode": mode, "p_before": sigmoid(problem.logit_before)}
         if plan is None or not plan.levels:
             record |= {"status": "error" if plan is None else plan.status}
             records.append(record)
@@ -185,7 +175,7 @@ def _describe_plans(
             "gain_planned": plan.gain_planned,
             "gain_surrogate": plan.gain_surrogate,
             "gain_verified": after - problem.logit_before,
-            "p_after": _sigmoid(after),
+            "p_after": sigmoid(after),
         }
         for name, f, i in zip(names, problem.factors, plan.levels, strict=True):
             record[f"{name}_after"] = float(f.levels[i])
@@ -208,26 +198,6 @@ def _describe_plans(
         *(f"{n}_after" for n in names),
     ]
     return pd.DataFrame.from_records(records, columns=columns)
-
-
-def _profile_features(problem: PersonProblem, levels: Sequence[int]) -> np.ndarray:
-    """The person's encoded feature row with the chosen levels written in."""
-    x = problem.features.copy()
-    for f, col, i in zip(problem.factors, problem.factor_features, levels, strict=True):
-        x[col] = f.levels[i]
-    return x
-
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z))
-
-
-def _progress(items: list, enabled: bool, label: str):
-    if not enabled:
-        return items
-    from rich.progress import track
-
-    return track(items, description=label, total=len(items), transient=True)
 
 
 # ------------------------------------------------------------------ non-domination
@@ -354,7 +324,7 @@ def knee(x: Sequence[float], y: Sequence[float]) -> Knee:
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if xs.shape != ys.shape or xs.ndim != 1 or len(xs) == 0:
-        raise ValueError(f"knee: x and y must be equal-length 1-d sequences, got {xs.shape}")
+        raise ConfigError(f"knee: x and y must be equal-length 1-d sequences, got {xs.shape}")
     order = np.argsort(xs, kind="stable")
     xs_sorted, ys_sorted = xs[order], ys[order]
     span_x, span_y = np.ptp(xs_sorted), np.ptp(ys_sorted)
@@ -367,86 +337,3 @@ def knee(x: Sequence[float], y: Sequence[float]) -> Knee:
         j = int(np.argmax(distance))
     index = int(order[j])
     return Knee(index, float(xs[index]), float(ys[index]))
-
-
-# ------------------------------------------------------------------- sensitivity
-
-
-def sensitivity(
-    model: TrainedModel,
-    frame: pd.DataFrame,
-    *,
-    settings: PrescribeSettings | None = None,
-    lams: Sequence[float] = DEFAULT_LAMS,
-    scales: Sequence[float] = DEFAULT_SCALES,
-    ks: Sequence[int] = DEFAULT_SENSITIVITY_KS,
-    explanation: Explanation | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Population summaries of the prescriptions over a grid of (lam, scale, K).
-
-    For every combination the program of :func:`sleeprx.formulation.build_program` is
-    solved for every person with ``lam`` = :math:`\\lambda`, ``resistance_scale`` and
-    ``max_changes`` = :math:`K` replaced (``goal`` is dropped, so the penalised
-    program is solved; ``min_gain``, ``budget`` and ``mode`` come from ``settings``).
-    Problems are built once per scale, since the costs scale with it. The prescribed
-    profiles are re-scored by the real model in one batch.
-
-    One row per (``lam``, ``resistance_scale``, ``k``) with ``n_people``,
-    ``mean_gain_logit`` (the real model's mean delta-logit; people told "no change"
-    count as 0), ``mean_gain_surrogate``, ``mean_n_changes``, ``mean_intensity``,
-    ``mean_cost``, ``share_no_change``, ``share_changed``, ``n_errors`` and
-    ``share_<factor>`` for every modifiable factor: the share of people whose
-    prescription changes it.
-
-    For a fixed scale and K the optimal cost and the optimal surrogate gain cannot rise
-    with :math:`\\lambda` (compare the two optimality conditions), so neither can
-    ``mean_gain_surrogate`` in surrogate mode; the real model's gain need not follow.
-    """
-    settings = settings or PrescribeSettings()
-    lams = _check_grid("lams", lams, float)
-    scales = _check_grid("scales", scales, float)
-    ks = _check_grid("ks", ks, int)
-    names = model.description.modifiable_names
-    base = settings.model_copy(update={"goal": None})
-    curves = effect_curves(model, frame, explanation)  # once, for every setting
-
-    combos = [(lam, k) for lam in lams for k in ks]
-    keys: list[tuple[float, float, int]] = []
-    plans: list[tuple[PersonProblem, Plan | None]] = []
-    points: list[dict] = []
-    for scale in _progress(scales, progress, "sensitivity"):
-        scaled = base.model_copy(update={"resistance_scale": scale})
-        problems, _ = prepare_problems(model, frame, scaled, curves=curves)
-        for lam, k in combos:
-            limit = scaled.model_copy(update={"lam": lam, "max_changes": k})
-            for pid, problem in problems.items():
-                keys.append((lam, scale, k))
-                plans.append((problem, _safe_plan(problem, limit)))
-                points.append({"person_id": pid})
-    table = _describe_plans(model, plans, points, mode=settings.mode)
-    table[["lam", "resistance_scale", "k"]] = pd.DataFrame(keys, index=table.index)
-    # a no-change plan keeps the current profile, so its verified gain is exactly 0
-    rows = []
-    for (lam, scale, k), group in table.groupby(["lam", "resistance_scale", "k"], sort=True):
-        ok = group[group["status"].ne("error")]
-        row = {
-            "lam": lam,
-            "resistance_scale": scale,
-            "k": int(k),
-            "n_people": len(ok),
-            "mean_gain_logit": ok["gain_verified"].mean(),
-            "mean_gain_surrogate": ok["gain_surrogate"].mean(),
-            "mean_n_changes": ok["n_changes"].mean(),
-            "mean_intensity": ok["intensity"].mean(),
-            "mean_cost": ok["cost"].mean(),
-            "share_no_change": ok["status"].eq("no_change").mean(),
-            "share_changed": ok["status"].isin(["changed", "time_limit"]).mean(),
-            "n_errors": int(len(group) - len(ok)),
-        }
-        for name in names:
-            before = frame.loc[ok["person_id"], name].to_numpy(float)
-            changed = np.abs(ok[f"{name}_after"].to_numpy(float) - before) > _TOL
-            row[f"share_{name}"] = float(changed.mean()) if len(ok) else math.nan
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -19,15 +19,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .errors import SurveyError
+from ..errors import SurveyError
 from .survey import Column, SurveyDescription, load_description
 
-__all__ = ["RowProblem", "Survey", "load_survey", "read_survey", "shipped_survey_path"]
+__all__ = ["RowProblem", "Survey", "parse_id", "read_survey", "shipped_survey_path"]
 
 
 @dataclass(frozen=True)
 class RowProblem:
-    """One invalid cell. ``row`` counts data rows from 1 (the header is line 1)."""
+    """One invalid cell. ``row`` counts data rows from 1 (the header is line 1);
+    ``person_id`` is the row's id as written in the file."""
 
     row: int
     person_id: str
@@ -44,6 +45,10 @@ class Survey:
     source: str
     problems: list[RowProblem] = field(default_factory=list)
 
+    def id_of(self, text: str) -> int | str | None:
+        """The id written as ``text``, typed like the frame's index; None if it cannot be."""
+        return parse_id(self.description, text)
+
     def data_hash(self) -> str:
         """sha256 of the canonical frame, to tie a model to the data it saw."""
         blob = self.frame.sort_index().to_csv(float_format="%.10g").encode()
@@ -53,18 +58,24 @@ class Survey:
 def shipped_survey_path() -> Path:
     """The survey shipped with sleeprx: the repository copy, else the wheel's copy."""
     name = "Sleep_health_and_lifestyle_dataset.csv"
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "data" / name, here / "surveys" / name):
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package.parent / "data" / name, package / "surveys" / name):
         if candidate.is_file():
             return candidate
     raise SurveyError(f"the shipped survey {name} is not installed; pass --survey")
 
 
-def load_survey(
-    path: str | Path | None = None, description: SurveyDescription | None = None
-) -> pd.DataFrame:
-    """Read a survey file into a validated canonical DataFrame (raises on any problem)."""
-    return read_survey(path, description, errors="raise").frame
+def parse_id(description: SurveyDescription, text: str) -> int | str | None:
+    """An id as the survey's id column types it (whole numbers or text); None if
+    ``text`` is not a valid id of that type."""
+    text = str(text).strip()
+    if description.column(description.id_column).type == "text":
+        return text or None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
 
 
 def read_survey(
@@ -132,7 +143,8 @@ def read_survey(
         raise SurveyError(problems[0].message)
     bad_rows = sorted({p.row - 1 for p in problems})
     frame = frame.drop(index=frame.index[bad_rows])
-    frame[description.id_column] = frame[description.id_column].astype(np.int64)
+    if description.column(description.id_column).type != "text":
+        frame[description.id_column] = frame[description.id_column].astype(np.int64)
     frame = frame.set_index(description.id_column).sort_index()
     return Survey(frame=frame, description=description, source=str(path), problems=problems)
 
@@ -203,6 +215,9 @@ def _convert(column: Column, text: pd.Series):
         yield column.name, values, bad
     elif column.type == "categorical":
         yield (column.name, *_categories(column, text))
+    elif column.type == "text":
+        bad = [(i, "value is missing") for i, t in enumerate(text) if t == ""]
+        yield column.name, text.where(text != "", None), bad
     else:
         parts = text.str.split(column.separator, regex=False)
         n = len(column.into)
@@ -264,5 +279,9 @@ def _check_unique_ids(ids: pd.Series, name: str, description: SurveyDescription)
         rows = [int(i) + 1 for i in np.flatnonzero((ids == first).to_numpy())]
         source = _source_of(description, description.id_column)
         raise SurveyError(
-            f"{name}: column '{source}': id {first:.0f} appears more than once (rows {rows})"
+            f"{name}: column '{source}': id {_id_text(first)} appears more than once (rows {rows})"
         )
+
+
+def _id_text(value: object) -> str:
+    return f"{value:.0f}" if isinstance(value, float) else str(value)

@@ -1,7 +1,7 @@
 """Build, fit, save and load the sleep-quality classifier (no pickle anywhere).
 
 The classifier is a scikit-learn :class:`~sklearn.pipeline.Pipeline`: the
-description-driven :class:`~sleeprx.features.SurveyEncoder` followed by XGBoost.
+description-driven :class:`~sleeprx.learn.features.SurveyEncoder` followed by XGBoost.
 A saved model is a folder with ``model.json`` (XGBoost's own JSON format),
 ``meta.json`` (the survey description, feature order and encoding, a hash of the
 training data and package versions) and ``metrics.json``.
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -27,11 +27,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
+from ..config import Strict
+from ..errors import ArtifactError, ModelMismatchError, SurveyError
+from ..files import atomic_write_json, atomic_write_text, staged_dir
+from .attributions import effect_curve, shap_attributions
+from .curves import EffectCurve, curves_from_json, curves_to_json
 from .data import Survey
-from .ensemble import Ensemble, read_ensemble
-from .errors import ArtifactError, ModelMismatchError, SurveyError
 from .features import SurveyEncoder, feature_names, target_vector
-from .io import atomic_write_json, atomic_write_text, staged_dir
 from .survey import SurveyDescription, description_from_dict
 
 __all__ = [
@@ -44,13 +46,13 @@ __all__ = [
     "train",
 ]
 
-FORMAT_VERSION = 1
+#: Version 2 stores the effect curves; a version-1 folder would have them re-estimated
+#: silently on whatever survey is prescribed, so it is refused.
+FORMAT_VERSION = 2
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(Strict):
     """Hyper-parameters and evaluation protocol; one validated object, passed whole."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     n_estimators: int = Field(200, ge=1, le=5000)
     max_depth: int = Field(4, ge=1, le=12)
@@ -113,21 +115,21 @@ class TrainedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     #: SHAP effect curves of the modifiable factors on the training survey, kept so that
     #: a survey of new people (even of one person) is judged by the same curves.
-    curves: dict[str, Any] | None = None
+    curves: dict[str, EffectCurve] = field(default_factory=dict)
 
     @property
     def feature_names(self) -> list[str]:
         return feature_names(self.description)
 
     @property
-    def booster(self):
-        """The underlying :class:`xgboost.Booster`."""
-        return self.pipeline.named_steps["classify"].get_booster()
+    def classifier(self) -> XGBClassifier:
+        """The fitted :class:`xgboost.XGBClassifier` after the encoder."""
+        return self.pipeline.named_steps["classify"]
 
     @cached_property
-    def ensemble(self) -> Ensemble:
-        """The booster's trees as plain arrays (read once)."""
-        return read_ensemble(self.booster)
+    def booster(self):
+        """The underlying :class:`xgboost.Booster`."""
+        return self.classifier.get_booster()
 
     def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
         self.check_frame(frame)
@@ -190,9 +192,12 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
         raise SurveyError(f"{survey.source}: the target has a single class; cannot train")
     pipeline = make_pipeline("xgboost", description, settings).fit(frame, y)
     model = TrainedModel(pipeline, description, settings, survey.data_hash())
-    from .explain import explain  # explain builds on this module
-
-    model.curves = explain(model, frame).curves
+    X = model.encode(frame)
+    shap_values, _ = shap_attributions(model.classifier, X)
+    model.curves = {
+        name: effect_curve(name, X[name].to_numpy(float), shap_values[name].to_numpy())
+        for name in description.modifiable_names
+    }
     return model
 
 
@@ -221,14 +226,7 @@ def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
         "settings": model.settings.model_dump(mode="json"),
         "training_data_sha256": model.data_hash,
         "versions": _versions(),
-        "effect_curves": {
-            name: {
-                "knots": c.knots.tolist(),
-                "effects": c.effects.tolist(),
-                "counts": c.counts.tolist(),
-            }
-            for name, c in (model.curves or {}).items()
-        },
+        "effect_curves": curves_to_json(model.curves),
     }
     with staged_dir(out, mark=False) as staging:  # the three files land together
         atomic_write_text(staging / "model.json", booster_json)
@@ -246,10 +244,15 @@ def load_model(model_dir: str | Path) -> TrainedModel:
             raise ArtifactError(f"{paths[name]}: not found; is {folder} a sleeprx model folder?")
     meta = _read_json(paths["meta"])
     try:
-        if meta.get("format_version") != FORMAT_VERSION:
+        found = meta.get("format_version")
+        if isinstance(found, int) and found < FORMAT_VERSION:
             raise ArtifactError(
-                f"{paths['meta']}: format_version {meta.get('format_version')!r}, "
-                f"this sleeprx reads {FORMAT_VERSION}"
+                f"{paths['meta']}: format_version {found} is older than this sleeprx's "
+                f"{FORMAT_VERSION} (no saved effect curves); retrain with 'sleeprx train'"
+            )
+        if found != FORMAT_VERSION:
+            raise ArtifactError(
+                f"{paths['meta']}: format_version {found!r}, this sleeprx reads {FORMAT_VERSION}"
             )
         description = description_from_dict(meta["description"], source=str(paths["meta"]))
         settings = ModelSettings.model_validate(meta["settings"])
@@ -272,25 +275,13 @@ def load_model(model_dir: str | Path) -> TrainedModel:
     encoder = SurveyEncoder(description).fit(None)
     pipeline = Pipeline([("encode", encoder), ("classify", classifier)])
     metrics = _read_json(paths["metrics"]) if paths["metrics"].is_file() else {}
-    curves = _read_curves(meta.get("effect_curves") or {}, paths["meta"])
-    return TrainedModel(pipeline, description, settings, data_hash, metrics, curves or None)
-
-
-def _read_curves(raw: dict, path: Path) -> dict:
-    from .explain import EffectCurve
-
     try:
-        return {
-            name: EffectCurve(
-                name,
-                np.asarray(c["knots"], float),
-                np.asarray(c["effects"], float),
-                np.asarray(c["counts"], int),
-            )
-            for name, c in raw.items()
-        }
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{path}: effect_curves are malformed ({exc})") from None
+        curves = curves_from_json(meta["effect_curves"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ArtifactError(
+            f"{paths['meta']}: effect_curves are missing or malformed ({exc})"
+        ) from None
+    return TrainedModel(pipeline, description, settings, data_hash, metrics, curves)
 
 
 def _read_json(path: Path) -> dict:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .errors import SurveyError
+from ..errors import SurveyError
 from .survey import SurveyDescription
 
 __all__ = ["SurveyEncoder", "feature_names", "target_vector"]
@@ -97,4 +97,4 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
         return np.asarray(feature_names(self.description), dtype=object)
 
     def __sklearn_is_fitted__(self) -> bool:
-        return True
+        return hasattr(self, "encoding_plan_")

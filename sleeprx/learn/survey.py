@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from .errors import DescriptionError
-from .io import read_yaml
+from ..config import Strict, validate
+from ..errors import DescriptionError
+from ..files import read_yaml
 
 __all__ = [
     "Column",
@@ -36,11 +37,7 @@ _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 SnakeName = Annotated[str, Field(pattern=_SNAKE.pattern)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Derived(_Strict):
+class Derived(Strict):
     """A numeric column split out of a text column, e.g. ``"120/80"`` -> two numbers."""
 
     name: SnakeName
@@ -48,12 +45,14 @@ class Derived(_Strict):
     max: float
 
 
-class Column(_Strict):
+class Column(Strict):
     """One column of the survey file."""
 
     source: str = Field(description="header of the column in the survey file")
     name: SnakeName = Field(description="canonical snake_case name used everywhere else")
-    type: Literal["numeric", "integer", "categorical", "split"]
+    type: Literal["numeric", "integer", "categorical", "split", "text"] = Field(
+        description="text suits an id column only, such as 'R-00017'"
+    )
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] = ()
@@ -87,12 +86,19 @@ class Column(_Strict):
         return tuple(d.name for d in self.into) if self.type == "split" else (self.name,)
 
 
-class Target(_Strict):
+class Target(Strict):
     """Binary target: ``column >= threshold`` is the positive class."""
 
     column: SnakeName
     threshold: float
     positive_label: str = "good sleep"
+
+
+class Reference(Strict):
+    """Published figures to print beside this survey's evaluation, e.g. a paper's."""
+
+    source: str = Field(description="where the figures come from, e.g. 'paper, hold-out'")
+    metrics: dict[str, float] = Field(description="metric name (f1, accuracy, ...) -> value")
 
 
 class Direction(StrEnum):
@@ -101,7 +107,7 @@ class Direction(StrEnum):
     BOTH = "both"
 
 
-class ModifiableFactor(_Strict):
+class ModifiableFactor(Strict):
     """A factor a person can change, with its safe grid and the price of changing it."""
 
     column: SnakeName
@@ -137,7 +143,7 @@ class ModifiableFactor(_Strict):
         return np.round(self.lower + self.step * np.arange(n + 1), 10)
 
 
-class SurveyDescription(_Strict):
+class SurveyDescription(Strict):
     """A whole survey: columns, id, target and modifiable factors."""
 
     name: str
@@ -145,6 +151,7 @@ class SurveyDescription(_Strict):
     columns: tuple[Column, ...]
     target: Target
     modifiable: tuple[ModifiableFactor, ...]
+    reference: Reference | None = None
     notes: str = ""
 
     @model_validator(mode="after")
@@ -157,6 +164,9 @@ class SurveyDescription(_Strict):
         for ref, what in [(self.id_column, "id_column"), (self.target.column, "target.column")]:
             if ref not in known:
                 raise ValueError(f"{what} '{ref}' is not a column; known: {sorted(known)}")
+        for c in self.columns:
+            if c.type == "text" and c.name != self.id_column:
+                raise ValueError(f"column '{c.source}': type text is for the id column only")
         for f in self.modifiable:
             if f.column not in known:
                 raise ValueError(f"modifiable '{f.column}' is not a column; known: {sorted(known)}")
@@ -204,7 +214,7 @@ class SurveyDescription(_Strict):
 
 def shipped_description_path() -> Path:
     """The description of the survey shipped with sleeprx."""
-    return Path(__file__).parent / "surveys" / "sleep_health.yaml"
+    return Path(__file__).parents[1] / "surveys" / "sleep_health.yaml"
 
 
 def load_description(path: str | Path | None = None) -> SurveyDescription:
@@ -218,15 +228,4 @@ def description_from_dict(raw: object, *, source: str = "<dict>") -> SurveyDescr
     """Validate a parsed description, naming the key of each problem."""
     if not isinstance(raw, dict):
         raise DescriptionError(f"{source}: expected a mapping at the top level")
-    try:
-        return SurveyDescription.model_validate(raw)
-    except ValidationError as exc:
-        raise DescriptionError(f"{source}: {_format_validation(exc)}") from None
-
-
-def _format_validation(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+    return validate(SurveyDescription, raw, DescriptionError, source)

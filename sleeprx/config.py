@@ -1,0 +1,70 @@
+"""The one strict base for validated settings, and the one way their errors read.
+
+Every configuration sleeprx reads (survey descriptions, prescription settings,
+pipelines) is a pydantic model derived from :class:`Strict`: unknown keys are refused
+and values are frozen. :func:`validate` turns pydantic's errors into one line that
+names each key, the value found and, for an unknown key, the keys allowed there.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+__all__ = ["Strict", "validate", "validation_message"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """A frozen pydantic model that refuses unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def validate(model: type[M], raw: object, error: type[Exception], source: str) -> M:
+    """``model`` validated from ``raw``; a problem raises ``error`` naming ``source``."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise error(f"{source}: {validation_message(exc, model)}") from None
+
+
+def validation_message(exc: ValidationError, root: type[BaseModel] | None = None) -> str:
+    """Each problem as ``key 'a.b': message (found value)``, joined by ``; ``."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(root, e["loc"][:-1]) if root is not None else []
+            parts.append(f"unknown key '{loc}'; allowed keys here: {allowed}")
+        elif e["type"] in ("value_error", "assertion_error"):
+            parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
+        else:
+            parts.append(f"key '{loc}': {e['msg']} (found {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def _allowed_keys(root: type[BaseModel], loc: tuple) -> list[str]:
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue  # an item of a list or tuple: same model as the list's items
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``tuple[Rule, ...] | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,169 @@
+"""Plain data for one person's prescription problem: no Pyomo, no solver, no model.
+
+For factor ``f`` the person may keep the current value or move to a grid level that
+is inside the safe bounds, in the allowed direction and within the largest change.
+Index 0 of every factor's levels is the current value (the status quo), so
+"no change" is always feasible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..learn.curves import EffectCurve
+from ..learn.survey import Direction, ModifiableFactor, SurveyDescription
+from .ensemble import PrunedTree
+
+__all__ = [
+    "FactorChoice",
+    "FactorTable",
+    "PersonProblem",
+    "allowed_levels",
+    "build_problem",
+    "nearest_allowed",
+    "person_range",
+    "profile_features",
+    "resistance_of",
+]
+
+_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class FactorChoice:
+    """The options for one factor. Arrays are aligned; index 0 is the current value."""
+
+    name: str
+    levels: np.ndarray
+    cost: np.ndarray  # rho * (fixed_cost * [changed] + |change| / step)
+    intensity: np.ndarray  # |change| / step
+    surrogate_gain: np.ndarray  # g_f(level) - g_f(current), log-odds
+
+    @property
+    def current(self) -> float:
+        return float(self.levels[0])
+
+
+@dataclass(frozen=True)
+class FactorTable:
+    """The summed leaf values of ``trees`` for every combination of ``factors``' levels.
+
+    ``values`` has one axis per factor, in the order of ``factors``; index 0 on an axis
+    is that factor's current value. With no factors it is a 0-d array: a constant.
+    """
+
+    factors: tuple[int, ...]
+    trees: tuple[int, ...]
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class PersonProblem:
+    """Everything the formulations need about one person."""
+
+    person_id: object
+    factors: tuple[FactorChoice, ...]
+    logit_before: float  # the real model's log-odds now
+    features: np.ndarray  # encoded feature row (float64), in the model's order
+    factor_features: tuple[int, ...]  # index of each factor in ``features``
+    trees: tuple[PrunedTree, ...] | None = None  # exact mode: the ensemble, pruned
+    base_margin: float = 0.0  # exact mode: the booster's base margin
+    tables: tuple[FactorTable, ...] | None = None  # exact mode: trees compiled to tables
+
+    @property
+    def n_profiles(self) -> int:
+        """How many profiles exist with no limit on changes (the enumeration size)."""
+        return int(np.prod([len(f.levels) for f in self.factors]))
+
+    def values(self, levels: Sequence[int]) -> np.ndarray:
+        """The value of every factor at the chosen level indices."""
+        return np.array([f.levels[i] for f, i in zip(self.factors, levels, strict=True)])
+
+
+def allowed_levels(factor: ModifiableFactor, current: float) -> np.ndarray:
+    """The current value followed by every grid level a prescription may move to."""
+    grid = factor.grid
+    delta = grid - current
+    keep = (np.abs(delta) > _TOL) & (np.abs(delta) <= factor.max_change + _TOL)
+    if factor.direction == Direction.UP:
+        keep &= delta > 0
+    elif factor.direction == Direction.DOWN:
+        keep &= delta < 0
+    return np.concatenate([[current], grid[keep]])
+
+
+def person_range(factor: ModifiableFactor, current: float) -> tuple[float, float] | None:
+    """The interval a prescription may move ``factor`` within: the safe range intersected
+    with the direction and the largest change; None when it is empty."""
+    low = max(factor.lower, current - factor.max_change)
+    high = min(factor.upper, current + factor.max_change)
+    if factor.direction == Direction.UP:
+        low = max(low, current)
+    elif factor.direction == Direction.DOWN:
+        high = min(high, current)
+    return (low, high) if low <= high + _TOL else None
+
+
+def nearest_allowed(factor: ModifiableFactor, current: float, value: float) -> float:
+    """``value`` moved onto the nearest level the person may move to; the current value
+    if ``value`` is the current value or no level is allowed."""
+    if abs(value - current) <= _TOL:
+        return current
+    options = allowed_levels(factor, current)[1:]
+    return current if len(options) == 0 else float(options[np.abs(options - value).argmin()])
+
+
+def resistance_of(factor: ModifiableFactor, row: Mapping, scale: float = 1.0) -> float:
+    """The person's resistance: their own (``resistance__<factor>``) or the default."""
+    rho = factor.resistance
+    personal = row.get(f"resistance__{factor.column}")
+    if personal is not None and personal == personal:  # not NaN
+        rho = float(personal)
+    return rho * scale
+
+
+def profile_features(problem: PersonProblem, levels: np.ndarray) -> np.ndarray:
+    """Encoded feature rows with the chosen levels written in.
+
+    ``levels`` is one profile (factors,) or many (profiles x factors) of level indices.
+    """
+    choices = np.atleast_2d(np.asarray(levels, dtype=int))
+    rows = np.repeat(problem.features[None, :], len(choices), axis=0)
+    for j, (f, col) in enumerate(zip(problem.factors, problem.factor_features, strict=True)):
+        rows[:, col] = f.levels[choices[:, j]]
+    return rows
+
+
+def build_problem(
+    person_id: object,
+    row: Mapping,
+    description: SurveyDescription,
+    *,
+    features: np.ndarray,
+    feature_names: Sequence[str],
+    logit_before: float,
+    curves: Mapping[str, EffectCurve],
+    resistance_scale: float = 1.0,
+) -> PersonProblem:
+    """Assemble one person's problem from their survey row and the model's view of them.
+
+    Exact mode adds the person's trees or tables with
+    :func:`sleeprx.optimize.factor_tables.attach_ensemble`.
+    """
+    choices = []
+    for factor in description.modifiable:
+        current = float(row[factor.column])
+        levels = allowed_levels(factor, current)
+        rho = resistance_of(factor, row, resistance_scale)
+        intensity = np.abs(levels - current) / factor.step
+        changed = np.arange(len(levels)) > 0
+        cost = rho * (factor.fixed_cost * changed + intensity)
+        curve = curves[factor.column]
+        gain = curve(levels) - curve(current)
+        choices.append(FactorChoice(factor.column, levels, cost, intensity, gain))
+    names = list(feature_names)
+    idx = tuple(names.index(f.column) for f in description.modifiable)
+    return PersonProblem(person_id, tuple(choices), float(logit_before), features, idx)

@@ -1,0 +1,144 @@
+"""The package's shape: imports run one way, layers stay apart, the API stays small.
+
+Imports are read from the source with :mod:`ast`, so imports inside functions and
+under ``TYPE_CHECKING`` count as much as those at the top of a module.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import sleeprx
+
+PACKAGE = Path(sleeprx.__file__).parent
+
+#: The only learning-side modules the optimisation layer may read: plain data types.
+PLAIN_DATA = {"sleeprx.learn.survey", "sleeprx.learn.curves"}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Every sleeprx module that ``name`` imports, wherever the import stands."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            targets = [stem] + [f"{stem}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in MODULES and t != name}
+    return found
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _is_package(name: str) -> bool:
+    return MODULES[name].name == "__init__.py"
+
+
+def _cycles() -> list[list[str]]:
+    """Cycles among modules (a package's __init__ re-exporting its children is not one)."""
+    edges = {
+        a: {b for b in bs if not (_is_package(a) and b.startswith(a + "."))}
+        for a, bs in GRAPH.items()
+    }
+    cycles, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                cycles.append([*stack[stack.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = "done"
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+    return cycles
+
+
+def test_the_import_reader_sees_imports_inside_functions_and_type_checking(tmp_path):
+    # cli imports every command's modules inside the command functions only
+    assert "sleeprx.learn.model" in GRAPH["sleeprx.cli"]
+    module = tmp_path / "curves.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from .model import TrainedModel\n"
+        "def f():\n    from ..optimize import problem\n"
+    )
+    assert _imports("sleeprx.learn.curves", module) == {
+        "sleeprx.learn.model",
+        "sleeprx.optimize",
+        "sleeprx.optimize.problem",
+    }
+
+
+def test_no_import_cycles():
+    cycles = _cycles()
+    print("import cycles:", cycles or "none", f"({len(MODULES)} modules)")
+    assert not cycles
+
+
+def test_a_cycle_would_be_found(monkeypatch):
+    """The check can fail: add a back edge and it reports the cycle."""
+    monkeypatch.setitem(GRAPH, "sleeprx.learn.curves", {"sleeprx.learn.model"})
+    assert any("sleeprx.learn.curves" in c for c in _cycles())
+
+
+@pytest.mark.parametrize("layer", ["sleeprx.optimize"])
+def test_the_optimisation_layer_reads_only_plain_data_from_the_learning_side(layer):
+    crossing = {
+        (a, b)
+        for a, bs in GRAPH.items()
+        if a.startswith(layer)
+        for b in bs
+        if b.startswith("sleeprx.learn") and b not in PLAIN_DATA
+    }
+    assert not crossing
+
+
+def test_the_learning_side_does_not_import_the_layers_above_it():
+    above = ("sleeprx.optimize", "sleeprx.analysis", "sleeprx.prescribe", "sleeprx.verify")
+    crossing = {
+        (a, b)
+        for a, bs in GRAPH.items()
+        if a.startswith("sleeprx.learn")
+        for b in bs
+        if b.startswith(above) or b in ("sleeprx.pipeline", "sleeprx.cli")
+    }
+    assert not crossing
+
+
+def test_public_api_is_small_and_documented():
+    assert len(sleeprx.__all__) <= 20
+    for name in sleeprx.__all__:
+        assert getattr(sleeprx, name).__doc__, name
+
+
+def test_every_folder_says_its_job():
+    for init in PACKAGE.rglob("__init__.py"):
+        assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))), init
