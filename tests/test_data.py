@@ -145,7 +145,9 @@ def test_infinite_value_is_refused_with_a_survey_error(tmp_path, column, value):
 @pytest.mark.parametrize("column", ["Age", "Sleep Disorder", "Occupation", "Heart Rate"])
 def test_missing_value_where_none_is_allowed(tmp_path, column):
     path = _with_cell(tmp_path, 8, column, "")
-    with pytest.raises(SurveyError, match=_pieces(FILE, "row 8", f"'{column}'", "missing")):
+    with pytest.raises(
+        SurveyError, match=_pieces(FILE, "row 8", f"'{column}'", "missing", "allow_missing: true")
+    ):
         read_survey(path)
 
 

@@ -22,6 +22,12 @@ import pandas as pd
 from ..errors import SurveyError
 from .survey import Column, SurveyDescription, load_description
 
+#: A blank cell where the description allows none; names the key that would allow it.
+MISSING = (
+    "value is missing; to keep blank cells as missing values, set 'allow_missing: true' "
+    "on this column in the survey description"
+)
+
 __all__ = ["RowProblem", "Survey", "parse_id", "read_survey", "shipped_survey_path"]
 
 
@@ -244,7 +250,7 @@ def _numbers(text: pd.Series, low, high, integer: bool, missing_ok: bool):
     for i, (v, t) in enumerate(zip(values, text, strict=True)):
         if t == "":
             if not missing_ok:
-                bad.append((i, "value is missing, and this column does not allow missing values"))
+                bad.append((i, MISSING))
         elif np.isnan(v):
             bad.append((i, f"'{t}' is not a number"))
         elif not np.isfinite(v):
@@ -266,7 +272,7 @@ def _categories(column: Column, text: pd.Series):
         if t == "" and column.allow_missing:
             continue
         if t == "":
-            bad.append((i, "value is missing, and this column does not allow missing values"))
+            bad.append((i, MISSING))
         elif v not in allowed:
             bad.append((i, f"'{t}' is not one of {list(column.categories)}"))
     return mapped.where(mapped != "", None), bad

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -25,8 +27,12 @@ from ..files import read_yaml
 
 __all__ = [
     "Column",
+    "Condition",
     "Direction",
+    "Limits",
+    "LinearConstraint",
     "ModifiableFactor",
+    "Rule",
     "SurveyDescription",
     "Target",
     "load_description",
@@ -59,9 +65,15 @@ class Column(Strict):
     aliases: dict[str, str] = Field(default_factory=dict)
     separator: str | None = None
     into: tuple[Derived, ...] = ()
-    allow_missing: bool = False
+    allow_missing: bool = Field(False, description="keep blank cells as missing values")
     feature: bool = True
     unit: str = ""
+    label: str = Field("", description="words for figures and advice; default: the name")
+    monotone: Literal["increasing", "decreasing"] | None = Field(
+        None,
+        description="the positive outcome can only rise (increasing) or fall (decreasing) "
+        "with this column; used by ModelSettings(monotone=True)",
+    )
 
     @model_validator(mode="after")
     def _check_type_fields(self) -> Column:
@@ -79,6 +91,11 @@ class Column(Strict):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"column '{self.source}': min {self.min} > max {self.max}")
         return self
+
+    @property
+    def display_label(self) -> str:
+        """The label, or the canonical name with spaces."""
+        return self.label or self.name.replace("_", " ")
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -107,40 +124,209 @@ class Direction(StrEnum):
     BOTH = "both"
 
 
+Operator = Literal["==", "!=", "<", "<=", ">", ">=", "in"]
+
+_COMPARE = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "in": lambda a, b: a in b,
+}
+
+
+class Condition(Strict):
+    """``column op value`` on one of the person's own answers, e.g. ``age >= 65``.
+
+    A blank answer satisfies no condition.
+    """
+
+    column: SnakeName
+    op: Operator
+    value: float | str | tuple[float | str, ...]
+
+    @model_validator(mode="after")
+    def _check_value(self) -> Condition:
+        if (self.op == "in") != isinstance(self.value, tuple):
+            raise ValueError(
+                f"condition on '{self.column}': 'in' takes a list, other ops one value"
+            )
+        return self
+
+    def holds(self, row: Mapping) -> bool:
+        """Whether ``row`` (canonical column -> value) satisfies the condition."""
+        value = row.get(self.column)
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return False
+        target = self.value
+        if isinstance(value, str) or isinstance(target, str):
+            value = str(value)
+            target = tuple(map(str, target)) if isinstance(target, tuple) else str(target)
+        else:
+            value = float(value)
+        try:
+            return bool(_COMPARE[self.op](value, target))
+        except TypeError:
+            return False
+
+
+class Rule(Strict):
+    """Per-person limits of a lever: when every condition holds, these values apply.
+
+    Rules apply in order; a later rule that sets the same key wins.
+    """
+
+    when: tuple[Condition, ...] = Field(min_length=1)
+    lower: float | None = None
+    upper: float | None = None
+    max_change: float | None = Field(None, gt=0)
+    available: bool | None = None
+
+    @model_validator(mode="after")
+    def _sets_something(self) -> Rule:
+        if (self.lower, self.upper, self.max_change, self.available) == (None,) * 4:
+            raise ValueError("a rule sets at least one of lower, upper, max_change, available")
+        return self
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A lever's limits for one person, after the rules."""
+
+    lower: float
+    upper: float
+    max_change: float
+    available: bool
+
+
 class ModifiableFactor(Strict):
-    """A factor a person can change, with its safe grid and the price of changing it."""
+    """A factor a person can change, with its safe values and the price of changing it.
+
+    The safe values are a uniform grid (``lower``, ``upper``, ``step``; the grid is
+    anchored at ``lower``) or a ladder of allowed values (``levels``), for answers
+    given on a category scale. Intensity and ``max_change`` are counted in steps of
+    the grid (``max_change`` in the column's units) or in rungs of the ladder
+    (``max_change`` in rungs).
+    """
 
     column: SnakeName
     label: str = Field(description="words used in advice, e.g. 'daily steps'")
     unit: str = ""
-    lower: float = Field(description="lowest value that may be prescribed")
-    upper: float = Field(description="highest value that may be prescribed")
-    step: float = Field(gt=0, description="grid spacing; also the unit of intensity")
+    lower: float | None = Field(None, description="lowest value that may be prescribed")
+    upper: float | None = Field(None, description="highest value that may be prescribed")
+    step: float | None = Field(None, gt=0, description="grid spacing; the unit of intensity")
+    levels: tuple[float, ...] | None = Field(
+        None, description="a ladder of allowed values, instead of lower/upper/step"
+    )
     direction: Direction = Direction.BOTH
-    max_change: float = Field(gt=0, description="largest |change| in one prescription")
+    max_change: float = Field(gt=0, description="largest change (units; rungs on a ladder)")
     fixed_cost: float = Field(ge=0, description="cost of changing the factor at all")
     resistance: float = Field(ge=0, default=1.0, description="default resistance rho")
     resistance_column: str | None = Field(
         default=None, description="optional survey column with a per-person resistance"
     )
+    clock_origin: str | None = Field(
+        None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="values are hours after this clock time (HH:MM), shown as clock times",
+    )
+    rules: tuple[Rule, ...] = Field((), description="per-person limits, by the person's answers")
 
     @model_validator(mode="after")
     def _check_grid(self) -> ModifiableFactor:
+        name = f"factor '{self.column}'"
+        if self.levels is not None:
+            if (self.lower, self.upper, self.step) != (None, None, None):
+                raise ValueError(f"{name}: give levels or lower/upper/step, not both")
+            if len(self.levels) < 2 or any(
+                b <= a for a, b in zip(self.levels, self.levels[1:], strict=False)
+            ):
+                raise ValueError(f"{name}: levels must be two or more values, ascending")
+            return self
+        if None in (self.lower, self.upper, self.step):
+            raise ValueError(f"{name}: give lower, upper and step (or a ladder of levels)")
         if self.lower > self.upper:
-            raise ValueError(f"factor '{self.column}': lower {self.lower} > upper {self.upper}")
+            raise ValueError(f"{name}: lower {self.lower} > upper {self.upper}")
         n = (self.upper - self.lower) / self.step
         if abs(n - round(n)) > 1e-9:
             raise ValueError(
-                f"factor '{self.column}': step {self.step} does not divide "
-                f"{self.lower}..{self.upper} evenly"
+                f"{name}: step {self.step} does not divide {self.lower}..{self.upper} evenly"
             )
         return self
 
+    @property
+    def is_ladder(self) -> bool:
+        return self.levels is not None
+
     @cached_property
     def grid(self) -> np.ndarray:
-        """Every value on the safe grid, rounded so that decimal steps stay exact."""
+        """Every safe value: the ladder, or the grid rounded so decimal steps stay exact."""
+        if self.levels is not None:
+            return np.asarray(self.levels, dtype=float)
         n = round((self.upper - self.lower) / self.step)
         return np.round(self.lower + self.step * np.arange(n + 1), 10)
+
+    @property
+    def safe_lower(self) -> float:
+        return float(self.grid[0])
+
+    @property
+    def safe_upper(self) -> float:
+        return float(self.grid[-1])
+
+    @property
+    def max_steps(self) -> float:
+        """The largest change in steps of the grid or rungs of the ladder."""
+        return self.max_change if self.is_ladder else self.max_change / self.step
+
+    def position(self, values: np.ndarray | float) -> np.ndarray:
+        """Where values stand, in steps from the bottom of the grid or rungs of the ladder
+        (interpolated between rungs, and linear beyond the ends of the grid)."""
+        v = np.asarray(values, dtype=float)
+        if self.levels is None:
+            return (v - self.lower) / self.step
+        return np.interp(v, self.grid, np.arange(len(self.grid)))
+
+    def limits_for(self, row: Mapping) -> Limits:
+        """This lever's limits for the person whose answers are ``row``."""
+        lower, upper = self.safe_lower, self.safe_upper
+        max_change, available = self.max_change, True
+        for rule in self.rules:
+            if all(c.holds(row) for c in rule.when):
+                lower = rule.lower if rule.lower is not None else lower
+                upper = rule.upper if rule.upper is not None else upper
+                max_change = rule.max_change if rule.max_change is not None else max_change
+                available = rule.available if rule.available is not None else available
+        return Limits(lower, upper, max_change, available)
+
+
+class Term(Strict):
+    column: SnakeName
+    coef: float
+
+
+class LinearConstraint(Strict):
+    """``lower <= sum(coef * lever) <= upper`` after any change, e.g. weekend sleep minus
+    weekday sleep within 2 h. A person who breaks it already is held to no worse."""
+
+    name: SnakeName
+    terms: tuple[Term, ...] = Field(min_length=1)
+    lower: float | None = None
+    upper: float | None = None
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> LinearConstraint:
+        if self.lower is None and self.upper is None:
+            raise ValueError(f"constraint '{self.name}' needs lower, upper or both")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"constraint '{self.name}': lower {self.lower} > upper {self.upper}")
+        return self
+
+    def value(self, values: Mapping) -> float:
+        """The constrained sum at ``values`` (lever -> value)."""
+        return float(sum(t.coef * float(values[t.column]) for t in self.terms))
 
 
 class SurveyDescription(Strict):
@@ -151,6 +337,7 @@ class SurveyDescription(Strict):
     columns: tuple[Column, ...]
     target: Target
     modifiable: tuple[ModifiableFactor, ...]
+    constraints: tuple[LinearConstraint, ...] = ()
     reference: Reference | None = None
     notes: str = ""
 
@@ -175,6 +362,21 @@ class SurveyDescription(Strict):
                 raise ValueError(f"modifiable '{f.column}' must be numeric, not {col.type}")
             if not col.feature:
                 raise ValueError(f"modifiable '{f.column}' must be a model feature")
+            for rule in f.rules:
+                for c in rule.when:
+                    if c.column not in known:
+                        raise ValueError(
+                            f"modifiable '{f.column}': a rule names '{c.column}', which is not "
+                            f"a column; known: {sorted(known)}"
+                        )
+        levers = set(self.modifiable_names)
+        for c in self.constraints:
+            for t in c.terms:
+                if t.column not in levers:
+                    raise ValueError(
+                        f"constraint '{c.name}': '{t.column}' is not a modifiable factor; "
+                        f"factors: {sorted(levers)}"
+                    )
         return self
 
     def column(self, name: str) -> Column:
