@@ -144,7 +144,7 @@ def prescribe(
     table = run(data, model, settings=settings, ids=person_ids, progress=sys.stderr.isatty())
     write_table(table, out_file, fmt)
     counts = table["status"].value_counts().to_dict()
-    broken = constraint_violations(table, data.description, settings.max_changes)
+    broken = constraint_violations(table, data.description, settings.max_changes, frame=data.frame)
     out.print(
         f"wrote {len(table)} rows to {out_file}: {counts}; constraint violations: {len(broken)}"
     )

@@ -198,6 +198,7 @@ def run_pipeline(
                 timings,
                 sorted(p.name for p in (staging / "figures").glob("*.png")),
                 description,
+                survey.frame,
             ),
         )
     return RunResult(final, metrics, timings)
@@ -256,8 +257,12 @@ def summary_markdown(
     timings: dict[str, float],
     figures: list[str],
     description: SurveyDescription,
+    frame: pd.DataFrame,
 ) -> str:
     """The key numbers of a run, with links to its figures."""
+    violations = constraint_violations(
+        table, description, config.prescribe.max_changes, frame=frame
+    )
     ok = table[table["status"].isin(["changed", "no_change"])]
     shares = ok["n_changes"].value_counts(normalize=True).sort_index()
     changed = ok[ok["status"] == "changed"]
@@ -295,8 +300,8 @@ def summary_markdown(
         f"- mean gain among changed (log-odds): surrogate {changed['gain_surrogate'].mean():.3f}, "
         f"real model {changed['gain_logit'].mean():.3f}",
         f"- prescriptions the model disagrees with: {table['model_disagrees'].mean():.1%}",
-        f"- constraint violations (grid, bounds, direction, largest change, K): "
-        f"{len(constraint_violations(table, description, config.prescribe.max_changes))}",
+        f"- constraint violations (safe values, rules, direction, largest change, K, "
+        f"linear constraints): {len(violations)}",
         f"- median solve time per person: {1000 * ok['solve_seconds'].median():.2f} ms",
         "",
         "## Population curve by number of changes (verified gain, log-odds)",

@@ -182,10 +182,6 @@ def prepare_problems(
     names = model.feature_names
     problems, errors = {}, {}
     for (pid, row), x, logit in zip(frame.iterrows(), X, logits, strict=True):
-        missing = [c for c in description.modifiable_names if pd.isna(row[c])]
-        if missing:
-            errors[pid] = f"column '{missing[0]}' is missing, so no change can be planned"
-            continue
         problem = build_problem(
             pid,
             row,
@@ -265,8 +261,10 @@ def _typed_id(survey: Survey, given: object) -> object:
 
 def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFrame:
     names = model.description.modifiable_names
-    chosen = {
-        pid: [f.levels[i] for f, i in zip(problems[pid].factors, plan.levels, strict=True)]
+    current = frame[list(names)]
+    chosen = {  # every lever's value after the plan; held levers keep their answers
+        pid: current.loc[pid].to_dict()
+        | {f.name: f.levels[i] for f, i in zip(problems[pid].factors, plan.levels, strict=True)}
         for pid, plan in plans.items()
         if plan.levels is not None
     }
@@ -279,8 +277,8 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
             continue
         plan, problem = plans[pid], problems[pid]
         row = {"person_id": pid, "status": plan.status}
-        before = [f.current for f in problem.factors]
-        after = chosen.get(pid, before)
+        before = current.loc[pid].to_numpy(float).tolist()
+        after = [chosen[pid][n] for n in names] if pid in chosen else before
         if pid in scored.index:
             s = scored.loc[pid]
             row |= {
@@ -306,7 +304,7 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
         }
         for name, b, a in zip(names, before, after, strict=True):
             row[f"{name}_before"], row[f"{name}_after"] = b, (a if plan.levels else math.nan)
-        row["advice"] = _advice(model, plan, before, after)
+        row["advice"] = _advice(model, plan, before, after) + _held_note(model, problem)
         row |= {
             "solver_status": plan.solver_status,
             "gap": plan.gap,
@@ -357,7 +355,7 @@ def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[fl
         return f"No prescription: {plan.reason}."
     parts = []
     for factor, b, a in zip(model.description.modifiable, before, after, strict=True):
-        if a == b:
+        if a == b or (a != a and b != b):  # unchanged, or a blank answer left alone
             continue
         verb = "increase" if a > b else "reduce"
         unit = f" {factor.unit}" if factor.unit and factor.unit != "steps" else ""
@@ -367,6 +365,12 @@ def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[fl
     text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     suffix = f" ({plan.reason})" if plan.status == "time_limit" else ""
     return text[0].upper() + text[1:] + suffix + "."
+
+
+def _held_note(model: TrainedModel, problem: PersonProblem) -> str:
+    """Which levers were not considered for this person, and why."""
+    labels = {f.column: f.label for f in model.description.modifiable}
+    return "".join(f" No advice on {labels[name]}: {why}." for name, why in problem.held)
 
 
 def _number(v: float) -> str:

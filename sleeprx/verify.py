@@ -10,7 +10,7 @@ import pandas as pd
 from .learn.model import TrainedModel
 from .learn.survey import SurveyDescription
 from .optimize.ensemble import tree_scorer
-from .optimize.problem import PersonProblem, profile_features
+from .optimize.problem import PersonProblem, profile_features, steps_between
 
 __all__ = [
     "apply_profiles",
@@ -57,37 +57,73 @@ def booster_gain(model: TrainedModel, problem: PersonProblem) -> Callable[[np.nd
 
 
 def constraint_violations(
-    table: pd.DataFrame, description: SurveyDescription, max_changes: int
+    table: pd.DataFrame,
+    description: SurveyDescription,
+    max_changes: int,
+    *,
+    frame: pd.DataFrame,
 ) -> list[str]:
     """Every way a prescription table breaks its constraints; empty when it breaks none.
 
-    Checked per person: a changed value lies on the factor's grid, inside its safe
-    bounds, in the allowed direction and within the largest change, and at most
-    ``max_changes`` factors change.
+    Checked per person, from the table's before and after values and the person's own
+    answers in ``frame`` (the survey frame, indexed by id), independently of how the
+    program was built: a moved lever had an answer and is offered to the person (the
+    description's rules); its new value is one of the safe values (grid or ladder),
+    inside the person's bounds, in the allowed direction and within the largest
+    change; at most ``max_changes`` levers move; and every linear constraint holds
+    after the change, or is no worse than before it.
     """
     after_columns = [f"{f.column}_after" for f in description.modifiable]
-    prescribed = table[after_columns].notna().all(axis=1)  # rows that hold a prescription
+    prescribed = table[after_columns].notna().any(axis=1)  # a time limit may leave none
     done = table[table["status"].isin(["changed", "no_change", "time_limit"]) & prescribed]
     found: list[str] = []
+    ids = done["person_id"].tolist()
+    answers = frame.loc[ids]
     n_changed = np.zeros(len(done), dtype=int)
     for f in description.modifiable:
         before = done[f"{f.column}_before"].to_numpy(float)
         after = done[f"{f.column}_after"].to_numpy(float)
-        moved = ~np.isclose(before, after, rtol=0, atol=1e-9)
+        after = np.where(np.isnan(after) & np.isnan(before), before, after)
+        blank = np.isnan(before)
+        moved = ~np.isclose(before, after, rtol=0, atol=1e-9) & ~(blank & np.isnan(after))
         n_changed += moved
-        delta = after - before
-        rules = {
-            "off the grid": ~np.isclose(after[:, None], f.grid[None, :], rtol=0, atol=1e-9).any(1),
-            f"outside {f.lower:g}..{f.upper:g}": (after < f.lower - 1e-9)
-            | (after > f.upper + 1e-9),
-            f"more than {f.max_change:g} away": np.abs(delta) > f.max_change + 1e-9,
-            "up, which is not allowed": (delta > 1e-9) & (f.direction == "down"),
-            "down, which is not allowed": (delta < -1e-9) & (f.direction == "up"),
-        }
-        for rule, broken in rules.items():
-            for pid in done["person_id"].to_numpy()[moved & broken]:
-                found.append(f"person {pid}: {f.column} moved {rule}")
-    for pid, n in zip(done["person_id"], n_changed, strict=True):
+        for k in np.flatnonzero(moved):
+            pid, b, a = ids[k], before[k], after[k]
+            for rule in _lever_rules(f, answers.loc[pid].to_dict(), b, a):
+                found.append(f"person {pid}: {f.column} moved from {b:g} to {a:g}: {rule}")
+    for pid, n in zip(ids, n_changed, strict=True):
         if n > max_changes:
             found.append(f"person {pid}: {n} factors changed, more than K = {max_changes}")
+    for c in description.constraints:
+        before = {t.column: done[f"{t.column}_before"].to_numpy(float) for t in c.terms}
+        after = {t.column: done[f"{t.column}_after"].to_numpy(float) for t in c.terms}
+        was, now = c.value(before), c.value(after)
+        for k in np.flatnonzero(~np.isnan(now)):
+            low = -np.inf if c.lower is None else min(c.lower, was[k])
+            high = np.inf if c.upper is None else max(c.upper, was[k])
+            if not low - 1e-9 <= now[k] <= high + 1e-9:
+                found.append(
+                    f"person {ids[k]}: constraint '{c.name}' is {now[k]:g} after the change, "
+                    f"outside {low:g}..{high:g}"
+                )
     return found
+
+
+def _lever_rules(factor, answers: dict, before: float, after: float) -> list[str]:
+    """The rules a move of ``factor`` from ``before`` to ``after`` breaks."""
+    if np.isnan(before):
+        return ["the answer was blank"]
+    limits = factor.limits_for(answers)
+    steps = float(steps_between(factor, np.asarray([after]), before)[0])
+    largest = limits.max_change if factor.is_ladder else limits.max_change / factor.step
+    broken = {
+        "not offered to this person": not limits.available,
+        "not a safe value": not np.isclose(after, factor.grid, rtol=0, atol=1e-9).any(),
+        f"outside this person's {limits.lower:g}..{limits.upper:g}": not (
+            limits.lower - 1e-9 <= after <= limits.upper + 1e-9
+        ),
+        "further than the largest change": steps > largest + 1e-9,
+        "up, which is not allowed": after > before and factor.direction == "down",
+        "down, which is not allowed": after < before and factor.direction == "up",
+    }
+    return [rule for rule, bad in broken.items() if bad]

@@ -177,8 +177,8 @@ def describe_plans(
             "gain_verified": after - problem.logit_before,
             "p_after": sigmoid(after),
         }
-        for name, f, i in zip(names, problem.factors, plan.levels, strict=True):
-            record[f"{name}_after"] = float(f.levels[i])
+        for f, i in zip(problem.factors, plan.levels, strict=True):  # held levers stay blank
+            record[f"{f.name}_after"] = float(f.levels[i])
         records.append(record)
     columns = [
         "person_id",

@@ -324,9 +324,9 @@ class LinearConstraint(Strict):
             raise ValueError(f"constraint '{self.name}': lower {self.lower} > upper {self.upper}")
         return self
 
-    def value(self, values: Mapping) -> float:
-        """The constrained sum at ``values`` (lever -> value)."""
-        return float(sum(t.coef * float(values[t.column]) for t in self.terms))
+    def value(self, values: Mapping) -> np.ndarray:
+        """The constrained sum at ``values`` (lever -> a value or an array of values)."""
+        return sum(t.coef * np.asarray(values[t.column], dtype=float) for t in self.terms)
 
 
 class SurveyDescription(Strict):

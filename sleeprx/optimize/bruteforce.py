@@ -41,6 +41,9 @@ def enumerate_choices(problem: PersonProblem, settings: PrescribeSettings) -> np
     if settings.budget is not None:
         intensity = sum(f.intensity[choices[:, j]] for j, f in enumerate(problem.factors))
         choices = choices[intensity <= settings.budget + 1e-9]
+    for row in problem.rows:
+        value = row.values(problem.factors, choices)
+        choices = choices[(value >= row.lower - 1e-9) & (value <= row.upper + 1e-9)]
     return choices
 
 

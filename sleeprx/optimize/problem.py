@@ -1,9 +1,12 @@
 """Plain data for one person's prescription problem: no Pyomo, no solver, no model.
 
-For factor ``f`` the person may keep the current value or move to a grid level that
-is inside the safe bounds, in the allowed direction and within the largest change.
-Index 0 of every factor's levels is the current value (the status quo), so
-"no change" is always feasible.
+For factor ``f`` the person may keep the current value or move to a safe value (on the
+grid or the ladder) that is inside the person's bounds, in the allowed direction and
+within the largest change; the person's own answers may narrow the bounds or take the
+lever away (the description's rules). A lever whose answer is blank is held: nobody
+can be moved from an unknown value. Index 0 of every factor's levels is the current
+value (the status quo), so "no change" is always feasible; linear constraints that
+the person already breaks are relaxed to "no worse than now" for the same reason.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..learn.curves import EffectCurve
-from ..learn.survey import Direction, ModifiableFactor, SurveyDescription
+from ..learn.survey import Direction, Limits, ModifiableFactor, SurveyDescription
 from .ensemble import PrunedTree
 
 __all__ = [
     "FactorChoice",
     "FactorTable",
+    "LinearRow",
     "PersonProblem",
     "allowed_levels",
     "build_problem",
@@ -61,8 +65,35 @@ class FactorTable:
 
 
 @dataclass(frozen=True)
+class LinearRow:
+    """``lower <= constant + sum(coef * value of factor k) <= upper`` for one person.
+
+    ``terms`` index ``PersonProblem.factors``; levers the person cannot move enter
+    ``constant`` at their current values.
+    """
+
+    name: str
+    terms: tuple[tuple[int, float], ...]
+    constant: float
+    lower: float
+    upper: float
+
+    def values(self, factors: Sequence[FactorChoice], choices: np.ndarray) -> np.ndarray:
+        """The row's value at each profile of level indices (profiles x factors)."""
+        choices = np.atleast_2d(choices)
+        total = np.full(len(choices), self.constant)
+        for k, coef in self.terms:
+            total += coef * factors[k].levels[choices[:, k]]
+        return total
+
+
+@dataclass(frozen=True)
 class PersonProblem:
-    """Everything the formulations need about one person."""
+    """Everything the formulations need about one person.
+
+    ``factors`` are the levers this person may move; ``held`` names the others with
+    the reason (a blank answer, a rule), for the advice.
+    """
 
     person_id: object
     factors: tuple[FactorChoice, ...]
@@ -72,6 +103,8 @@ class PersonProblem:
     trees: tuple[PrunedTree, ...] | None = None  # exact mode: the ensemble, pruned
     base_margin: float = 0.0  # exact mode: the booster's base margin
     tables: tuple[FactorTable, ...] | None = None  # exact mode: trees compiled to tables
+    rows: tuple[LinearRow, ...] = ()  # the description's linear constraints
+    held: tuple[tuple[str, str], ...] = ()  # (lever, why it is not offered)
 
     @property
     def n_profiles(self) -> int:
@@ -83,11 +116,30 @@ class PersonProblem:
         return np.array([f.levels[i] for f, i in zip(self.factors, levels, strict=True)])
 
 
-def allowed_levels(factor: ModifiableFactor, current: float) -> np.ndarray:
-    """The current value followed by every grid level a prescription may move to."""
+def steps_between(factor: ModifiableFactor, levels: np.ndarray, current: float) -> np.ndarray:
+    """|change| in steps of the grid (|delta| / step) or rungs of the ladder."""
+    levels = np.asarray(levels, dtype=float)
+    if factor.is_ladder:
+        return np.abs(factor.position(levels) - factor.position(current))
+    return np.abs(levels - current) / factor.step
+
+
+def allowed_levels(
+    factor: ModifiableFactor, current: float, limits: Limits | None = None
+) -> np.ndarray:
+    """The current value followed by every safe value a prescription may move to.
+
+    ``limits`` are the person's (see ``ModifiableFactor.limits_for``); by default the
+    description's own. An unavailable lever offers no level but the current one.
+    """
+    limits = limits or factor.limits_for({})
     grid = factor.grid
+    if not limits.available:
+        return np.asarray([current], dtype=float)
     delta = grid - current
-    keep = (np.abs(delta) > _TOL) & (np.abs(delta) <= factor.max_change + _TOL)
+    largest = limits.max_change if factor.is_ladder else limits.max_change / factor.step
+    keep = (np.abs(delta) > _TOL) & (steps_between(factor, grid, current) <= largest + _TOL)
+    keep &= (grid >= limits.lower - _TOL) & (grid <= limits.upper + _TOL)
     if factor.direction == Direction.UP:
         keep &= delta > 0
     elif factor.direction == Direction.DOWN:
@@ -98,8 +150,8 @@ def allowed_levels(factor: ModifiableFactor, current: float) -> np.ndarray:
 def person_range(factor: ModifiableFactor, current: float) -> tuple[float, float] | None:
     """The interval a prescription may move ``factor`` within: the safe range intersected
     with the direction and the largest change; None when it is empty."""
-    low = max(factor.lower, current - factor.max_change)
-    high = min(factor.upper, current + factor.max_change)
+    low = max(factor.safe_lower, current - factor.max_change)
+    high = min(factor.safe_upper, current + factor.max_change)
     if factor.direction == Direction.UP:
         low = max(low, current)
     elif factor.direction == Direction.DOWN:
@@ -150,20 +202,63 @@ def build_problem(
 ) -> PersonProblem:
     """Assemble one person's problem from their survey row and the model's view of them.
 
-    Exact mode adds the person's trees or tables with
+    ``row`` maps canonical columns to the person's answers (blank = NaN or None). Exact
+    mode adds the person's trees or tables with
     :func:`sleeprx.optimize.factor_tables.attach_ensemble`.
     """
-    choices = []
+    choices, held = [], []
     for factor in description.modifiable:
-        current = float(row[factor.column])
-        levels = allowed_levels(factor, current)
+        current = _number(row.get(factor.column))
+        limits = factor.limits_for(row)
+        if np.isnan(current):
+            held.append((factor.column, "the answer is missing"))
+            continue
+        if not limits.available:
+            held.append((factor.column, "not offered to this person"))
+            continue
+        levels = allowed_levels(factor, current, limits)
         rho = resistance_of(factor, row, resistance_scale)
-        intensity = np.abs(levels - current) / factor.step
+        intensity = steps_between(factor, levels, current)
         changed = np.arange(len(levels)) > 0
         cost = rho * (factor.fixed_cost * changed + intensity)
         curve = curves[factor.column]
         gain = curve(levels) - curve(current)
         choices.append(FactorChoice(factor.column, levels, cost, intensity, gain))
     names = list(feature_names)
-    idx = tuple(names.index(f.column) for f in description.modifiable)
-    return PersonProblem(person_id, tuple(choices), float(logit_before), features, idx)
+    idx = tuple(names.index(c.name) for c in choices)
+    rows = _linear_rows(description, row, [c.name for c in choices])
+    return PersonProblem(
+        person_id,
+        tuple(choices),
+        float(logit_before),
+        features,
+        idx,
+        rows=rows,
+        held=tuple(held),
+    )
+
+
+def _number(value: object) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _linear_rows(
+    description: SurveyDescription, row: Mapping, movable: list[str]
+) -> tuple[LinearRow, ...]:
+    """The description's constraints for this person, relaxed to "no worse than now"
+    where they are already broken; one over a blank answer cannot be evaluated and is
+    left out (the blank lever is held, so it cannot be made worse by a change)."""
+    out = []
+    for c in description.constraints:
+        now = [_number(row.get(t.column)) for t in c.terms]
+        if any(np.isnan(v) for v in now):
+            continue
+        terms = tuple((movable.index(t.column), t.coef) for t in c.terms if t.column in movable)
+        constant = sum(
+            t.coef * v for t, v in zip(c.terms, now, strict=True) if t.column not in movable
+        )
+        value = sum(t.coef * v for t, v in zip(c.terms, now, strict=True))
+        lower = -np.inf if c.lower is None else min(c.lower, value)
+        upper = np.inf if c.upper is None else max(c.upper, value)
+        out.append(LinearRow(c.name, terms, float(constant), float(lower), float(upper)))
+    return tuple(out)

@@ -182,7 +182,12 @@ def build_program(problem: PersonProblem, settings: PrescribeSettings) -> Progra
         \quad \text{s.t.} \quad
         \sum_l z_{fl} = 1 \ \forall f, \qquad
         \sum_f \sum_{l \ge 1} z_{fl} \le K, \qquad
-        \sum_{f,l} \frac{|v_{fl} - x_{if}|}{s_f} z_{fl} \le B \ \text{(if a budget is set)}.
+        \sum_{f,l} \frac{|v_{fl} - x_{if}|}{s_f} z_{fl} \le B \ \text{(if a budget is set)},
+
+    and for every linear constraint :math:`r` of the description,
+    :math:`L_{ir} \le \sum_f a_{rf} \sum_l v_{fl} z_{fl} \le U_{ir}`, its bounds
+    widened to the person's current value where that already breaks them ("no worse
+    than now"). On a ladder, :math:`|v_{fl} - x_{if}| / s_f` counts rungs instead.
 
     With a recourse goal :math:`p^\star` the program instead reads
     :math:`\min_z C_i(z)` s.t. :math:`\mathrm{logit}_0 + \Delta\mathrm{logit}(z) \ge
@@ -204,6 +209,18 @@ def build_program(problem: PersonProblem, settings: PrescribeSettings) -> Progra
     if settings.budget is not None:
         intensity = np.concatenate([f.intensity for f in problem.factors])
         lp.add_row("budget", all_z, intensity, ub=settings.budget)
+    for row in problem.rows:
+        if not row.terms:
+            continue  # only levers the person cannot move: holds by construction
+        index = np.concatenate([choice[k] for k, _ in row.terms])
+        value = np.concatenate([c * problem.factors[k].levels for k, c in row.terms])
+        lp.add_row(
+            f"constraint[{row.name}]",
+            index,
+            value,
+            row.lower - row.constant,
+            row.upper - row.constant,
+        )
     cost = np.concatenate([f.cost for f in problem.factors])
 
     gain = GAIN_MODELS[settings.mode](problem, lp, tuple(choice))
