@@ -37,9 +37,9 @@ def enumerate_choices(problem: PersonProblem, settings: PrescribeSettings) -> np
         for changed in itertools.combinations(range(len(sizes)), k):
             ranges = [range(1, sizes[f]) if f in changed else (0,) for f in range(len(sizes))]
             rows.extend(itertools.product(*ranges))
-    choices = np.asarray(rows, dtype=int).reshape(-1, len(sizes))
+    choices = np.asarray(rows, dtype=int).reshape(len(rows), len(sizes))
     if settings.budget is not None:
-        intensity = sum(f.intensity[choices[:, j]] for j, f in enumerate(problem.factors))
+        intensity = _total(problem, choices, "intensity")
         choices = choices[intensity <= settings.budget + 1e-9]
     for row in problem.rows:
         value = row.values(problem.factors, choices)
@@ -58,10 +58,10 @@ def brute_force(
     """
     choices = enumerate_choices(problem, settings)
     if gain_of is None:
-        gain = sum(f.surrogate_gain[choices[:, j]] for j, f in enumerate(problem.factors))
+        gain = _total(problem, choices, "surrogate_gain")
     else:
         gain = np.asarray(gain_of(choices), dtype=float)
-    cost = sum(f.cost[choices[:, j]] for j, f in enumerate(problem.factors))
+    cost = _total(problem, choices, "cost")
     if settings.goal is None:
         objective = gain - settings.lam * cost
         best = int(np.argmax(objective))
@@ -78,3 +78,11 @@ def brute_force(
         float(gain[best]),
         len(choices),
     )
+
+
+def _total(problem: PersonProblem, choices: np.ndarray, field: str) -> np.ndarray:
+    """The sum over factors of a per-level array, at each profile."""
+    total = np.zeros(len(choices))
+    for j, f in enumerate(problem.factors):
+        total += getattr(f, field)[choices[:, j]]
+    return total

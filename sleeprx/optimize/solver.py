@@ -161,4 +161,14 @@ SOLVERS: dict[str, Callable[[LinearModel, PrescribeSettings], Solution]] = {
 
 def solve(model: LinearModel, settings: PrescribeSettings) -> Solution:
     """Solve ``model`` with the route named by ``settings.backend``."""
+    if model.n_vars == 0:  # a person with no lever to move: nothing for HiGHS to do
+        return _solve_empty(model)
     return SOLVERS[settings.backend](model, settings)
+
+
+def _solve_empty(model: LinearModel) -> Solution:
+    """A program without variables: its rows hold at zero or nothing does."""
+    nan = float("nan")
+    if all(lb <= 0.0 <= ub for lb, ub in zip(model.row_lb, model.row_ub, strict=True)):
+        return Solution("optimal", np.zeros(0), model.offset, model.offset, 0.0, 0.0)
+    return Solution("infeasible", None, nan, nan, nan, 0.0)

@@ -48,8 +48,8 @@ class Program:
 
 def surrogate_gain(problem: PersonProblem, lp: LinearModel, choice) -> GainExpr:
     r"""SHAP surrogate: :math:`\Delta\mathrm{logit} = \sum_{fl} [g_f(v_{fl}) - g_f(x_f)] z_{fl}`."""
-    index = np.concatenate(choice)
-    value = np.concatenate([f.surrogate_gain for f in problem.factors])
+    index = _cat(choice, np.int32)
+    value = _cat([f.surrogate_gain for f in problem.factors])
     return GainExpr(index, value)
 
 
@@ -152,6 +152,11 @@ def _leaf_terms(lp: LinearModel, choice, trees) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(index, dtype=np.int32), np.asarray(value, dtype=float)
 
 
+def _cat(arrays: list[np.ndarray] | tuple[np.ndarray, ...], dtype: type = float) -> np.ndarray:
+    """Concatenate, allowing none (a person with no lever to move)."""
+    return np.concatenate([np.zeros(0, dtype), *arrays]).astype(dtype)
+
+
 def _combined(index: np.ndarray, value: np.ndarray, constant: float) -> GainExpr:
     """One coefficient per variable (a row may not name a column twice)."""
     unique, where = np.unique(index, return_inverse=True)
@@ -203,11 +208,11 @@ def build_program(problem: PersonProblem, settings: PrescribeSettings) -> Progra
         )
         lp.add_row(f"one_level[{f.name}]", z, np.ones(len(z)), 1.0, 1.0)
         choice.append(z)
-    changed = np.concatenate([z[1:] for z in choice])
+    changed = _cat([z[1:] for z in choice], np.int32)
     lp.add_row("max_changes", changed, np.ones(len(changed)), ub=float(settings.max_changes))
-    all_z = np.concatenate(choice)
+    all_z = _cat(choice, np.int32)
     if settings.budget is not None:
-        intensity = np.concatenate([f.intensity for f in problem.factors])
+        intensity = _cat([f.intensity for f in problem.factors])
         lp.add_row("budget", all_z, intensity, ub=settings.budget)
     for row in problem.rows:
         if not row.terms:
@@ -221,7 +226,7 @@ def build_program(problem: PersonProblem, settings: PrescribeSettings) -> Progra
             row.lower - row.constant,
             row.upper - row.constant,
         )
-    cost = np.concatenate([f.cost for f in problem.factors])
+    cost = _cat([f.cost for f in problem.factors])
 
     gain = GAIN_MODELS[settings.mode](problem, lp, tuple(choice))
     if settings.goal is None:

@@ -1,0 +1,298 @@
+"""Real-survey features against brute force: blank answers, ladders, per-person rules and
+linear constraints.
+
+Descriptions and people are drawn by hypothesis. Each program is checked three ways:
+its optimum equals brute-force enumeration; its answer passes
+:func:`sleeprx.verify.constraint_violations`, which reads the description and the
+person's answers and knows nothing of how the program was built; and the set of
+profiles the problem allows is exactly the set of profiles on the safe values that
+the verifier accepts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sleeprx.learn.curves import EffectCurve
+from sleeprx.learn.data import read_survey
+from sleeprx.learn.model import ModelSettings, train
+from sleeprx.learn.survey import description_from_dict, load_description, shipped_description_path
+from sleeprx.optimize.bruteforce import brute_force, enumerate_choices
+from sleeprx.optimize.problem import build_problem
+from sleeprx.prescribe import plan_person, prepare_problems
+from sleeprx.settings import PrescribeSettings
+from sleeprx.verify import booster_gain, constraint_violations
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LADDER = [0.0, 0.029, 0.087, 0.25, 0.5, 1.5, 3.5, 5.5, 7.0]
+LEVERS = ("sleep_weekday", "sleep_weekend", "drinking")
+
+
+def _description(raw_rules: bool, constraint: tuple[float, float] | None):
+    """A small survey: age and sex, two sleep levers on a grid, a drinking ladder."""
+    sleep = {"lower": 6.0, "upper": 9.0, "step": 0.5, "max_change": 1.5, "fixed_cost": 1.0}
+    rules_sleep = [{"when": [{"column": "age", "op": ">=", "value": 65}], "upper": 8.0}]
+    rules_drink = [
+        {"when": [{"column": "sex", "op": "==", "value": "Female"}], "max_change": 1},
+        {"when": [{"column": "age", "op": "<", "value": 21}], "available": False},
+    ]
+    raw = {
+        "name": "drawn",
+        "id_column": "pid",
+        "columns": [
+            {"source": "id", "name": "pid", "type": "integer"},
+            {"source": "age", "name": "age", "type": "integer", "allow_missing": True},
+            {
+                "source": "sex",
+                "name": "sex",
+                "type": "categorical",
+                "categories": ["Male", "Female"],
+                "allow_missing": True,
+            },
+            *({"source": n, "name": n, "type": "numeric", "allow_missing": True} for n in LEVERS),
+            {"source": "q", "name": "q", "type": "integer"},
+        ],
+        "target": {"column": "q", "threshold": 7},
+        "modifiable": [
+            {"column": "sleep_weekday", "label": "weekday sleep", **sleep}
+            | ({"rules": rules_sleep} if raw_rules else {}),
+            {"column": "sleep_weekend", "label": "weekend sleep", **sleep},
+            {
+                "column": "drinking",
+                "label": "drinking frequency",
+                "levels": LADDER,
+                "direction": "down",
+                "max_change": 2,
+                "fixed_cost": 0.5,
+            }
+            | ({"rules": rules_drink} if raw_rules else {}),
+        ],
+    }
+    if constraint is not None:
+        raw["constraints"] = [
+            {
+                "name": "weekend_minus_weekday",
+                "terms": [
+                    {"column": "sleep_weekend", "coef": 1},
+                    {"column": "sleep_weekday", "coef": -1},
+                ],
+                "lower": constraint[0],
+                "upper": constraint[1],
+            }
+        ]
+    return description_from_dict(raw)
+
+
+blank = st.just(math.nan)
+half_hours = st.integers(8, 22).map(lambda k: k / 2)  # 4 h .. 11 h, some off the safe range
+
+
+@st.composite
+def cases(draw):
+    description = _description(
+        draw(st.booleans()),
+        draw(st.none() | st.sampled_from([(-2.0, 2.0), (0.0, 1.0), (-1.0, 0.0)])),
+    )
+    person = {
+        "age": draw(blank | st.integers(18, 90).map(float)),
+        "sex": draw(st.none() | st.sampled_from(["Male", "Female"])),
+        "sleep_weekday": draw(blank | half_hours),
+        "sleep_weekend": draw(blank | half_hours),
+        # on the ladder, or an answer between its rungs
+        "drinking": draw(
+            blank | st.sampled_from(LADDER) | st.floats(0, 7).map(lambda v: round(v, 2))
+        ),
+    }
+    curves = {}
+    for f in description.modifiable:
+        knots = f.grid
+        effects = np.asarray([draw(st.integers(-128, 128)) / 64 for _ in knots])
+        curves[f.column] = EffectCurve(f.column, knots, effects, np.ones(len(knots), int))
+    features = np.asarray([person[n] for n in LEVERS], dtype=float)
+    problem = build_problem(
+        1,
+        person,
+        description,
+        features=features,
+        feature_names=list(LEVERS),
+        logit_before=draw(st.integers(-192, 192)) / 64,
+        curves=curves,
+    )
+    goal = draw(st.none() | st.sampled_from([0.3, 0.6, 0.9]))
+    config = PrescribeSettings(
+        max_changes=draw(st.integers(0, 3)),
+        lam=draw(st.integers(0, 32)) / 64,
+        goal=goal,
+        min_gain=0.0,
+        min_gain_prob=0.0,
+    )
+    return description, person, problem, config
+
+
+def _table(description, person, problem, levels, *, names=LEVERS):
+    """A one-row prescription table in the format of :func:`sleeprx.prescribe`."""
+    after = dict(person)
+    for f, i in zip(problem.factors, levels, strict=True):
+        after[f.name] = float(f.levels[i])
+    row = {"person_id": problem.person_id, "status": "changed"}
+    for name in names:
+        row[f"{name}_before"] = person[name]
+        row[f"{name}_after"] = after[name]
+    return pd.DataFrame([row])
+
+
+def _frame(person):
+    return pd.DataFrame([person], index=pd.Index([1], name="pid"))
+
+
+@PROPERTY
+@given(cases())
+def test_the_program_equals_brute_force_and_passes_the_verifier(case):
+    description, person, problem, config = case
+    plan = plan_person(problem, config)
+    best = brute_force(problem, config)
+    if best.levels is None:
+        assert plan.status == "infeasible"
+        return
+    assert plan.levels is not None
+    assert plan.objective == pytest.approx(best.objective, abs=1e-6)
+    table = _table(description, person, problem, plan.levels)
+    assert constraint_violations(table, description, config.max_changes, frame=_frame(person)) == []
+
+
+@PROPERTY
+@given(cases())
+def test_the_problem_allows_exactly_what_the_verifier_accepts(case):
+    """Completeness and soundness of the levels, rules and rows, profile by profile."""
+    description, person, problem, config = case
+    allowed = {tuple(c) for c in enumerate_choices(problem, config)}
+    options = []
+    for name in LEVERS:
+        f = description.factor(name)
+        value = person[name]
+        candidates = [value] + [v for v in f.grid if not np.isclose(v, value)]
+        options.append(candidates if not np.isnan(value) else [value])
+    profiles = list(itertools.product(*options))
+    # one table row per profile, each under its own id, checked in one call
+    table = pd.DataFrame(
+        {"person_id": range(len(profiles)), "status": "changed"}
+        | {f"{n}_before": person[n] for n in LEVERS}
+        | {f"{n}_after": [v[j] for v in profiles] for j, n in enumerate(LEVERS)}
+    )
+    frame = pd.DataFrame([person] * len(profiles), index=pd.Index(range(len(profiles))))
+    broken = constraint_violations(table, description, config.max_changes, frame=frame)
+    rejected = {int(v.split()[1].rstrip(":")) for v in broken}
+    accepted = set()
+    index = {f.name: k for k, f in enumerate(problem.factors)}
+    for k, values in enumerate(profiles):
+        if k in rejected:
+            continue
+        levels = [0] * len(problem.factors)
+        for name, v in zip(LEVERS, values, strict=True):
+            if name not in index:
+                assert np.isnan(v) or v == person[name]  # a held lever cannot move
+                continue
+            f = problem.factors[index[name]]
+            found = np.flatnonzero(np.isclose(f.levels, v, rtol=0, atol=1e-9))
+            assert len(found), f"{name} = {v} accepted by the verifier but not offered"
+            levels[index[name]] = int(found[0])
+        accepted.add(tuple(levels))
+    assert allowed == accepted
+
+
+@PROPERTY
+@given(cases())
+def test_blank_and_unavailable_levers_are_held_with_a_reason(case):
+    description, person, problem, _ = case
+    offered = {f.name for f in problem.factors}
+    held = dict(problem.held)
+    for f in description.modifiable:
+        if np.isnan(person[f.column]):
+            assert held[f.column] == "the answer is missing"
+        elif not f.limits_for(person).available:
+            assert held[f.column] == "not offered to this person"
+        else:
+            assert f.column in offered
+
+
+def test_a_person_who_breaks_a_constraint_is_held_to_no_worse_and_not_forced():
+    description = _description(False, (-2.0, 2.0))
+    person = {"age": 40.0, "sex": "Male", "sleep_weekday": 5.0, "sleep_weekend": 9.0}
+    person["drinking"] = 0.0
+    problem = build_problem(
+        1,
+        person,
+        description,
+        features=np.asarray([5.0, 9.0, 0.0]),
+        feature_names=list(LEVERS),
+        logit_before=0.0,
+        curves={
+            f.column: EffectCurve(f.column, f.grid, np.zeros(len(f.grid)), np.ones(len(f.grid)))
+            for f in description.modifiable
+        },
+    )
+    (row,) = problem.rows
+    assert (row.lower, row.upper) == (-2.0, 4.0)  # 9 - 5 = 4 already: no worse than 4
+    config = PrescribeSettings(max_changes=3, lam=0.0, min_gain=0.0, min_gain_prob=0.0)
+    plan = plan_person(problem, config)
+    assert plan.levels == (0, 0, 0)  # nothing to gain: not forced to change
+    allowed = enumerate_choices(problem, config)
+    gaps = row.values(problem.factors, allowed)
+    assert gaps.max() <= 4.0 + 1e-9
+
+
+# -- exact mode on the messy example: blank covariates follow the booster's defaults -----
+
+MESSY = Path(__file__).resolve().parents[1] / "data" / "messy_sleep_survey.csv"
+
+
+@pytest.fixture(scope="module")
+def messy():
+    """A small model on the second example survey (blank cells in a third of its rows)."""
+    description = load_description(shipped_description_path().with_name("messy_sleep.yaml"))
+    survey = read_survey(MESSY, description)
+    model = train(survey, settings=ModelSettings(n_estimators=40, max_depth=3))
+    return survey, model
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_exact_mode_equals_brute_force_on_people_with_blank_answers(messy, data):
+    survey, model = messy
+    blanks = survey.frame.index[survey.frame.isna().any(axis=1)]
+    pid = data.draw(st.sampled_from(list(blanks)))
+    config = PrescribeSettings(
+        mode="exact",
+        max_changes=data.draw(st.integers(1, 3)),
+        lam=data.draw(st.sampled_from([0.0, 0.1, 0.5])),
+        goal=data.draw(st.none() | st.sampled_from([0.6, 0.9])),
+        min_gain=0.0,
+        min_gain_prob=0.0,
+    )
+    problems, errors = prepare_problems(model, survey.frame.loc[[pid]], config)
+    assert not errors
+    problem = problems[pid]
+    plan = plan_person(problem, config)
+    best = brute_force(problem, config, gain_of=booster_gain(model, problem))
+    if best.levels is None:
+        assert plan.status == "infeasible"
+        return
+    assert plan.objective == pytest.approx(best.objective, abs=1e-6)
+    row = survey.frame.loc[pid].to_dict()
+    table = _table(
+        survey.description, row, problem, plan.levels, names=survey.description.modifiable_names
+    )
+    assert (
+        constraint_violations(
+            table, survey.description, config.max_changes, frame=survey.frame.loc[[pid]]
+        )
+        == []
+    )
