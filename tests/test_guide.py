@@ -1,0 +1,135 @@
+"""The README's "Bring your own survey" guide: its example runs, and it names every key.
+
+The example description and CSV are read from the README itself, so the guide cannot
+drift from what sleeprx accepts; the schema is walked from the pydantic models, so a
+key added to the description cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import re
+import typing
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+import sleeprx
+from sleeprx.learn import survey as schema
+from sleeprx.verify import constraint_violations
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+HEADING = "## Bring your own survey"
+
+
+def _section() -> str:
+    text = README.read_text(encoding="utf-8")
+    assert HEADING in text, f"README.md has no '{HEADING}' section"
+    body = text.split(HEADING, 1)[1]
+    following = re.search(r"^## ", body, flags=re.MULTILINE)
+    return body[: following.start()] if following else body
+
+
+def _block(section: str, language: str) -> str:
+    blocks = re.findall(rf"^```{language}\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1, f"expected one ```{language} block in the guide, found {len(blocks)}"
+    return blocks[0]
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    """The guide's survey, read with its description, and a tiny model trained on it."""
+    section = _section()
+    folder = tmp_path_factory.mktemp("guide")
+    yaml_path = folder / "my_survey.yaml"
+    csv_path = folder / "my_survey.csv"
+    yaml_path.write_text(_block(section, "yaml"), encoding="utf-8")
+    csv_path.write_text(_block(section, "csv"), encoding="utf-8")
+    description = sleeprx.load_description(yaml_path)
+    survey = sleeprx.read_survey(csv_path, description)
+    model = sleeprx.train(survey, settings=sleeprx.ModelSettings(n_estimators=5, max_depth=2))
+    return survey, model
+
+
+def test_example_has_what_the_guide_promises(example):
+    survey, _ = example
+    d = survey.description
+    frame = survey.frame
+    assert 6 <= len(frame) <= 10
+    assert frame.isna().any().any(), "the example CSV should have blank cells"
+    assert any(c.allow_missing and c.name not in d.modifiable_names for c in d.columns)
+    assert any(c.type == "categorical" and c.feature for c in d.columns)
+    levers = d.modifiable
+    assert any(not f.is_ladder and f.rules for f in levers), "a grid lever with a rule"
+    assert any(f.is_ladder for f in levers), "a ladder lever"
+    assert any(f.clock_origin for f in levers), "a clock-time lever"
+    assert d.constraints, "a linear constraint"
+    y = frame[d.target.column] >= d.target.threshold
+    assert y.any() and not y.all(), "the example needs both classes of the target"
+
+
+@pytest.mark.parametrize("mode", ["surrogate", "exact"])
+def test_example_prescribes_within_its_constraints(example, mode):
+    survey, model = example
+    settings = sleeprx.PrescribeSettings(mode=mode)
+    table = sleeprx.prescribe(survey, model, settings=settings)
+    assert len(table) == len(survey.frame)
+    assert not (table["status"] == "error").any(), table.loc[table["status"] == "error", "advice"]
+    assert set(table["status"]) <= {"changed", "no_change", "infeasible"}
+    broken = constraint_violations(
+        table, survey.description, settings.max_changes, frame=survey.frame
+    )
+    assert broken == []
+
+
+def test_example_blank_lever_is_explained(example):
+    """A blank lever is not prescribed, and the advice says which answer is missing."""
+    survey, model = example
+    d = survey.description
+    table = sleeprx.prescribe(survey, model).set_index("person_id")
+    for factor in d.modifiable:
+        blank = survey.frame.index[survey.frame[factor.column].isna()]
+        for pid in blank:
+            row = table.loc[pid]
+            assert row[f"{factor.column}_after"] != row[f"{factor.column}_after"]  # NaN
+            assert f"No advice on {factor.label}: the answer is missing" in row["advice"]
+
+
+def _schema_classes() -> list[type[BaseModel]]:
+    return [
+        cls
+        for _, cls in inspect.getmembers(schema, inspect.isclass)
+        if issubclass(cls, BaseModel) and cls.__module__ == schema.__name__
+    ]
+
+
+def _choices(annotation: object) -> set[str]:
+    """Every literal and enum value an annotation allows (e.g. the ops, the directions)."""
+    found: set[str] = set()
+    if typing.get_origin(annotation) is typing.Literal:
+        found |= {str(a) for a in typing.get_args(annotation)}
+    elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        found |= {str(m.value) for m in annotation}
+    for arg in typing.get_args(annotation):
+        if typing.get_origin(annotation) is not typing.Literal:
+            found |= _choices(arg)
+    return found
+
+
+def test_schema_is_walked():
+    names = {cls.__name__ for cls in _schema_classes()}
+    expected = {"Column", "Derived", "Target", "Reference", "Condition", "Rule"}
+    expected |= {"ModifiableFactor", "Term", "LinearConstraint", "SurveyDescription"}
+    assert expected <= names
+
+
+@pytest.mark.parametrize("cls", _schema_classes(), ids=lambda c: c.__name__)
+def test_guide_names_every_key(cls):
+    section = _section()
+    missing = [key for key in cls.model_fields if f"`{key}`" not in section]
+    assert missing == [], f"the guide does not document {cls.__name__} keys {missing}"
+    values = set().union(*(_choices(f.annotation) for f in cls.model_fields.values()))
+    missing = sorted(v for v in values if f"`{v}`" not in section)
+    assert missing == [], f"the guide does not document {cls.__name__} values {missing}"
