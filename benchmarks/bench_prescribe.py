@@ -106,7 +106,7 @@ def sleeprx_method(model, frame, settings, explanation) -> Callable[[int], Answe
         return Answer(
             values,
             end - start,
-            plan.solver_status in ("optimal", "infeasible"),
+            plan.solver_status in ("optimal", "enumerated", "infeasible"),
             "" if values is not None else plan.reason,
             (middle - start, end - middle),
             plan.cost,

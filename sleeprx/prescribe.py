@@ -24,9 +24,8 @@ from .learn.model import TrainedModel
 from .odds import sigmoid
 from .optimize.ensemble import tree_scorer
 from .optimize.factor_tables import attach_ensemble
-from .optimize.formulation import build_program
 from .optimize.problem import PersonProblem, build_problem
-from .optimize.solver import solve
+from .optimize.routes import find_best
 from .progress import track
 from .settings import PrescribeSettings
 from .verify import rescore
@@ -68,11 +67,10 @@ def plan_person(
     ``outcome`` names the positive class in the reasons (the description's label).
     """
     start = time.perf_counter()
-    program = build_program(problem, settings)
-    solution = solve(program.model, settings)
+    solution = find_best(problem, settings)
     seconds = time.perf_counter() - start
     pid = problem.person_id
-    if solution.x is None:
+    if solution.levels is None:
         if solution.status == "time_limit":
             status, reason = (
                 "time_limit",
@@ -104,9 +102,9 @@ def plan_person(
             seconds,
             reason,
         )
-    levels = program.chosen_levels(solution.x)
+    levels = solution.levels
     pick = list(zip(problem.factors, levels, strict=True))
-    gain = program.gain.evaluate(solution.x)
+    gain = solution.gain
     surrogate = float(sum(f.surrogate_gain[i] for f, i in pick))
     cost = float(sum(f.cost[i] for f, i in pick))
     intensity = float(sum(f.intensity[i] for f, i in pick))

@@ -63,7 +63,15 @@ class PrescribeSettings(Strict):
     highs_options: dict[str, HighsValue] = Field(
         default_factory=dict, description="extra HiGHS options, applied after sleeprx's own"
     )
-    backend: Literal["highs", "pyomo"] = "highs"
+    backend: Literal["highs", "pyomo"] = Field("highs", description="the MIP's route to HiGHS")
+    solver: Literal["auto", "mip", "enumeration"] = Field(
+        "auto",
+        description="auto: enumerate programs of at most enumeration_limit profiles, "
+        "else the MIP; both are proven optimal",
+    )
+    enumeration_limit: int = Field(
+        20_000, ge=0, description="most allowed profiles scored by enumeration under auto"
+    )
     disagree_ratio: float = Field(
         0.5, ge=0, le=1, description="flag a real gain below this share of the surrogate's"
     )

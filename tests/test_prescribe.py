@@ -23,7 +23,7 @@ def test_everyone_gets_a_prescription_within_constraints(survey, small_model, mo
     table = prescribe(survey, small_model, settings=settings)
     assert len(table) == len(survey.frame)
     assert set(table["status"]) <= {"changed", "no_change"}
-    assert (table["solver_status"] == "optimal").all()
+    assert table["solver_status"].isin(["optimal", "enumerated"]).all()
     assert (
         constraint_violations(table, survey.description, settings.max_changes, frame=survey.frame)
         == []

@@ -296,3 +296,16 @@ def test_exact_mode_equals_brute_force_on_people_with_blank_answers(messy, data)
         )
         == []
     )
+
+
+@PROPERTY
+@given(cases())
+def test_the_mip_and_enumeration_routes_agree(case):
+    _, _, problem, config = case
+    by_mip = plan_person(problem, config.model_copy(update={"solver": "mip"}))
+    by_enumeration = plan_person(problem, config.model_copy(update={"solver": "enumeration"}))
+    assert by_enumeration.solver_status in ("enumerated", "infeasible")
+    assert by_mip.solver_status in ("optimal", "infeasible")
+    assert by_mip.status == by_enumeration.status
+    if by_mip.levels is not None:
+        assert by_mip.objective == pytest.approx(by_enumeration.objective, abs=1e-6)

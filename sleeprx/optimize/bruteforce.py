@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from ..settings import PrescribeSettings
 from .problem import PersonProblem
 
-__all__ = ["BruteForceResult", "brute_force", "enumerate_choices"]
+__all__ = ["BruteForceResult", "brute_force", "count_profiles", "enumerate_choices"]
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,37 @@ class BruteForceResult:
     n_profiles: int
 
 
+def count_profiles(sizes: tuple[int, ...], max_changes: int) -> int:
+    """How many profiles change at most ``max_changes`` factors (``sizes`` = levels per
+    factor, the current one included): the coefficients of prod (1 + (n_f - 1) t)."""
+    counts = [1] + [0] * max_changes
+    for n in sizes:
+        for k in range(max_changes, 0, -1):
+            counts[k] += counts[k - 1] * (n - 1)
+    return sum(counts)
+
+
+@lru_cache(maxsize=512)
+def _patterns(sizes: tuple[int, ...], max_changes: int) -> np.ndarray:
+    """Level indices of every profile with at most ``max_changes`` changes, fewest changes
+    first; cached, since people with the same level counts share them."""
+    blocks = [np.zeros((1, len(sizes)), dtype=np.int32)]
+    for k in range(1, min(max_changes, len(sizes)) + 1):
+        for changed in itertools.combinations(range(len(sizes)), k):
+            grids = np.meshgrid(*(np.arange(1, sizes[f]) for f in changed), indexing="ij")
+            block = np.zeros((grids[0].size, len(sizes)), dtype=np.int32)
+            for f, g in zip(changed, grids, strict=True):
+                block[:, f] = g.ravel()
+            blocks.append(block)
+    out = np.concatenate(blocks)
+    out.setflags(write=False)
+    return out
+
+
 def enumerate_choices(problem: PersonProblem, settings: PrescribeSettings) -> np.ndarray:
     """Level indices (profiles x factors) of every profile the constraints allow."""
-    sizes = [len(f.levels) for f in problem.factors]
-    rows = []
-    for k in range(min(settings.max_changes, len(sizes)) + 1):
-        for changed in itertools.combinations(range(len(sizes)), k):
-            ranges = [range(1, sizes[f]) if f in changed else (0,) for f in range(len(sizes))]
-            rows.extend(itertools.product(*ranges))
-    choices = np.asarray(rows, dtype=int).reshape(len(rows), len(sizes))
+    sizes = tuple(len(f.levels) for f in problem.factors)
+    choices = _patterns(sizes, settings.max_changes)
     if settings.budget is not None:
         intensity = _total(problem, choices, "intensity")
         choices = choices[intensity <= settings.budget + 1e-9]
