@@ -22,7 +22,14 @@ import pandas as pd
 from .errors import SurveyError
 from .survey import Column, SurveyDescription, load_description
 
-__all__ = ["RowProblem", "Survey", "load_survey", "read_survey", "shipped_survey_path"]
+__all__ = [
+    "RowProblem",
+    "RowRange",
+    "Survey",
+    "load_survey",
+    "read_survey",
+    "shipped_survey_path",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,18 @@ class RowProblem:
     person_id: str
     column: str
     message: str
+
+
+@dataclass(frozen=True)
+class RowRange:
+    """Some consecutive data rows of a survey file, by byte offsets (found by
+    :mod:`sleeprx.batch`): the header is bytes ``[0, header_end)``, the rows
+    ``[start, stop)``, and ``first`` counts the data rows before them."""
+
+    first: int
+    header_end: int
+    start: int
+    stop: int
 
 
 @dataclass
@@ -72,6 +91,7 @@ def read_survey(
     description: SurveyDescription | None = None,
     *,
     errors: Literal["raise", "collect"] = "raise",
+    rows: RowRange | None = None,
 ) -> Survey:
     """Read and validate a survey file.
 
@@ -81,11 +101,13 @@ def read_survey(
     description : how to read it; ``None`` uses the shipped description.
     errors : ``"raise"`` stops at the first invalid cell; ``"collect"`` sets invalid
         rows aside in :attr:`Survey.problems` and keeps the valid ones.
+    rows : read only these rows (and the header); messages keep the file's row numbers.
     """
     path = Path(path) if path is not None else shipped_survey_path()
     description = description if description is not None else load_description()
-    raw = _read_csv(path)
+    raw = _read_csv(path, rows)
     name = path.name
+    first = rows.first if rows is not None else 0  # data rows before the ones read
 
     # The target may be absent: people who have not reported their sleep quality can
     # still be prescribed for (training and evaluation refuse such a survey).
@@ -109,10 +131,10 @@ def read_survey(
             for pos, msg in bad:
                 problems.append(
                     RowProblem(
-                        pos + 1,
+                        first + pos + 1,
                         ids.iloc[pos],
                         column.source,
-                        f"{name} {_at(pos)}, column '{column.source}': {msg}",
+                        f"{name} {_at(first + pos)}, column '{column.source}': {msg}",
                     )
                 )
     for factor in description.modifiable:
@@ -121,16 +143,18 @@ def read_survey(
             values, bad = _numbers(raw[rc], low=0.0, high=None, integer=False, missing_ok=True)
             out[f"resistance__{factor.column}"] = values
             problems += [
-                RowProblem(p + 1, ids.iloc[p], rc, f"{name} {_at(p)}, column '{rc}': {m}")
+                RowProblem(
+                    first + p + 1, ids.iloc[p], rc, f"{name} {_at(first + p)}, column '{rc}': {m}"
+                )
                 for p, m in bad
             ]
 
     frame = pd.DataFrame(out)
-    _check_unique_ids(frame[description.id_column], name, description)
+    _check_unique_ids(frame[description.id_column], name, description, first)
     problems.sort(key=lambda p: p.row)
     if problems and errors == "raise":
         raise SurveyError(problems[0].message)
-    bad_rows = sorted({p.row - 1 for p in problems})
+    bad_rows = sorted({p.row - 1 - first for p in problems})
     frame = frame.drop(index=frame.index[bad_rows])
     frame[description.id_column] = frame[description.id_column].astype(np.int64)
     frame = frame.set_index(description.id_column).sort_index()
@@ -145,21 +169,21 @@ def _source_of(description: SurveyDescription, name: str) -> str:
     return description.column(name).source
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, rows: RowRange | None = None) -> pd.DataFrame:
     name = path.name
     if not path.is_file():
         raise SurveyError(f"{path}: survey file not found")
     if path.stat().st_size == 0:
         raise SurveyError(f"{name}: the file is empty")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = _read_bytes(path, rows).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SurveyError(f"{name}: not a CSV file (not UTF-8 text at byte {exc.start})") from None
     if "\x00" in text:
         raise SurveyError(f"{name}: not a CSV file (it holds binary data)")
     if text.lstrip()[:1] in ("{", "["):
         raise SurveyError(f"{name}: not a CSV file (it looks like JSON)")
-    _check_field_counts(text, name)
+    _check_field_counts(text, name, rows.first if rows is not None else 0)
     try:
         # Everything as text: "None" is a category here, and validation decides types.
         raw = pd.read_csv(
@@ -179,12 +203,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return raw.apply(lambda s: s.str.strip())
 
 
-def _check_field_counts(text: str, name: str) -> None:
+def _read_bytes(path: Path, rows: RowRange | None) -> bytes:
+    if rows is None:
+        return path.read_bytes()
+    with path.open("rb") as handle:
+        header = handle.read(rows.header_end)
+        handle.seek(rows.start)
+        return header + handle.read(rows.stop - rows.start)
+
+
+def _check_field_counts(text: str, name: str, first: int = 0) -> None:
     """Every line has as many fields as the header (pandas would shift or drop cells)."""
     try:
         lines = csv.reader(io.StringIO(text))
         header = next(lines, [])
-        for line_no, fields in enumerate(lines, start=2):
+        for line_no, fields in enumerate(lines, start=2 + first):
             if fields and len(fields) != len(header):
                 raise SurveyError(
                     f"{name}: row {line_no - 1} (line {line_no}): expected {len(header)} fields "
@@ -257,11 +290,13 @@ def _categories(column: Column, text: pd.Series):
     return mapped.where(mapped != "", None), bad
 
 
-def _check_unique_ids(ids: pd.Series, name: str, description: SurveyDescription) -> None:
+def _check_unique_ids(
+    ids: pd.Series, name: str, description: SurveyDescription, first_row: int = 0
+) -> None:
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if not dup.empty:
         first = dup.iloc[0]
-        rows = [int(i) + 1 for i in np.flatnonzero((ids == first).to_numpy())]
+        rows = [first_row + int(i) + 1 for i in np.flatnonzero((ids == first).to_numpy())]
         source = _source_of(description, description.id_column)
         raise SurveyError(
             f"{name}: column '{source}': id {first:.0f} appears more than once (rows {rows})"

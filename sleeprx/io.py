@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from .errors import ArtifactError, ConfigError
 
@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "atomic_open",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "fresh_dir",
     "read_yaml",
     "staged_dir",
     "write_table",
@@ -35,6 +37,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
     A crash or an error leaves either the old file or the new one, never half of one.
     """
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """A file handle on a temporary file beside ``path``, renamed into place on success.
+
+    For output written piece by piece (``mode`` "wb" or "w", UTF-8): a crash or an
+    error leaves either the old file or the new one, never half of one.
+    """
     path = Path(path)
     if path.is_dir():
         raise ArtifactError(f"{path}: is a folder; give a file name")
@@ -44,8 +58,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot be written ({exc.strerror})") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}  # no translation
+        with os.fdopen(fd, mode, **text) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
@@ -53,7 +68,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def _umask() -> int:
@@ -90,6 +104,34 @@ def _written_by_sleeprx(folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and str(meta.get("kind", "")).startswith("sleeprx.")
+
+
+def fresh_dir(folder: str | Path) -> Path:
+    """Make ``folder`` an empty folder marked as sleeprx's, for output written in place.
+
+    The rule of :func:`staged_dir`: ``folder`` may not exist, be empty, or be a folder
+    sleeprx wrote before; anything else is refused before any work is done.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ArtifactError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not _written_by_sleeprx(folder):
+        raise ArtifactError(
+            f"{folder}: exists, is not empty and was not written by sleeprx; "
+            f"choose another output (sleeprx replaces this folder whole)"
+        )
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        (folder / MARKER).write_text("Written by sleeprx; the next run replaces it.\n")
+    except OSError as exc:
+        raise ArtifactError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+    return folder
+
+
+def written_by_sleeprx(folder: str | Path) -> bool:
+    """``folder`` holds sleeprx's marker (or is a model folder)."""
+    return Path(folder).is_dir() and _written_by_sleeprx(Path(folder))
 
 
 @contextmanager
