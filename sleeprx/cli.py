@@ -115,8 +115,24 @@ def prescribe(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or json; default: from --out's suffix")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="batch: solve on a local Dask cluster of N processes")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="batch: solve on the Dask cluster at tcp://host:port")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="batch: finish an interrupted run of the same inputs")
+    ] = False,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="batch: people per task and per Parquet part (2000)")
+    ] = None,
 ) -> None:
-    """Prescribe for every person (or --ids), verified by the real classifier."""
+    """Prescribe for every person (or --ids), verified by the real classifier.
+
+    With --workers, --scheduler, --resume or --chunk-size, the survey is solved in
+    chunks of rows that stream into OUT.parts/ (Parquet) and the run can be resumed.
+    """
     from .files import table_format, write_table
     from .learn.data import read_survey
     from .learn.model import load_model
@@ -136,6 +152,11 @@ def prescribe(
         time_limit=time_limit,
     )
     person_ids = parse_ids(ids)
+    if workers is not None or scheduler or resume or chunk_size is not None:
+        batch = {"workers": workers, "scheduler": scheduler, "resume": resume}
+        if chunk_size is not None:
+            batch["chunk_size"] = chunk_size
+        return prescribe_batch(survey, model_dir, out_file, settings, fmt, person_ids, **batch)
     model = load_model(model_dir)
     data = read_survey(survey, model.description, errors="collect")
     for problem in data.problems:
@@ -149,6 +170,38 @@ def prescribe(
         f"wrote {len(table)} rows to {out_file}: {counts}; constraint violations: {len(broken)}"
     )
     for line in broken[:10]:
+        err.print(f"violation: {line}")
+    out.print("Decision support, not medical advice.")
+
+
+def prescribe_batch(survey, model_dir, out_file, settings, fmt, ids, **batch) -> None:
+    """``prescribe`` in chunks (sleeprx.batch); progress lines go to stderr."""
+    from .batch import prescribe_batch as run
+
+    result = run(
+        survey,
+        model_dir,
+        out_file,
+        settings=settings,
+        fmt=fmt,
+        ids=ids,
+        progress=sys.stderr.isatty(),
+        log=lambda line: err.print(line, highlight=False),
+        **batch,
+    )
+    for line in result.skipped_lines:
+        err.print(f"skipped (no valid id): {line}", highlight=False)
+    reused = f", {result.reused} reused" if result.reused else ""
+    out.print(
+        f"wrote {result.rows} rows to {out_file}: {result.status}; "
+        f"constraint violations: {result.violations}",
+        highlight=False,
+    )
+    out.print(
+        f"parts: {result.parts}/ ({result.chunks} chunks{reused}); {result.seconds:.1f} s",
+        highlight=False,
+    )
+    for line in result.violation_lines:
         err.print(f"violation: {line}")
     out.print("Decision support, not medical advice.")
 

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from .errors import ArtifactError, ConfigError
 
@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "atomic_open",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "check_output_dir",
+    "fresh_dir",
     "read_yaml",
     "staged_dir",
     "table_format",
@@ -39,6 +41,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
     A crash or an error leaves either the old file or the new one, never half of one.
     """
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """A file handle on a temporary file beside ``path``, renamed into place on success.
+
+    For output written piece by piece (``mode`` "wb" or "w", UTF-8): a crash or an
+    error leaves either the old file or the new one, never half of one.
+    """
     path = Path(path)
     if path.is_dir():
         raise ArtifactError(f"{path}: is a folder; give a file name")
@@ -48,8 +62,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot be written ({exc.strerror})") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}  # no translation
+        with os.fdopen(fd, mode, **text) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
@@ -57,7 +72,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def _umask() -> int:
@@ -112,6 +126,24 @@ def check_output_dir(final: str | Path) -> Path:
             f"choose another output folder (sleeprx replaces its output folder whole)"
         )
     return final
+
+
+def fresh_dir(folder: str | Path) -> Path:
+    """Make ``folder`` an empty folder marked as sleeprx's, for output written in place,
+    under the rule of :func:`check_output_dir`."""
+    folder = check_output_dir(folder)
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        (folder / MARKER).write_text("Written by sleeprx; the next run replaces it.\n")
+    except OSError as exc:
+        raise ArtifactError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+    return folder
+
+
+def written_by_sleeprx(folder: str | Path) -> bool:
+    """``folder`` holds sleeprx's marker (or is a model folder)."""
+    return Path(folder).is_dir() and _written_by_sleeprx(Path(folder))
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .errors import ConfigError, SolverError, SurveyError
 from .learn.curves import EffectCurve
-from .learn.data import Survey
+from .learn.data import Survey, typed_id
 from .learn.explain import Explanation, effect_curves
 from .learn.model import TrainedModel
 from .odds import sigmoid
@@ -228,7 +228,7 @@ def prescribe(
         pid: p.message for p in survey.problems if (pid := survey.id_of(p.person_id)) is not None
     }
     if ids is not None:  # ids typed like the survey's (text from a command line, say)
-        wanted = [_typed_id(survey, i) for i in wanted]
+        wanted = [typed_id(survey.description, i) for i in wanted]
     unknown = [i for i in wanted if i not in frame.index and i not in invalid]
     if unknown:
         raise ConfigError(f"--ids: no person with id {unknown[0]} in {survey.source}")
@@ -246,15 +246,6 @@ def prescribe(
         except SolverError as exc:
             errors[pid] = str(exc)
     return _table(model, frame, problems, plans, errors, wanted, settings)
-
-
-def _typed_id(survey: Survey, given: object) -> object:
-    parsed = survey.id_of(str(given))
-    if parsed is None:
-        raise ConfigError(
-            f"--ids {str(given)!r}: not an id of this survey (its ids are whole numbers)"
-        )
-    return parsed
 
 
 def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import SurveyError
+from ..errors import ConfigError, SurveyError
 from .survey import Column, SurveyDescription, load_description
 
 #: A blank cell where the description allows none; names the key that would allow it.
@@ -28,7 +28,15 @@ MISSING = (
     "on this column in the survey description"
 )
 
-__all__ = ["RowProblem", "Survey", "parse_id", "read_survey", "shipped_survey_path"]
+__all__ = [
+    "RowProblem",
+    "RowRange",
+    "Survey",
+    "parse_id",
+    "read_survey",
+    "shipped_survey_path",
+    "typed_id",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,18 @@ class RowProblem:
     person_id: str
     column: str
     message: str
+
+
+@dataclass(frozen=True)
+class RowRange:
+    """Some consecutive data rows of a survey file, by byte offsets (found by
+    :mod:`sleeprx.batch`): the header is bytes ``[0, header_end)``, the rows
+    ``[start, stop)``, and ``first`` counts the data rows before them."""
+
+    first: int
+    header_end: int
+    start: int
+    stop: int
 
 
 @dataclass
@@ -71,6 +91,17 @@ def shipped_survey_path() -> Path:
     raise SurveyError(f"the shipped survey {name} is not installed; pass --survey")
 
 
+def typed_id(description: SurveyDescription, given: object) -> int | str:
+    """An id given by a user (say ``--ids``), typed like the survey's ids; refuses one
+    that cannot be an id of this survey."""
+    parsed = parse_id(description, str(given))
+    if parsed is None:
+        raise ConfigError(
+            f"--ids {str(given)!r}: not an id of this survey (its ids are whole numbers)"
+        )
+    return parsed
+
+
 def parse_id(description: SurveyDescription, text: str) -> int | str | None:
     """An id as the survey's id column types it (whole numbers or text); None if
     ``text`` is not a valid id of that type."""
@@ -89,6 +120,7 @@ def read_survey(
     description: SurveyDescription | None = None,
     *,
     errors: Literal["raise", "collect"] = "raise",
+    rows: RowRange | None = None,
 ) -> Survey:
     """Read and validate a survey file.
 
@@ -98,11 +130,13 @@ def read_survey(
     description : how to read it; ``None`` uses the shipped description.
     errors : ``"raise"`` stops at the first invalid cell; ``"collect"`` sets invalid
         rows aside in :attr:`Survey.problems` and keeps the valid ones.
+    rows : read only these rows (and the header); messages keep the file's row numbers.
     """
     path = Path(path) if path is not None else shipped_survey_path()
     description = description if description is not None else load_description()
-    raw = _read_csv(path)
+    raw = _read_csv(path, rows)
     name = path.name
+    first = rows.first if rows is not None else 0  # data rows before the ones read
 
     # The target may be absent: people who have not reported their sleep quality can
     # still be prescribed for (training and evaluation refuse such a survey).
@@ -126,10 +160,10 @@ def read_survey(
             for pos, msg in bad:
                 problems.append(
                     RowProblem(
-                        pos + 1,
+                        first + pos + 1,
                         ids.iloc[pos],
                         column.source,
-                        f"{name} {_at(pos)}, column '{column.source}': {msg}",
+                        f"{name} {_at(first + pos)}, column '{column.source}': {msg}",
                     )
                 )
     for factor in description.modifiable:
@@ -138,16 +172,18 @@ def read_survey(
             values, bad = _numbers(raw[rc], low=0.0, high=None, integer=False, missing_ok=True)
             out[f"resistance__{factor.column}"] = values
             problems += [
-                RowProblem(p + 1, ids.iloc[p], rc, f"{name} {_at(p)}, column '{rc}': {m}")
+                RowProblem(
+                    first + p + 1, ids.iloc[p], rc, f"{name} {_at(first + p)}, column '{rc}': {m}"
+                )
                 for p, m in bad
             ]
 
     frame = pd.DataFrame(out)
-    _check_unique_ids(frame[description.id_column], name, description)
+    _check_unique_ids(frame[description.id_column], name, description, first)
     problems.sort(key=lambda p: p.row)
     if problems and errors == "raise":
         raise SurveyError(problems[0].message)
-    bad_rows = sorted({p.row - 1 for p in problems})
+    bad_rows = sorted({p.row - 1 - first for p in problems})
     frame = frame.drop(index=frame.index[bad_rows])
     if description.column(description.id_column).type != "text":
         frame[description.id_column] = frame[description.id_column].astype(np.int64)
@@ -163,21 +199,21 @@ def _source_of(description: SurveyDescription, name: str) -> str:
     return description.column(name).source
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, rows: RowRange | None = None) -> pd.DataFrame:
     name = path.name
     if not path.is_file():
         raise SurveyError(f"{path}: survey file not found")
     if path.stat().st_size == 0:
         raise SurveyError(f"{name}: the file is empty")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = _read_bytes(path, rows).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SurveyError(f"{name}: not a CSV file (not UTF-8 text at byte {exc.start})") from None
     if "\x00" in text:
         raise SurveyError(f"{name}: not a CSV file (it holds binary data)")
     if text.lstrip()[:1] in ("{", "["):
         raise SurveyError(f"{name}: not a CSV file (it looks like JSON)")
-    _check_field_counts(text, name)
+    _check_field_counts(text, name, rows.first if rows is not None else 0)
     try:
         # Everything as text: "None" is a category here, and validation decides types.
         raw = pd.read_csv(
@@ -197,12 +233,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return raw.apply(lambda s: s.str.strip())
 
 
-def _check_field_counts(text: str, name: str) -> None:
+def _read_bytes(path: Path, rows: RowRange | None) -> bytes:
+    if rows is None:
+        return path.read_bytes()
+    with path.open("rb") as handle:
+        header = handle.read(rows.header_end)
+        handle.seek(rows.start)
+        return header + handle.read(rows.stop - rows.start)
+
+
+def _check_field_counts(text: str, name: str, first: int = 0) -> None:
     """Every line has as many fields as the header (pandas would shift or drop cells)."""
     try:
         lines = csv.reader(io.StringIO(text))
         header = next(lines, [])
-        for line_no, fields in enumerate(lines, start=2):
+        for line_no, fields in enumerate(lines, start=2 + first):
             if fields and len(fields) != len(header):
                 raise SurveyError(
                     f"{name}: row {line_no - 1} (line {line_no}): expected {len(header)} fields "
@@ -278,11 +323,13 @@ def _categories(column: Column, text: pd.Series):
     return mapped.where(mapped != "", None), bad
 
 
-def _check_unique_ids(ids: pd.Series, name: str, description: SurveyDescription) -> None:
+def _check_unique_ids(
+    ids: pd.Series, name: str, description: SurveyDescription, first_row: int = 0
+) -> None:
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if not dup.empty:
         first = dup.iloc[0]
-        rows = [int(i) + 1 for i in np.flatnonzero((ids == first).to_numpy())]
+        rows = [first_row + int(i) + 1 for i in np.flatnonzero((ids == first).to_numpy())]
         source = _source_of(description, description.id_column)
         raise SurveyError(
             f"{name}: column '{source}': id {_id_text(first)} appears more than once (rows {rows})"

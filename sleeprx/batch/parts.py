@@ -1,0 +1,155 @@
+"""The Parquet parts of a batch run: one schema for all, and the final table from them.
+
+Every part holds the prescription table of one chunk, with the columns of
+:func:`sleeprx.prescribe.prescribe` in its order. Parts share one schema whatever
+their rows (a chunk of error rows only has all-null numbers and strings), so they
+read back as one dataset. The final CSV or JSON is merged from the parts a few
+thousand rows at a time, in the order of an in-process run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..files import atomic_open
+
+__all__ = ["assemble", "part_path", "read_rows", "write_part"]
+
+STRINGS = ("status", "advice", "solver_status", "mode")
+BOOLS = ("model_disagrees",)
+INTEGERS = ("person_id",)
+
+
+def _type(column: str) -> pa.DataType:
+    if column in STRINGS:
+        return pa.string()
+    if column in BOOLS:
+        return pa.bool_()
+    if column in INTEGERS:
+        return pa.int64()
+    return pa.float64()  # every other column is a number, NaN when it does not apply
+
+
+def part_path(folder: Path, index: int) -> Path:
+    return folder / f"part-{index:05d}.parquet"
+
+
+def write_part(table: pd.DataFrame, folder: Path, index: int) -> Path:
+    """Write one chunk's table, whole or not at all (temporary name, then rename)."""
+    arrays = [pa.array(table[c], type=_type(c), from_pandas=True) for c in table.columns]
+    schema = pa.schema([pa.field(c, _type(c)) for c in table.columns])
+    final = part_path(folder, index)
+    tmp = folder / f".{final.name}.{uuid.uuid4().hex}.tmp"  # a task may run twice at once
+    try:
+        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def read_rows(path: Path) -> int:
+    """Rows in a part; -1 when it is missing or unreadable."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return -1
+
+
+def assemble(
+    parts: list[Path],
+    out: Path,
+    fmt: str,
+    *,
+    order: Callable[[pd.Series], pd.Series],
+    integer_changes: bool,
+    batch_rows: int = 20_000,
+) -> None:
+    """Merge ``parts`` (each sorted by ``order`` of person_id) into one CSV or JSON file.
+
+    ``integer_changes``: n_changes is written as whole numbers, as an in-process run
+    does when no row is an error row.
+    """
+    with atomic_open(out, "w") as handle:
+        first = True
+        for block in (
+            block
+            for group in _groups(parts, order)
+            for block in _merged(group, order, max(64, batch_rows // len(group)))
+        ):
+            if integer_changes and "n_changes" in block:
+                block["n_changes"] = block["n_changes"].astype("int64")
+            if fmt == "csv":
+                handle.write(block.to_csv(index=False, header=first))
+            else:
+                text = block.to_json(orient="records", indent=2)
+                handle.write(("[\n" if first else ",\n") + text[2:-2])  # without "[\n", "\n]"
+            first = False
+        if fmt == "json":
+            handle.write("[\n]\n" if first else "\n]\n")
+
+
+def _groups(parts: list[Path], order: Callable[[pd.Series], pd.Series]) -> list[list[Path]]:
+    """The parts in groups whose ranges of keys overlap, groups in order of their keys.
+
+    A survey sorted by id gives one part per group, so only one part is open at a time.
+    """
+    spans = []
+    for path in parts:
+        ids = pq.read_table(path, columns=["person_id"]).column(0).to_pandas()
+        if len(ids):
+            keys = order(ids)
+            spans.append((keys.min(), keys.max(), path))
+    groups: list[list[Path]] = []
+    top = None
+    for low, high, path in sorted(spans, key=lambda span: span[0]):
+        if groups and low <= top:
+            groups[-1].append(path)
+            top = max(top, high)
+        else:
+            groups.append([path])
+            top = high
+    return groups
+
+
+def _merged(
+    parts: list[Path], order: Callable[[pd.Series], pd.Series], batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The parts' rows in ``order``, a block at a time; at most a batch per part in memory.
+
+    Each round takes every buffered row up to the smallest of the buffers' last keys:
+    no row still unread can come before those.
+    """
+    readers = [pq.ParquetFile(p).iter_batches(batch_size=batch_rows) for p in parts]
+    buffers: list[pd.DataFrame | None] = [None] * len(parts)
+
+    def refill(i: int) -> None:
+        while buffers[i] is None or buffers[i].empty:
+            batch = next(readers[i], None)
+            if batch is None:
+                buffers[i] = None
+                return
+            frame = batch.to_pandas()
+            buffers[i] = frame.assign(_key=order(frame["person_id"]).to_numpy())
+
+    for i in range(len(parts)):
+        refill(i)
+    while any(b is not None for b in buffers):
+        live = [i for i, b in enumerate(buffers) if b is not None]
+        limit = min(buffers[i]["_key"].iloc[-1] for i in live)
+        taken = []
+        for i in live:
+            buffer = buffers[i]
+            head = buffer["_key"].le(limit).to_numpy()
+            taken.append(buffer[head])
+            buffers[i] = buffer[~head]
+            refill(i)
+        block = pd.concat([t for t in taken if len(t)], ignore_index=True)
+        yield block.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)

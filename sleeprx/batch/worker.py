@@ -1,0 +1,93 @@
+"""One task of a batch run: read a chunk of rows, prescribe, write its part.
+
+A task returns a small summary, never the table: the table goes to the parts folder.
+The model is loaded once per worker process and kept, keyed by its folder and the
+hash of its files.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..learn.data import RowRange, read_survey
+from ..learn.model import TrainedModel, load_model
+from ..prescribe import _table, prescribe
+from ..settings import PrescribeSettings
+from ..verify import constraint_violations
+from .parts import write_part
+
+__all__ = ["ChunkTask", "solve_chunk"]
+
+#: How many violation and skipped-row messages a summary carries (the counts are whole).
+SHOWN = 10
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Everything a worker needs for one chunk; small, so cheap to send."""
+
+    index: int
+    survey: str
+    rows: RowRange
+    model_dir: str
+    model_sha256: str
+    settings: PrescribeSettings
+    ids: tuple[int, ...] | None  # the wanted people of this chunk, in output order
+    parts_dir: str
+
+
+_MODELS: dict[tuple[str, str], TrainedModel] = {}
+_LOCK = threading.Lock()
+
+
+def cached_model(model_dir: str, sha256: str) -> TrainedModel:
+    """The model of ``model_dir``, loaded once per process (per version of its files)."""
+    key = (str(Path(model_dir).resolve()), sha256)
+    with _LOCK:
+        if key not in _MODELS:
+            _MODELS.clear()  # a worker serves one run's model at a time
+            _MODELS[key] = load_model(model_dir)
+        return _MODELS[key]
+
+
+def solve_chunk(task: ChunkTask) -> dict:
+    """Prescribe for one chunk, write ``part-NNNNN.parquet``, return a summary."""
+    model = cached_model(task.model_dir, task.model_sha256)
+    survey = read_survey(task.survey, model.description, errors="collect", rows=task.rows)
+    if survey.frame.empty:  # prescribe() refuses a survey with no valid row
+        table = _error_rows(survey, model, task)
+    else:
+        table = prescribe(survey, model, settings=task.settings, ids=task.ids)
+    write_part(table, Path(task.parts_dir), task.index)
+    broken = constraint_violations(
+        table, survey.description, task.settings.max_changes, frame=survey.frame
+    )
+    skipped = [p.message for p in survey.problems if survey.id_of(p.person_id) is None]
+    return {
+        "chunk": task.index,
+        "rows": len(table),
+        "valid": len(survey.frame),
+        "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
+        "violations": len(broken),
+        "violation_lines": broken[:SHOWN],
+        "skipped": len(skipped),
+        "skipped_lines": skipped[:SHOWN],
+        "first_problem": survey.problems[0].message if survey.problems else None,
+    }
+
+
+def _error_rows(survey, model: TrainedModel, task: ChunkTask):
+    """The table of a chunk whose every row is invalid: one error row per person."""
+    invalid = {
+        pid: p.message for p in survey.problems if (pid := survey.id_of(p.person_id)) is not None
+    }
+    wanted = sorted(invalid) if task.ids is None else list(task.ids)
+    unknown = [i for i in wanted if i not in invalid]
+    if unknown:
+        raise ConfigError(f"--ids: no person with id {unknown[0]} in {survey.source}")
+    model = model.with_description(survey.description)
+    errors = {i: invalid[i] for i in wanted}
+    return _table(model, survey.frame, {}, {}, errors, wanted, task.settings)

@@ -1,0 +1,210 @@
+"""Batch prescriptions: chunks on Dask, parts in Parquet, resume after a crash.
+
+Real Dask clusters (two worker processes), no mocks. The cohort is the shipped survey
+resampled with new ids, in shuffled id order, with an invalid cell far from the
+first chunk and a row without a valid id.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sleeprx.batch import engine, parts_dir, prescribe_batch
+from sleeprx.errors import ArtifactError, ConfigError
+from sleeprx.files import write_table
+from sleeprx.learn.data import read_survey, shipped_survey_path
+from sleeprx.learn.model import load_model
+from sleeprx.prescribe import prescribe
+from sleeprx.settings import PrescribeSettings
+
+N = 1000
+BAD_ROW = 650  # data row (from 1) with an out-of-range stress level
+
+
+def make_cohort(path, n: int, seed: int = 0):
+    raw = pd.read_csv(shipped_survey_path(), dtype=str, keep_default_na=False)
+    rng = np.random.default_rng(seed)
+    cohort = raw.sample(n, replace=True, random_state=seed).reset_index(drop=True)
+    cohort["Person ID"] = [str(i) for i in rng.permutation(n) + 1]  # file order != id order
+    cohort.loc[min(BAD_ROW, n) - 1, "Stress Level"] = "99"
+    cohort.loc[10, "Person ID"] = "x11"  # no valid id: reported, no row
+    cohort.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return make_cohort(tmp_path_factory.mktemp("cohort") / "cohort.csv", N)
+
+
+@pytest.fixture(scope="module")
+def reference(cohort, small_model_dir, tmp_path_factory):
+    """An uninterrupted in-process run, written as CSV and JSON."""
+    model = load_model(small_model_dir)
+    table = prescribe(read_survey(cohort, model.description, errors="collect"), model)
+    folder = tmp_path_factory.mktemp("reference")
+    write_table(table, folder / "p.csv", "csv")
+    write_table(table, folder / "p.json", "json")
+    return folder
+
+
+def csv_rows(path):
+    """The CSV's cells as written, without solve_seconds (a timing)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    drop = rows[0].index("solve_seconds")
+    return [row[:drop] + row[drop + 1 :] for row in rows]
+
+
+def json_rows(path):
+    rows = json.loads(path.read_text())
+    for row in rows:
+        row.pop("solve_seconds")
+    return rows
+
+
+def same_as_reference(out, reference, fmt):
+    if fmt == "csv":
+        got, want = csv_rows(out), csv_rows(reference / "p.csv")
+    else:
+        got, want = json_rows(out), json_rows(reference / "p.json")
+    assert len(got) == len(want)
+    assert got == want
+
+
+@pytest.mark.parametrize(("workers", "first", "second"), [(0, "csv", "json"), (2, "json", "csv")])
+def test_batch_equals_in_process(
+    workers, first, second, cohort, reference, small_model_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(engine, "LOG_EVERY", 0.0)  # a progress line per chunk
+    lines = []
+    out = tmp_path / "p.out"  # the format is given, the parts folder is p.out.parts
+    result = prescribe_batch(
+        cohort, small_model_dir, out, fmt=first, workers=workers, chunk_size=150, log=lines.append
+    )
+    same_as_reference(out, reference, first)
+    assert result.rows == N - 1 and result.skipped == 1 and result.solved == 7
+    assert sorted(p.name for p in parts_dir(out).glob("part-*")) == [
+        f"part-{k:05d}.parquet" for k in range(7)
+    ]
+    progress = [line for line in lines if line.startswith("prescribed ")]
+    assert len(progress) == 7 and progress[-1].startswith(f"prescribed {N:,}/{N:,} people")
+    # A finished run resumed in the other format only re-assembles the parts.
+    again = prescribe_batch(
+        cohort, small_model_dir, out, fmt=second, chunk_size=150, resume=True, workers=workers
+    )
+    assert again.solved == 0 and again.reused == 7
+    same_as_reference(out, reference, second)
+
+
+def test_ids_keep_their_order_and_settings_apply(cohort, small_model_dir, tmp_path):
+    settings = PrescribeSettings(max_changes=1)
+    ids = [900, 3, 512, 77]
+    out = tmp_path / "p.csv"
+    prescribe_batch(cohort, small_model_dir, out, settings=settings, ids=ids, chunk_size=100)
+    model = load_model(small_model_dir)
+    survey = read_survey(cohort, model.description, errors="collect")
+    write_table(prescribe(survey, model, settings=settings, ids=ids), tmp_path / "ref.csv")
+    assert csv_rows(out) == csv_rows(tmp_path / "ref.csv")
+    with pytest.raises(ConfigError, match="no person with id 5000"):
+        prescribe_batch(cohort, small_model_dir, out, ids=[5000])
+
+
+def sleeprx_cli(*args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "sleeprx.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def test_a_killed_run_resumes_without_loss_or_duplicates(
+    cohort, reference, small_model_dir, tmp_path
+):
+    out = tmp_path / "p.csv"
+    args = ["prescribe", "--model", small_model_dir, "--survey", cohort, "--out", out]
+    batch = ["--workers", "2", "--chunk-size", "100"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "sleeprx.cli", *map(str, args), *batch],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the driver and its workers
+    )
+    parts = parts_dir(out)
+    deadline = time.monotonic() + 120
+    while len(list(parts.glob("part-*.parquet"))) < 2:
+        assert run.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no part appeared"
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not out.exists()
+    assert len(list(parts.glob("part-*.parquet"))) < 10  # killed partway
+
+    # Resumed in this process (the chunk size must match; where chunks run need not).
+    resumed = sleeprx_cli(*args, "--resume", "--chunk-size", "100")
+    assert resumed.returncode == 0, resumed.stderr
+    same_as_reference(out, reference, "csv")
+    ids = pd.read_csv(out)["person_id"]
+    assert ids.is_unique and len(ids) == N - 1
+    # stderr is a pipe, not a terminal: plain progress lines, no bar
+    assert f"prescribed {N:,}/{N:,} people (100%)" in resumed.stderr
+    assert "\x1b[" not in resumed.stderr
+
+
+@pytest.fixture
+def finished(small_model_dir, tmp_path):
+    survey = make_cohort(tmp_path / "small.csv", 200, seed=1)
+    out = tmp_path / "p.csv"
+    prescribe_batch(survey, small_model_dir, out, chunk_size=100)
+    return survey, out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [("survey", "the survey file changed"), ("settings", "the settings changed")],
+)
+def test_resume_refuses_other_inputs(change, message, finished, small_model_dir):
+    survey, out = finished
+    extra = []
+    if change == "survey":
+        text = survey.read_text()
+        survey.write_text(text.replace(",99,", ",8,", 1))
+        assert survey.read_text() != text
+    else:
+        extra = ["--max-changes", "1"]
+    args = ["prescribe", "--model", small_model_dir, "--survey", survey, "--out", out]
+    result = sleeprx_cli(*args, "--resume", *extra)
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and message in line and "manifest.json" in line, line
+
+
+def test_a_parts_folder_not_written_by_sleeprx_is_refused(cohort, small_model_dir, tmp_path):
+    out = tmp_path / "p.csv"
+    parts_dir(out).mkdir()
+    (parts_dir(out) / "mine.txt").write_text("precious")
+    with pytest.raises(ArtifactError, match="not written by sleeprx"):
+        prescribe_batch(cohort, small_model_dir, out, ids=[1])
+    assert (parts_dir(out) / "mine.txt").read_text() == "precious"
+
+
+def test_errors_name_the_files_real_rows(small_model_dir, tmp_path):
+    survey = make_cohort(tmp_path / "c.csv", 300)
+    lines = survey.read_text().splitlines()
+    lines[250] = lines[250] + ",extra"  # data row 250, line 251
+    survey.write_text("\n".join(lines) + "\n")
+    with pytest.raises(Exception, match=r"c\.csv: row 250 \(line 251\): expected"):
+        prescribe_batch(survey, small_model_dir, tmp_path / "p.csv", chunk_size=100)
