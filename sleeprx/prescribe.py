@@ -179,7 +179,9 @@ def prepare_problems(
     logits = scorer.margin(X)
     names = model.feature_names
     problems, errors = {}, {}
-    for (pid, row), x, logit in zip(frame.iterrows(), X, logits, strict=True):
+    # plain dicts: a pandas row lookup per person costs more than the person's solve
+    rows = frame.to_dict(orient="records")
+    for pid, row, x, logit in zip(frame.index, rows, X, logits, strict=True):
         problem = build_problem(
             pid,
             row,
@@ -250,15 +252,16 @@ def prescribe(
 
 def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFrame:
     names = model.description.modifiable_names
-    current = frame[list(names)]
+    current = dict(zip(frame.index, frame[list(names)].to_dict(orient="records"), strict=True))
     chosen = {  # every lever's value after the plan; held levers keep their answers
-        pid: current.loc[pid].to_dict()
+        pid: current[pid]
         | {f.name: f.levels[i] for f, i in zip(problems[pid].factors, plan.levels, strict=True)}
         for pid, plan in plans.items()
         if plan.levels is not None
     }
     profiles = pd.DataFrame.from_dict(chosen, orient="index", columns=list(names))
     scored = rescore(model, frame, profiles) if len(profiles) else pd.DataFrame()
+    scores = scored.to_dict(orient="index")
     rows = []
     for pid in wanted:
         if pid in errors:
@@ -266,14 +269,14 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
             continue
         plan, problem = plans[pid], problems[pid]
         row = {"person_id": pid, "status": plan.status}
-        before = current.loc[pid].to_numpy(float).tolist()
+        before = [float(current[pid][n]) for n in names]
         after = [chosen[pid][n] for n in names] if pid in chosen else before
-        if pid in scored.index:
-            s = scored.loc[pid]
+        if pid in scores:
+            s = scores[pid]
             row |= {
-                "p_before": s.p_before,
-                "p_after": s.p_after,
-                "gain_logit": s.logit_after - s.logit_before,
+                "p_before": s["p_before"],
+                "p_after": s["p_after"],
+                "gain_logit": s["logit_after"] - s["logit_before"],
             }
         else:
             row |= {

@@ -166,12 +166,10 @@ def booster_problems(draw):
     # The trees enter as leaf variables, as factor tables, or as a mix of both.
     max_cells = draw(st.sampled_from([None, 4096, 6]))
     if max_cells is not None:
-
-        def leaf_values(rows: np.ndarray) -> np.ndarray:
-            return ensemble.leaf_values(booster.predict(xgb.DMatrix(rows), pred_leaf=True))
-
+        # tables filled by sleeprx's own walk of the trees; the answers are checked
+        # against the booster's traversal below
         problem = dataclasses.replace(problem, trees=None)
-        problem = compile_trees(problem, ensemble, leaf_values, max_cells=max_cells)
+        problem = compile_trees(problem, ensemble, max_cells=max_cells)
     return problem, booster
 
 
@@ -393,3 +391,31 @@ def test_vectorised_dependencies_match_the_pruned_trees(survey, small_model, mod
             )
             expected = [sum(1 << k for k in tree.factors) for tree in problem.trees]
             assert masks.tolist() == expected
+
+
+@EXACT
+@given(st.data())
+def test_the_tree_walk_picks_the_boosters_own_leaves(data):
+    """Ensemble.walk against pred_leaf, on rows with values at, just below and above
+    the thresholds, and missing values."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    X = np.round(rng.normal(size=(60, 3)), 1)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y = rng.integers(0, 2, len(X))
+    booster = xgb.XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1).fit(X, y).get_booster()
+    ensemble = read_ensemble(booster)
+    rows = X[rng.integers(0, len(X), 40)].copy()
+    cuts = [t for j in range(3) for t in thresholds(booster, j)]
+    for r in range(0, len(rows), 3):
+        if cuts:
+            j = int(rng.integers(0, 3))
+            t = float(rng.choice(cuts))
+            rows[r, j] = data.draw(
+                st.sampled_from([t, float(np.nextafter(np.float32(t), np.float32(-np.inf)))])
+            )
+    trees = np.arange(len(ensemble.trees))
+    pair_row = np.repeat(np.arange(len(rows)), len(trees))
+    pair_tree = np.tile(trees, len(rows))
+    walked = ensemble.walk(rows, pair_row, pair_tree).reshape(len(rows), len(trees))
+    leaves = booster.predict(xgb.DMatrix(rows), pred_leaf=True)
+    np.testing.assert_array_equal(walked, ensemble.leaf_values(leaves))

@@ -47,10 +47,9 @@ def _patterns(sizes: tuple[int, ...], max_changes: int) -> np.ndarray:
     blocks = [np.zeros((1, len(sizes)), dtype=np.int32)]
     for k in range(1, min(max_changes, len(sizes)) + 1):
         for changed in itertools.combinations(range(len(sizes)), k):
-            grids = np.meshgrid(*(np.arange(1, sizes[f]) for f in changed), indexing="ij")
-            block = np.zeros((grids[0].size, len(sizes)), dtype=np.int32)
-            for f, g in zip(changed, grids, strict=True):
-                block[:, f] = g.ravel()
+            shape = tuple(sizes[f] - 1 for f in changed)
+            block = np.zeros((int(np.prod(shape)), len(sizes)), dtype=np.int32)
+            block[:, list(changed)] = np.indices(shape).reshape(k, -1).T + 1
             blocks.append(block)
     out = np.concatenate(blocks)
     out.setflags(write=False)

@@ -88,6 +88,25 @@ class Ensemble:
             table[t, : len(tree.threshold)] = tree.threshold.astype(float)
         return table
 
+    def walk(self, rows: np.ndarray, row: np.ndarray, tree: np.ndarray) -> np.ndarray:
+        """The leaf value tree ``tree[i]`` gives row ``rows[row[i]]``, for every pair i.
+
+        The traversal is XGBoost's: a row goes left when ``x < threshold`` in float32,
+        and a missing value follows the split's default side. All pairs step down
+        together, one depth at a time.
+        """
+        left, right, feature, threshold, default_left = self._padded
+        x32 = np.asarray(rows, dtype=np.float32).astype(float)
+        node = np.zeros(len(tree), dtype=int)
+        active = np.flatnonzero(left[tree, node] != -1)
+        while len(active):
+            t, n = tree[active], node[active]
+            value = x32[row[active], feature[t, n]]
+            go_left = np.where(np.isnan(value), default_left[t, n], value < threshold[t, n])
+            node[active] = np.where(go_left, left[t, n], right[t, n])
+            active = active[left[t, node[active]] != -1]
+        return self._node_values[tree, node]
+
     def leaf_values(self, leaves: np.ndarray) -> np.ndarray:
         """Rows x trees matrix of leaf values (float64) from ``pred_leaf`` leaf ids."""
         leaves = np.atleast_2d(leaves).astype(int)
@@ -214,6 +233,16 @@ class PrunedTree:
     def factors(self) -> tuple[int, ...]:
         """The factors this tree still depends on, ascending."""
         return tuple(sorted({s.factor for s in self.splits}))
+
+    def values_at(self, choices: np.ndarray) -> np.ndarray:
+        """The leaf value at each profile of level indices (profiles x factors): a leaf
+        is reached when every split above it sends the profile's level its way."""
+        reach = np.ones((len(choices), len(self.leaf_values)), dtype=bool)
+        for split in self.splits:
+            left = split.goes_left[choices[:, split.factor]][:, None]
+            reach[:, list(split.left_leaves)] &= left
+            reach[:, list(split.right_leaves)] &= ~left
+        return reach @ np.asarray(self.leaf_values)
 
 
 def dependencies(

@@ -18,7 +18,6 @@ with more than ``max_cells`` cells stay as pruned trees for the leaf formulation
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal
@@ -44,7 +43,7 @@ def attach_ensemble(
     ``max_cells``); ``"leaves"`` keeps every tree pruned, for the leaf formulation.
     """
     if encoding == "tables":
-        return compile_trees(problem, scorer.ensemble, scorer.leaf_values, max_cells=max_cells)
+        return compile_trees(problem, scorer.ensemble, max_cells=max_cells)
     levels = tuple(f.levels for f in problem.factors)
     trees = prune_for_person(scorer.ensemble, problem.features, problem.factor_features, levels)
     return replace(problem, trees=tuple(trees), base_margin=scorer.ensemble.base_margin)
@@ -53,14 +52,16 @@ def attach_ensemble(
 def compile_trees(
     problem: PersonProblem,
     ensemble: Ensemble,
-    leaf_values: Callable[[np.ndarray], np.ndarray],
+    leaf_values: Callable[[np.ndarray], np.ndarray] | None = None,
     *,
     max_cells: int = 4096,
 ) -> PersonProblem:
     """``problem`` with its trees as factor tables, and pruned trees for the rest.
 
-    ``leaf_values`` maps encoded feature rows to a rows x trees matrix of each tree's
-    leaf value in float64 (see :meth:`TreeScorer.leaf_values`).
+    Each table is filled by walking only its own trees over its cells
+    (:meth:`Ensemble.leaf_values_for`). ``leaf_values``, if given, fills them instead
+    from a map of encoded rows to a rows x all-trees matrix of leaf values, such as
+    the booster's own ``pred_leaf`` (:meth:`TreeScorer.leaf_values`).
     """
     levels = tuple(f.levels for f in problem.factors)
     masks = dependencies(ensemble, problem.features, problem.factor_features, levels)
@@ -75,22 +76,58 @@ def compile_trees(
     blocks = []
     for g in kept:
         shape = tuple(sizes[k] for k in g)
-        cells = np.array(list(itertools.product(*(range(n) for n in shape))), dtype=int)
+        # every cell's level indices, in C order (a group of no factors: one cell)
+        cells = np.indices(shape).reshape(len(shape), -1).T if g else np.zeros((1, 0), int)
         rows = np.repeat(problem.features[None, :], max(len(cells), 1), axis=0)
         for axis, k in enumerate(g):
             rows[:, problem.factor_features[k]] = levels[k][cells[:, axis]]
         blocks.append(rows)
-    values = leaf_values(np.vstack(blocks)) if blocks else np.zeros((0, len(masks)))
-    tables, start = [], 0
-    for g, ts in kept.items():
+    if leaf_values is not None:
+        values = leaf_values(np.vstack(blocks)) if blocks else np.zeros((0, len(masks)))
+        starts = np.cumsum([0] + [len(b) for b in blocks])
+        per_group = [
+            values[a:b][:, ts].sum(axis=1)
+            for a, b, ts in zip(starts, starts[1:], kept.values(), strict=False)
+        ]
+    else:
+        per_group = _walk_groups(ensemble, blocks, list(kept.values()))
+    tables = []
+    for (g, ts), summed in zip(kept.items(), per_group, strict=True):
         shape = tuple(sizes[k] for k in g)
-        n = int(np.prod(shape))
-        summed = values[start : start + n][:, ts].sum(axis=1)
         tables.append(FactorTable(g, tuple(ts), summed.reshape(shape)))
-        start += n
     trees = prune_for_person(
         ensemble, problem.features, problem.factor_features, levels, trees=left_over
     )
     return replace(
         problem, tables=tuple(tables), trees=tuple(trees), base_margin=ensemble.base_margin
     )
+
+
+def _walk_groups(
+    ensemble: Ensemble, blocks: list[np.ndarray], trees: list[list[int]]
+) -> list[np.ndarray]:
+    """Each group's cells summed over only that group's trees, in one walk of all
+    (cell, tree) pairs; sums run tree by tree in order, like the leaf formulation."""
+    if not blocks:
+        return []
+    rows = np.vstack(blocks)
+    starts = np.cumsum([0] + [len(b) for b in blocks])
+    pair_row = np.concatenate(
+        [
+            np.repeat(np.arange(a, b), len(ts))
+            for a, b, ts in zip(starts, starts[1:], trees, strict=False)
+        ]
+    )
+    pair_tree = np.concatenate(
+        [
+            np.tile(np.asarray(ts, dtype=int), b - a)
+            for a, b, ts in zip(starts, starts[1:], trees, strict=False)
+        ]
+    )
+    values = ensemble.walk(rows, pair_row, pair_tree)
+    out, at = [], 0
+    for a, b, ts in zip(starts, starts[1:], trees, strict=False):
+        n = (b - a) * len(ts)
+        out.append(values[at : at + n].reshape(b - a, len(ts)).sum(axis=1))
+        at += n
+    return out

@@ -3,9 +3,8 @@
 Both solve the same program (:func:`~sleeprx.optimize.formulation.build_program`).
 A small program is solved by scoring every profile it allows in numpy
 (:func:`~sleeprx.optimize.bruteforce.brute_force`): exhaustive, so proven optimal, and
-with a few thousand profiles far faster than building and solving a MIP. A larger one,
-or one whose exact gain still has pruned trees (tables too large to compile), goes to
-HiGHS. ``PrescribeSettings.solver`` forces either route.
+with a few thousand profiles far faster than building and solving a MIP. A larger one goes
+to HiGHS. ``PrescribeSettings.solver`` forces either route.
 
 In exact mode the enumeration scores profiles with the person's factor tables, which
 are the booster's own leaf values (see :mod:`sleeprx.optimize.factor_tables`), so the
@@ -39,9 +38,10 @@ class Found:
 
 
 def table_gain(problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
-    """Exact delta-logit of level-index profiles, read from the person's factor tables."""
+    """Exact delta-logit of level-index profiles, from the person's factor tables and
+    any pruned trees left beside them."""
     constant = problem.base_margin - problem.logit_before
-    tables = problem.tables or ()
+    tables, trees = problem.tables or (), problem.trees or ()
 
     def gain_of(choices: np.ndarray) -> np.ndarray:
         total = np.full(len(choices), constant)
@@ -50,6 +50,8 @@ def table_gain(problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
                 total += table.values[tuple(choices[:, k] for k in table.factors)]
             else:
                 total += float(table.values)
+        for tree in trees:  # groups too large to tabulate, or the leaf encoding
+            total += tree.values_at(choices)
         return total
 
     return gain_of
@@ -59,7 +61,9 @@ def uses_enumeration(problem: PersonProblem, settings: PrescribeSettings) -> boo
     """Whether ``settings.solver`` sends this person's program to enumeration."""
     if settings.solver == "mip" or (settings.solver == "auto" and settings.backend == "pyomo"):
         return False  # asked for the MIP, or for the Pyomo route to it
-    exact_ready = settings.mode == "surrogate" or (problem.tables is not None and not problem.trees)
+    exact_ready = settings.mode == "surrogate" or (
+        problem.tables is not None or problem.trees is not None
+    )
     if settings.solver == "enumeration":
         return exact_ready
     sizes = tuple(len(f.levels) for f in problem.factors)
