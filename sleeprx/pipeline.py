@@ -182,7 +182,7 @@ def run_pipeline(
         done("sensitivity")
 
         step("plots")
-        plot_all(staging, show_people=_shown(config, fronts))
+        plot_all(staging, show_people=_shown(config, fronts), description=description)
         done("plots")
 
         timings["total"] = time.perf_counter() - start
@@ -259,13 +259,30 @@ def summary_markdown(
     description: SurveyDescription,
     frame: pd.DataFrame,
 ) -> str:
-    """The key numbers of a run, with links to its figures."""
+    """The key numbers of a run, with links to its figures.
+
+    The positive class is named as the description names it; the share of
+    prescriptions the model disagrees with is among the people changed.
+    """
+    from .display import is_missing, positive_label
+
+    def cell(value: object, spec: str) -> str:
+        return "-" if is_missing(value) else format(float(value), spec)
+
+    positive = positive_label(description)
     violations = constraint_violations(
         table, description, config.prescribe.max_changes, frame=frame
     )
     ok = table[table["status"].isin(["changed", "no_change"])]
     shares = ok["n_changes"].value_counts(normalize=True).sort_index()
     changed = ok[ok["status"] == "changed"]
+    n_changed = int(table["status"].eq("changed").sum())
+    disagrees = table["model_disagrees"].astype(str).str.lower().eq("true")
+    n_disagree = int((disagrees & table["status"].eq("changed")).sum())
+    disagree_share = f" ({n_disagree / n_changed:.1%})" if n_changed else ""
+    # the real model's view of everyone with a valid answer, before and after the advice
+    p_before = ok["p_before"].astype(float)
+    p_after = ok["p_after"].astype(float).where(ok["status"].eq("changed"), p_before)
     lines = [
         f"# sleeprx run: {config.name}",
         "",
@@ -297,21 +314,34 @@ def summary_markdown(
         lines.append(f"- {k} change(s): {share:.1%}")
     lines += [
         f"- no change: {(ok['status'] == 'no_change').mean():.1%}",
-        f"- mean gain among changed (log-odds): surrogate {changed['gain_surrogate'].mean():.3f}, "
+        f"- mean gain among changed (log-odds of {positive}): "
+        f"surrogate {changed['gain_surrogate'].mean():.3f}, "
         f"real model {changed['gain_logit'].mean():.3f}",
-        f"- prescriptions the model disagrees with: {table['model_disagrees'].mean():.1%}",
+        f"- predicted to have {positive} (p >= 0.5): {(p_before >= 0.5).mean():.1%} before, "
+        f"{(p_after >= 0.5).mean():.1%} after the prescriptions; mean probability "
+        f"{p_before.mean():.3f} before, {p_after.mean():.3f} after",
+        f"- prescriptions the model disagrees with: {n_disagree} of {n_changed} people "
+        f"changed{disagree_share}",
         f"- constraint violations (safe values, rules, direction, largest change, K, "
         f"linear constraints): {len(violations)}",
         f"- median solve time per person: {1000 * ok['solve_seconds'].median():.2f} ms",
         "",
-        "## Population curve by number of changes (verified gain, log-odds)",
+        f"## Population curve by number of changes (real model, {positive})",
         "",
-        "| K | mean | marginal |",
-        "| --- | --- | --- |",
+        f"Gain in log-odds of {positive}; probability of {positive}; share of people "
+        f"predicted to have {positive} (p >= 0.5) after the best change with at most K "
+        "factors.",
+        "",
+        "| K | mean gain | marginal | mean probability | predicted share | rise (points) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for _, r in curve_k.iterrows():
         lines.append(
-            f"| {int(r['k'])} | {r['mean_gain_verified']:.3f} | {r['marginal_gain']:.3f} |"
+            f"| {int(r['k'])} | {r['mean_gain_verified']:.3f} | "
+            f"{cell(r['marginal_gain'], '.3f')} | "
+            f"{cell(r.get('mean_p_after'), '.3f')} | "
+            f"{cell(r.get('share_predicted_positive'), '.1%')} | "
+            f"{cell(100 * r.get('rise_share_positive', float('nan')), '+.1f')} |"
         )
     k_knee = knee(curve_k["k"].to_numpy(float), curve_k["mean_gain_verified"].to_numpy(float))
     lines += ["", f"Knee of the curve: K = {k_knee.x:g}.", ""]
@@ -320,7 +350,8 @@ def summary_markdown(
             "## Fidelity: surrogate against exact mode (true objective, minimum gain off)",
             "",
             f"- prescriptions that differ: {fidelity['share_differ']:.1%}",
-            f"- loss of using the surrogate (log-odds): mean {fidelity['mean_loss']:.3f}, "
+            f"- loss of using the surrogate (log-odds of {positive}): "
+            f"mean {fidelity['mean_loss']:.3f}, "
             f"worst {fidelity['worst_loss']:.3f}",
             f"- surrogate prescriptions whose real gain is not positive: "
             f"{fidelity['share_surrogate_nonpositive_real_gain']:.1%}",

@@ -343,20 +343,20 @@ def _order_columns(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[float]) -> str:
+    """One plain sentence in the description's words (labels, units, clock times)."""
+    from .display import change_phrase, join_phrases, sentence  # formatting lives there
+
     if plan.levels is None:
         return f"No prescription: {plan.reason}."
-    parts = []
-    for factor, b, a in zip(model.description.modifiable, before, after, strict=True):
-        if a == b or (a != a and b != b):  # unchanged, or a blank answer left alone
-            continue
-        verb = "increase" if a > b else "reduce"
-        unit = f" {factor.unit}" if factor.unit and factor.unit != "steps" else ""
-        parts.append(f"{verb} {factor.label} from {_number(b)}{unit} to {_number(a)}{unit}")
+    parts = [
+        phrase
+        for factor, b, a in zip(model.description.modifiable, before, after, strict=True)
+        if (phrase := change_phrase(factor, b, a)) is not None
+    ]
     if not parts:
         return f"No change: {plan.reason}."
-    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     suffix = f" ({plan.reason})" if plan.status == "time_limit" else ""
-    return text[0].upper() + text[1:] + suffix + "."
+    return sentence(join_phrases(parts) + suffix)
 
 
 def _held_note(model: TrainedModel, problem: PersonProblem) -> str:
@@ -366,6 +366,6 @@ def _held_note(model: TrainedModel, problem: PersonProblem) -> str:
 
 
 def _number(v: float) -> str:
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.2f}".rstrip("0").rstrip(".")
+    from .display import format_number
+
+    return format_number(v)

@@ -130,3 +130,77 @@ def test_unknown_people_to_sweep_are_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match=r"pareto\.people: no person with id 99999"):
         run_pipeline(load_pipeline(path))
     assert not (tmp_path / "run").exists()
+
+
+def _summary_inputs(description, *, reference: bool):
+    """A hand-made run: ten people, four changed, one of them doubted by the model."""
+    from sleeprx.analysis.fronts import population_curve
+    from sleeprx.learn.survey import description_from_dict
+
+    raw = description.model_dump(mode="json")
+    raw["target"]["positive_label"] = "restful nights"
+    relabelled = description_from_dict(raw)
+    status = ["changed"] * 4 + ["no_change"] * 5 + ["error"]
+    table = pd.DataFrame(
+        {
+            "person_id": range(1, 11),
+            "status": status,
+            "n_changes": [2, 1, 2, 1, 0, 0, 0, 0, 0, None],
+            "p_before": [0.2, 0.4, 0.45, 0.3, 0.8, 0.9, 0.6, 0.1, 0.2, None],
+            "p_after": [0.6, 0.55, 0.4, 0.5, None, None, None, None, None, None],
+            "gain_surrogate": [1.0, 0.8, 0.5, 0.9] + [0.0] * 5 + [None],
+            "gain_logit": [1.2, 0.6, -0.1, 0.8] + [0.0] * 5 + [None],
+            "solve_seconds": [0.01] * 9 + [None],
+            "model_disagrees": [False, False, True, False] + [False] * 6,
+        }
+    )
+    fronts = pd.DataFrame(
+        {
+            "person_id": [1, 2, 1, 2],
+            "sweep": ["k"] * 4,
+            "k": [0, 0, 1, 1],
+            "n_changes": [0, 0, 1, 1],
+            "intensity": [0.0, 0.0, 1.0, 2.0],
+            "gain_planned": [0.0, 0.0, 1.0, 0.5],
+            "gain_surrogate": [0.0, 0.0, 1.0, 0.5],
+            "gain_verified": [0.0, 0.0, 1.0, 0.4],
+            "p_before": [0.3, 0.6, 0.3, 0.6],
+            "p_after": [0.3, 0.6, 0.55, 0.7],
+        }
+    )
+    row = {"f1": 0.9, "accuracy": 0.9, "roc_auc": 0.95, "brier": 0.08}
+    metrics = {
+        "holdout": {"xgboost": row},
+        "grouped_cv": {"xgboost": row},
+        "data": {"n_distinct_rows": 9, "n_rows": 10},
+    }
+    if reference:
+        metrics["reference"] = {"source": "paper", "metrics": {"f1": 0.9544, "accuracy": 0.9366}}
+    return metrics, table, population_curve(fronts, by="k"), relabelled
+
+
+@pytest.mark.parametrize("reference", [True, False])
+def test_summary_counts_disagreement_among_the_changed(description, monkeypatch, reference):
+    import sleeprx.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "constraint_violations", lambda *args, **kwargs: [])
+    metrics, table, curve_k, relabelled = _summary_inputs(description, reference=reference)
+    text = pipeline.summary_markdown(
+        pipeline.PipelineConfig(),
+        metrics,
+        table,
+        curve_k,
+        None,
+        {"total": 1.0},
+        [],
+        relabelled,
+        frame=None,
+    )
+    line = next(x for x in text.splitlines() if "disagrees" in x)
+    assert "1 of 4 people changed (25.0%)" in line  # not 10% of everyone
+    assert "log-odds of restful nights" in text and "predicted to have restful nights" in text
+    assert "good sleep" not in text
+    # the K table on the probability scale: K = 1 lifts one of two people over 0.5
+    k1 = next(x for x in text.splitlines() if x.startswith("| 1 |"))
+    assert "| 0.625 | 100.0% | +50.0 |" in k1
+    assert ("Reference (paper): f1 0.9544, accuracy 0.9366." in text) == reference

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sleeprx.analysis import plots
-from sleeprx.analysis.fronts import person_fronts
+from sleeprx.analysis.fronts import person_fronts, population_curve
 from sleeprx.analysis.sensitivity import sensitivity
 from sleeprx.errors import ArtifactError
 from sleeprx.learn.explain import explain
+from sleeprx.learn.survey import description_from_dict
 from sleeprx.prescribe import prescribe
 from sleeprx.settings import PrescribeSettings
 
@@ -68,6 +73,7 @@ def _figures(tables, explanation):
         "shap_from_explanation": plots.shap_summary_figure(explanation),
         "shap_from_table": plots.shap_summary_figure(tables["shap_modifiable"]),
         "fidelity": plots.surrogate_vs_verified_figure(rx),
+        "probability": plots.probability_curve_figure(pareto),
     }
 
 
@@ -118,6 +124,7 @@ def test_plot_all_writes_every_figure(tables, tmp_path):
         "pareto_population",
         "pareto_people",
         "pareto_k",
+        "pareto_probability",
         "sensitivity_k1",
         "sensitivity_k2",
         "shap_summary",
@@ -139,3 +146,134 @@ def test_unknown_person_is_named(tables):
 def test_heatmap_refuses_a_missing_k(tables):
     with pytest.raises(ArtifactError, match="k = 7"):
         plots.sensitivity_heatmap(pd.DataFrame(tables["sensitivity"]), k=7)
+
+
+LONG = "with a label long enough that it must be wrapped"
+
+
+@pytest.fixture(scope="module")
+def relabelled(description):
+    """The shipped description with other words: a new positive class, long labels."""
+    raw = description.model_dump(mode="json")
+    raw["target"]["positive_label"] = "restful nights"
+    for factor in raw["modifiable"]:
+        factor["label"] = f"{factor['label']} {LONG}"
+    return description_from_dict(raw)
+
+
+def _texts(fig: Figure) -> str:
+    """Every label, tick label, legend entry and text of a figure, as one string."""
+    found = []
+    for ax in fig.axes:
+        found += [ax.get_xlabel(), ax.get_ylabel(), ax.get_title(loc="left")]
+        found += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        found += [t.get_text() for t in ax.texts]
+        if ax.get_legend():
+            found += [t.get_text() for t in ax.get_legend().get_texts()]
+    for legend in fig.legends:
+        found += [t.get_text() for t in legend.get_texts()]
+    return "\n".join(found).replace("\n", " ")
+
+
+def _inside(fig: Figure) -> None:
+    """Draw the figure: everything drawn of each axes (tick labels, axis labels, a
+    colour bar's label) lies wholly inside the figure, so nothing is clipped."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = fig.bbox
+    for ax in fig.axes:
+        drawn = ax.get_tightbbox(renderer)
+        assert drawn.x0 >= box.x0 - 0.5 and drawn.x1 <= box.x1 + 0.5, ax
+        assert drawn.y0 >= box.y0 - 0.5 and drawn.y1 <= box.y1 + 0.5, ax
+
+
+def test_figures_use_the_description_labels_and_positive_class(tables, explanation, relabelled):
+    rx, pareto = tables["prescriptions"], tables["pareto"]
+    shap = plots.shap_summary_figure(tables["shap_modifiable"], description=relabelled)
+    ax = shap.axes[0]
+    assert ax.get_xlabel() == "SHAP value (log-odds of restful nights)"
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert all("\n" in r for r in rows)  # wrapped
+    assert any(r.replace("\n", " ").startswith(f"daily steps {LONG}") for r in rows)
+    assert any("min/day" in r for r in rows)  # the value range, in the factor's unit
+    factors = plots.factor_share_figure(rx, description=relabelled)
+    ticks = [t.get_text().replace("\n", " ") for t in factors.axes[0].get_yticklabels()]
+    assert sorted(ticks) == sorted(f.label for f in relabelled.modifiable)
+    for fig in (
+        plots.population_pareto_figure(pareto, description=relabelled),
+        plots.k_curve_figure(pareto, description=relabelled),
+        plots.person_fronts_figure(pareto, max_people=2, description=relabelled),
+        plots.surrogate_vs_verified_figure(rx, description=relabelled),
+        plots.sensitivity_heatmap(tables["sensitivity"], k=1, description=relabelled),
+        plots.probability_curve_figure(pareto, description=relabelled),
+    ):
+        words = _texts(fig)
+        assert "restful nights" in words and "good sleep" not in words
+
+
+def test_without_a_description_labels_are_column_names(tables):
+    ticks = plots.factor_share_figure(tables["prescriptions"]).axes[0].get_yticklabels()
+    assert {t.get_text() for t in ticks} == {
+        "daily steps",
+        "physical activity",
+        "sleep duration",
+        "stress level",
+    }
+    fig = plots.shap_summary_figure(tables["shap_modifiable"])
+    assert fig.axes[0].get_xlabel() == "SHAP value (log-odds of the positive outcome)"
+
+
+def test_long_labels_are_not_clipped_and_the_colour_bar_stays_off_the_data(tables, relabelled):
+    shap = plots.shap_summary_figure(tables["shap_modifiable"], description=relabelled)
+    factors = plots.factor_share_figure(tables["prescriptions"], description=relabelled)
+    for fig in (shap, factors):
+        _inside(fig)
+    data, bar = shap.axes[0], shap.axes[1]
+    assert bar.get_position().x0 >= data.get_position().x1  # beside the dots, not over them
+    # the figure grows with the number of rows
+    one = tables["shap_modifiable"][["person_id", "shap_sleep_duration", "value_sleep_duration"]]
+    small = plots.shap_summary_figure(one)
+    assert small.get_size_inches()[1] < shap.get_size_inches()[1]
+
+
+def test_plot_all_reads_the_description_of_the_run_folder(tables, relabelled, tmp_path):
+    for name, table in tables.items():
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+    (tmp_path / "model").mkdir()
+    meta = {"description": relabelled.model_dump(mode="json")}
+    (tmp_path / "model" / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert plots.read_run_description(tmp_path) == relabelled
+    plots.plot_all(tmp_path)
+    svg = (tmp_path / "figures" / "shap_summary.svg").read_text(encoding="utf-8")
+    assert "restful nights" in svg and "good sleep" not in svg
+    (tmp_path / "model" / "meta.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ArtifactError, match=r"meta\.json"):
+        plots.plot_all(tmp_path)
+
+
+def test_population_curve_on_the_probability_scale():
+    fronts = pd.DataFrame(
+        {
+            "person_id": [1, 2, 3, 1, 2, 3],
+            "sweep": ["k"] * 6,
+            "k": [0, 0, 0, 1, 1, 1],
+            "n_changes": [0, 0, 0, 1, 1, 0],
+            "intensity": [0.0, 0.0, 0.0, 2.0, 1.0, 0.0],
+            "gain_planned": [0.0, 0.0, 0.0, 1.0, 0.5, 0.0],
+            "gain_surrogate": [0.0, 0.0, 0.0, 1.0, 0.5, 0.0],
+            "gain_verified": [0.0, 0.0, 0.0, 0.9, 0.6, 0.0],
+            "p_before": [0.2, 0.45, 0.7, 0.2, 0.45, 0.7],
+            "p_after": [0.2, 0.45, 0.7, 0.4, 0.5, 0.7],
+        }
+    )
+    curve = population_curve(fronts, by="k").set_index("k")
+    assert np.allclose(curve["mean_p_before"], [0.45, 0.45])
+    assert np.allclose(curve["mean_p_after"], [0.45, 1.6 / 3])
+    assert np.allclose(curve["share_positive_before"], [1 / 3, 1 / 3])
+    assert np.allclose(curve["share_predicted_positive"], [1 / 3, 2 / 3])  # 0.5 counts
+    assert np.allclose(curve["rise_share_positive"], [0.0, 1 / 3])
+    # a failed solve (no verified gain) leaves the person out of that limit
+    failed = fronts.assign(gain_verified=fronts["gain_verified"].where(fronts.index != 5))
+    one = population_curve(failed, by="k").set_index("k").loc[1]
+    assert one["n_people"] == 2 and one["share_predicted_positive"] == 0.5

@@ -187,7 +187,7 @@ def _time_limited(monkeypatch, *, keep_point: bool) -> None:
 
 def test_a_time_limit_is_reported_not_mistaken_for_infeasibility(survey, small_model, monkeypatch):
     _time_limited(monkeypatch, keep_point=False)
-    settings = PrescribeSettings(mode="exact", tree_encoding="leaves", goal=0.9)
+    settings = PrescribeSettings(mode="exact", tree_encoding="leaves", goal=0.9, solver="mip")
     table = prescribe(survey, small_model, settings=settings, ids=[1, 2, 3])
     assert (table["solver_status"] == "time_limit").all()
     assert (table["status"] == "time_limit").all()
@@ -237,7 +237,7 @@ def test_a_time_limit_on_a_no_change_answer_does_not_break_the_run(
     survey, small_model, monkeypatch
 ):
     _time_limited(monkeypatch, keep_point=True)
-    settings = PrescribeSettings(mode="exact", tree_encoding="leaves")
+    settings = PrescribeSettings(mode="exact", tree_encoding="leaves", solver="mip")
     table = prescribe(survey, small_model, settings=settings, ids=list(range(1, 41)))
     assert len(table) == 40
     assert (table["status"] == "time_limit").all()

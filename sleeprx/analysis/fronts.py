@@ -256,7 +256,9 @@ def non_dominated(fronts: pd.DataFrame, **options) -> pd.DataFrame:
 # -------------------------------------------------------------------- population
 
 
-def population_curve(fronts: pd.DataFrame, by: str = "budget") -> pd.DataFrame:
+def population_curve(
+    fronts: pd.DataFrame, by: str = "budget", *, positive_at: float = 0.5
+) -> pd.DataFrame:
     """The population's gain at each limit of one sweep (``by`` is ``"budget"`` or ``"k"``).
 
     Every person's optimum at every limit is used (dominated or not), so each limit
@@ -270,6 +272,13 @@ def population_curve(fronts: pd.DataFrame, by: str = "budget") -> pd.DataFrame:
         \\mathrm{marginal\\_gain}_j = \\bar G_j - \\bar G_{j-1},
 
     the rise of the mean verified gain from the previous limit (NaN on the first row).
+
+    On the probability scale (the real model's): ``mean_p_before`` and ``mean_p_after``
+    (mean probability of the positive class before and after the change),
+    ``share_positive_before`` and ``share_predicted_positive`` (share of people with
+    probability at least ``positive_at`` before and after), and ``rise_share_positive``
+    (``share_predicted_positive - share_positive_before``). A table without ``p_before``
+    or ``p_after`` columns gives NaN there.
     """
     if by not in SWEEPS:
         raise ConfigError(f"by={by!r}: expected one of {list(SWEEPS)}")
@@ -291,6 +300,20 @@ def population_curve(fronts: pd.DataFrame, by: str = "budget") -> pd.DataFrame:
         }
     ).sort_index()
     curve["marginal_gain"] = curve["mean_gain_verified"].diff()
+    for when, mean, share in (
+        ("before", "mean_p_before", "share_positive_before"),
+        ("after", "mean_p_after", "share_predicted_positive"),
+    ):
+        column = f"p_{when}"
+        if column in rows.columns:
+            p = rows[column].astype(float)
+            curve[mean] = p.groupby(rows[by]).mean()
+            positive = p.ge(positive_at).astype(float).where(p.notna())
+            curve[share] = positive.groupby(rows[by]).mean()
+        else:
+            curve[mean] = curve[share] = np.nan
+    rise = curve["share_predicted_positive"] - curve["share_positive_before"]
+    curve["rise_share_positive"] = rise
     return curve.reset_index()
 
 

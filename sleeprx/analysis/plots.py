@@ -13,6 +13,12 @@ Inputs are the tables a run writes (see :func:`plot_all`):
 ``shap_modifiable.csv`` :func:`shap_table`: one row per person with ``person_id``,
                        ``shap_<factor>`` (the factor's SHAP value, log-odds) and
                        ``value_<factor>`` (the factor's value) for every modifiable factor
+``model/meta.json``    the model's survey description (key ``description``): labels,
+                       units, clock times and the positive class of every figure
+
+Every figure takes ``description`` (a :class:`~sleeprx.learn.survey.SurveyDescription`,
+or None): axis titles, tick labels and legends use its labels, units and positive
+class (:mod:`sleeprx.display`); without one they fall back to the column names.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import functools
 import io
 import itertools
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ParamSpec
@@ -30,9 +37,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..errors import ArtifactError
+from ..display import factor_label, format_range, positive_label, wrap_label
+from ..errors import ArtifactError, DescriptionError
 from ..files import atomic_write_bytes
 from ..learn.explain import Explanation
+from ..learn.survey import SurveyDescription, description_from_dict
 from .fronts import knee, non_dominated, population_curve
 
 __all__ = [
@@ -45,6 +54,8 @@ __all__ = [
     "person_fronts_figure",
     "plot_all",
     "population_pareto_figure",
+    "probability_curve_figure",
+    "read_run_description",
     "save_figure",
     "sensitivity_heatmap",
     "shap_summary_figure",
@@ -76,7 +87,7 @@ _COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#
 _GREY = "#7f7f7f"
 
 INTENSITY_LABEL = "intensity budget B, Σ|change|/step (grid steps)"
-GAIN_LABEL = "verified gain (Δ log-odds)"
+K_LABEL = "most factors changed, K"
 
 P = ParamSpec("P")
 
@@ -99,6 +110,15 @@ def _new(size: tuple[float, float] = SINGLE) -> tuple[Figure, Axes]:
 
 def _pretty(name: str) -> str:
     return name.replace("_", " ")
+
+
+def _gain_label(
+    description: SurveyDescription | None, what: str = "verified gain", *, stacked: bool = False
+) -> str:
+    """``verified gain (Δ log-odds of good sleep)``, in the description's positive class;
+    ``stacked`` puts the bracket on lines of its own (a narrow axis)."""
+    odds = f"(Δ log-odds of {positive_label(description)})"
+    return f"{what}\n{wrap_label(odds, 30)}" if stacked else f"{what} {odds}"
 
 
 def _factors(table: pd.DataFrame, prefix: str = "", suffix: str = "") -> list[str]:
@@ -140,7 +160,9 @@ def _band_and_means(ax: Axes, x: np.ndarray, curve: pd.DataFrame, colour: str, *
 
 
 @_styled
-def population_pareto_figure(fronts: pd.DataFrame) -> Figure:
+def population_pareto_figure(
+    fronts: pd.DataFrame, *, description: SurveyDescription | None = None
+) -> Figure:
     """The population's verified gain against the intensity budget, with its knee.
 
     Mean and median over people of the real model's gain at each budget, the
@@ -162,7 +184,7 @@ def population_pareto_figure(fronts: pd.DataFrame) -> Figure:
             color=_COLOURS[5],
         )
     ax.set_xlabel(INTENSITY_LABEL)
-    ax.set_ylabel(GAIN_LABEL)
+    ax.set_ylabel(_gain_label(description, stacked=True))
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=min(0.0, float(np.nanmin(curve["q25_gain_verified"]))))
     ax.legend(loc="upper left", handlelength=1.6)
@@ -170,10 +192,11 @@ def population_pareto_figure(fronts: pd.DataFrame) -> Figure:
 
 
 @_styled
-def k_curve_figure(fronts: pd.DataFrame) -> Figure:
+def k_curve_figure(fronts: pd.DataFrame, *, description: SurveyDescription | None = None) -> Figure:
     """Mean verified gain against the most factors changed, K, with marginal gains.
 
-    Each step is annotated with the rise of the mean from the previous K.
+    Each step is annotated with the rise of the mean from the previous K. The same
+    curve on the probability scale is :func:`probability_curve_figure`.
     """
     curve = population_curve(fronts, by="k")
     fig, ax = _new()
@@ -190,8 +213,8 @@ def k_curve_figure(fronts: pd.DataFrame) -> Figure:
             color=_COLOURS[2],
         )
     ax.set_xticks(x)
-    ax.set_xlabel("most factors changed, K")
-    ax.set_ylabel(GAIN_LABEL)
+    ax.set_xlabel(K_LABEL)
+    ax.set_ylabel(_gain_label(description, stacked=True))
     ax.set_ylim(bottom=min(0.0, float(np.nanmin(curve["q25_gain_verified"]))))
     ax.legend(loc="upper left", handlelength=1.6)
     ax.text(
@@ -202,6 +225,59 @@ def k_curve_figure(fronts: pd.DataFrame) -> Figure:
         ha="right",
         color=_GREY,
     )
+    return fig
+
+
+@_styled
+def probability_curve_figure(
+    fronts: pd.DataFrame, *, description: SurveyDescription | None = None
+) -> Figure:
+    """The population curves on the probability scale: one panel per sweep (K, budget).
+
+    Solid: the share of people the real model predicts to have the positive outcome
+    (probability at least 0.5) after the best change within each limit; dashed: the
+    mean probability. Thin grey lines are the same quantities before any change, so
+    the gap is the rise the prescriptions buy. ``fronts`` is
+    :func:`sleeprx.analysis.fronts.person_fronts`'s table.
+    """
+    sweeps = [by for by in ("k", "budget") if by in set(fronts["sweep"])]
+    if not sweeps:
+        raise ArtifactError("the Pareto table has neither a K nor a budget sweep")
+    positive = positive_label(description)
+    fig = Figure(figsize=(7.0, 3.0) if len(sweeps) == 2 else (3.5, 3.0), layout="constrained")
+    axes = fig.subplots(1, len(sweeps), sharey=True, squeeze=False)[0]
+    for ax, by in zip(axes, sweeps, strict=True):
+        curve = population_curve(fronts, by=by)
+        x = curve[by].to_numpy(float)
+        for column, before, style in (
+            ("share_predicted_positive", "share_positive_before", "-"),
+            ("mean_p_after", "mean_p_before", "--"),
+        ):
+            ax.plot(x, 100 * curve[column], linestyle=style, marker="o", color=_COLOURS[0])
+            ax.plot(x, 100 * curve[before], linestyle=style, color=_GREY, linewidth=0.8)
+        last = curve.iloc[-1]
+        ax.annotate(
+            f"{100 * last['rise_share_positive']:+.0f} points",
+            (x[-1], 100 * last["share_predicted_positive"]),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="right",
+            color=_COLOURS[0],
+        )
+        if by == "k":
+            ax.set_xticks(x)
+        ax.set_xlabel(K_LABEL if by == "k" else wrap_label(INTENSITY_LABEL, 32))
+    who = f"predicted to have {wrap_label(positive, 24)}"
+    axes[0].set_ylabel(f"{who}:\nshare of people, mean p (%)")
+    axes[0].set_ylim(0, 100)
+    handles = [
+        mpl.lines.Line2D([], [], color=_COLOURS[0], marker="o", label="after: share, p ≥ 0.5"),
+        mpl.lines.Line2D(
+            [], [], color=_COLOURS[0], marker="o", linestyle="--", label="after: mean p"
+        ),
+        mpl.lines.Line2D([], [], color=_GREY, linewidth=0.8, label="before (solid, dashed)"),
+    ]
+    fig.legend(handles=handles, loc="outside upper center", ncols=3, handlelength=1.8)
     return fig
 
 
@@ -219,7 +295,11 @@ def _show_people(fronts: pd.DataFrame, n: int) -> list[int]:
 
 @_styled
 def person_fronts_figure(
-    fronts: pd.DataFrame, person_ids: Sequence[int] | None = None, *, max_people: int = 4
+    fronts: pd.DataFrame,
+    person_ids: Sequence[int] | None = None,
+    *,
+    max_people: int = 4,
+    description: SurveyDescription | None = None,
 ) -> Figure:
     """Individual Pareto fronts: the best gain reachable within each intensity.
 
@@ -248,7 +328,7 @@ def person_fronts_figure(
         ax.plot(rows["intensity"], rows["gain_planned"], "o", color=colour, markersize=3)
         ax.plot(rows["intensity"], rows["gain_verified"], "o", mfc="none", color=colour)
     ax.set_xlabel("intensity, Σ|change|/step (grid steps)")
-    ax.set_ylabel("gain (Δ log-odds)")
+    ax.set_ylabel(_gain_label(description, "gain", stacked=True))
     ax.set_xlim(left=0)
     fig.legend(loc="outside upper center", ncols=2, handlelength=1.4, columnspacing=1.0)
     return fig
@@ -256,7 +336,11 @@ def person_fronts_figure(
 
 @_styled
 def sensitivity_heatmap(
-    sensitivity: pd.DataFrame, *, k: int | None = None, value: str = "mean_gain_logit"
+    sensitivity: pd.DataFrame,
+    *,
+    k: int | None = None,
+    value: str = "mean_gain_logit",
+    description: SurveyDescription | None = None,
 ) -> Figure:
     """Mean verified gain over penalty weight λ and resistance scale, for one K.
 
@@ -293,12 +377,19 @@ def sensitivity_heatmap(
     ax.set_title(f"K = {k}; in brackets: share of people changed", loc="left")
     ax.spines[:].set_visible(False)
     bar = fig.colorbar(image, ax=ax, shrink=0.9)
-    label = GAIN_LABEL.replace("verified gain", "mean verified gain")
+    label = _gain_label(description, "mean verified gain", stacked=True)
     bar.set_label(label if value == "mean_gain_logit" else _pretty(value))
     return fig
 
 
 # ------------------------------------------------------------------ prescriptions
+
+
+def _rows_height(labels: Sequence[str], least: float) -> float:
+    """Inches for rows of tick labels: ``least`` per row, more for labels of many lines
+    (8 pt text is about 0.14 in a line), so wrapped labels never run into each other."""
+    lines = max((label.count("\n") + 1 for label in labels), default=1)
+    return len(labels) * max(least, 0.14 * lines + 0.1)
 
 
 def _factor_pairs(table: pd.DataFrame) -> list[str]:
@@ -330,12 +421,17 @@ def changes_histogram(prescriptions: pd.DataFrame) -> Figure:
 
 @_styled
 def factor_share_figure(
-    prescriptions: pd.DataFrame, *, factors: Sequence[str] | None = None
+    prescriptions: pd.DataFrame,
+    *,
+    factors: Sequence[str] | None = None,
+    description: SurveyDescription | None = None,
 ) -> Figure:
     """Share of people whose prescription raises or lowers each modifiable factor.
 
     ``factors`` defaults to every ``<name>_before`` / ``<name>_after`` column pair of
-    the table other than the probabilities ``p_before`` / ``p_after``.
+    the table other than the probabilities ``p_before`` / ``p_after``. Rows are
+    labelled with the description's labels (wrapped when long); the figure grows with
+    the number of factors. A clock-time lever's decrease is an earlier time.
     """
     valid = _valid(prescriptions)
     names = list(factors) if factors is not None else _factor_pairs(valid)
@@ -344,17 +440,38 @@ def factor_share_figure(
     up = pd.Series({m: float((d > 1e-9).sum()) / n for m, d in delta.items()})
     down = pd.Series({m: float((d < -1e-9).sum()) / n for m, d in delta.items()})
     order = (up + down).sort_values(kind="stable").index
-    fig, ax = _new()
+    clock = description is not None and any(
+        f.clock_origin for f in description.modifiable if f.column in names
+    )
+    rise, fall = ("increase / later", "decrease / earlier") if clock else ("increase", "decrease")
+    labels = [wrap_label(factor_label(description, m), 24) for m in order]
+    fig, ax = _new((3.5, _rows_height(labels, 0.3) + 1.3))
     y = np.arange(len(order))
-    ax.barh(y, 100 * up[order], color=_COLOURS[2], label="increase", height=0.6)
-    ax.barh(y, 100 * down[order], left=100 * up[order], color=_COLOURS[5], label="decrease")
+    ax.barh(y, 100 * up[order], color=_COLOURS[2], label=rise, height=0.6)
+    ax.barh(
+        y,
+        100 * down[order],
+        left=100 * up[order],
+        color=_COLOURS[5],
+        label=fall,
+        height=0.6,
+    )
     for yi, total in zip(y, up[order] + down[order], strict=True):
-        ax.text(100 * total + 1.5, yi, f"{total:.0%}", va="center")
-    ax.set_yticks(y, [_pretty(m) for m in order])
-    ax.set_xlim(0, 115)
-    ax.set_xlabel(f"people prescribed a change (%, n = {len(valid)})")
+        ax.annotate(
+            f"{total:.0%}",
+            (100 * total, yi),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            annotation_clip=False,
+        )
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.set_xlim(0, 112)  # room for a label of 100%
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_xlabel(f"people prescribed a change (%)\nof n = {len(valid)}")
     ax.set_ylabel("modifiable factor")
-    ax.legend(loc="lower right")
+    fig.legend(loc="outside upper center", ncols=2, handlelength=1.2)
     return fig
 
 
@@ -379,7 +496,9 @@ def _identity_scatter(
 
 
 @_styled
-def surrogate_vs_verified_figure(prescriptions: pd.DataFrame) -> Figure:
+def surrogate_vs_verified_figure(
+    prescriptions: pd.DataFrame, *, description: SurveyDescription | None = None
+) -> Figure:
     """The surrogate's planned gain against the real model's, for every change made.
 
     Points on the line y = x are prescriptions the real model agrees with exactly;
@@ -397,8 +516,8 @@ def surrogate_vs_verified_figure(prescriptions: pd.DataFrame) -> Figure:
         flagged.to_numpy(),
         ("agrees", "model disagrees"),
     )
-    ax.set_xlabel("surrogate gain (Δ log-odds)")
-    ax.set_ylabel(GAIN_LABEL)
+    ax.set_xlabel(_gain_label(description, "surrogate gain"))
+    ax.set_ylabel(_gain_label(description))
     ax.legend(loc="upper left", handlelength=1.2)
     return fig
 
@@ -438,19 +557,27 @@ def _swarm_offsets(x: np.ndarray, *, bins: int = 60, width: float = 0.38) -> np.
 
 
 @_styled
-def shap_summary_figure(shap: Explanation | pd.DataFrame) -> Figure:
+def shap_summary_figure(
+    shap: Explanation | pd.DataFrame, *, description: SurveyDescription | None = None
+) -> Figure:
     """SHAP summary of the modifiable factors: one beeswarm row per factor.
 
-    Each dot is a person; its position is the factor's SHAP value (log-odds) and its
-    colour the factor's value, scaled from the lowest to the highest in the survey.
-    Rows are ordered by mean |SHAP|, the most important on top. Takes an
-    :class:`~sleeprx.learn.explain.Explanation` or a :func:`shap_table`.
+    Each dot is a person; its position is the factor's SHAP value (log-odds of the
+    description's positive class) and its colour the factor's value, scaled from the
+    lowest to the highest in the survey; each row's label gives that range in the
+    factor's units (clock times for a clock-time lever). Rows are ordered by mean
+    |SHAP|, the most important on top; the figure grows with the number of rows.
+    Takes an :class:`~sleeprx.learn.explain.Explanation` or a :func:`shap_table`.
     """
     table = shap_table(shap) if isinstance(shap, Explanation) else shap
     names = [n for n in _factors(table, prefix="shap_") if f"value_{n}" in table.columns]
     importance = pd.Series({n: table[f"shap_{n}"].abs().mean() for n in names})
     order = importance.sort_values(kind="stable").index  # least important at the bottom
-    fig, ax = _new((3.5, 0.55 * len(order) + 1.1))
+    labels = [
+        _shap_row_label(description, name, table[f"value_{name}"].dropna(), importance[name])
+        for name in order
+    ]
+    fig, ax = _new((4.2, _rows_height(labels, 0.55) + 1.0))
     cmap = mpl.colormaps["coolwarm"]
     image = None
     for row, name in enumerate(order):
@@ -473,23 +600,39 @@ def shap_summary_figure(shap: Explanation | pd.DataFrame) -> Figure:
             rasterized=True,  # hundreds of dots: keep the SVG light
         )
     ax.axvline(0, color=_GREY, linewidth=0.6, zorder=0)
-    labels = [f"{_pretty(n)}\n(mean |SHAP| {importance[n]:.2f})" for n in order]
     ax.set_yticks(range(len(order)), labels)
     ax.set_ylim(-0.6, len(order) - 0.4)
-    ax.set_xlabel("SHAP value (log-odds of good sleep)")
+    ax.set_xlabel(wrap_label(f"SHAP value (log-odds of {positive_label(description)})", 50))
     ax.set_ylabel("modifiable factor")
     if image is not None:
-        bar = fig.colorbar(image, ax=ax, ticks=[0, 1], aspect=30, pad=0.02)
+        # beside the axes, not over them: constrained layout makes room for the bar
+        bar = fig.colorbar(image, ax=ax, ticks=[0, 1], aspect=30, pad=0.04, fraction=0.05)
         bar.ax.set_yticklabels(["low", "high"])
-        bar.set_label("factor value")
+        bar.set_label("factor value (range under each label)")
     return fig
+
+
+def _shap_row_label(
+    description: SurveyDescription | None, name: str, value: pd.Series, importance: float
+) -> str:
+    """``physical activity`` / ``30–90 min/day`` / ``mean |SHAP| 0.21``, wrapped."""
+    factor = None
+    if description is not None:
+        factor = next((f for f in description.modifiable if f.column == name), None)
+    lines = [wrap_label(factor_label(description, name), 22)]
+    if len(value):
+        lines.append(format_range(factor, value.min(), value.max()))
+    lines.append(f"mean |SHAP| {importance:.2f}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------- fidelity
 
 
 @_styled
-def fidelity_figure(fidelity: pd.DataFrame) -> Figure:
+def fidelity_figure(
+    fidelity: pd.DataFrame, *, description: SurveyDescription | None = None
+) -> Figure:
     """Each person's true objective under the surrogate's and exact mode's prescription.
 
     The true objective is the real model's Δ log-odds minus λ·cost. Exact mode
@@ -501,7 +644,8 @@ def fidelity_figure(fidelity: pd.DataFrame) -> Figure:
     differ = fidelity["differ"].astype(str).str.lower().eq("true").to_numpy()
     fig, ax = _new((3.5, 3.0))
     _identity_scatter(ax, x, y, differ, ("same prescription", "different"))
-    ax.set_xlabel("surrogate prescription: true objective\n(real Δ log-odds − λ·cost)")
+    odds = f"Δ log-odds of {positive_label(description)}"
+    ax.set_xlabel(f"surrogate prescription: true objective\n(real {odds} − λ·cost)")
     ax.set_ylabel("exact prescription: true objective")
     ax.legend(loc="upper left", handlelength=1.2)
     return fig
@@ -535,46 +679,85 @@ _RUN_FILES = (
 )
 
 
-def plot_all(run_dir: str | Path, *, show_people: Sequence[int] | None = None) -> list[Path]:
+def read_run_description(run_dir: str | Path) -> SurveyDescription | None:
+    """The survey description of a run folder's model (``model/meta.json``, key
+    ``description``), or None when the folder has no model."""
+    meta = Path(run_dir) / "model" / "meta.json"
+    if not meta.is_file():
+        return None
+    try:
+        raw = json.loads(meta.read_text(encoding="utf-8"))["description"]
+        return description_from_dict(raw, source=f"{meta} (description)")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{meta}: no readable survey description ({exc!r})") from None
+    except DescriptionError as exc:
+        raise ArtifactError(str(exc)) from None
+
+
+def plot_all(
+    run_dir: str | Path,
+    *,
+    show_people: Sequence[int] | None = None,
+    description: SurveyDescription | None = None,
+) -> list[Path]:
     """Draw every figure the run folder's tables allow into ``run_dir/figures/``.
 
-    Reads whichever of ``prescriptions.csv``, ``pareto.csv``, ``sensitivity.csv`` and
-    ``shap_modifiable.csv`` exist (see the module docstring) and returns the files
-    written. ``show_people`` picks the people of the individual-fronts figure.
+    Reads whichever of ``prescriptions.csv``, ``pareto.csv``, ``sensitivity.csv``,
+    ``shap_modifiable.csv`` and ``fidelity.csv`` exist (see the module docstring) and
+    returns the files written. Labels, units and the positive class come from
+    ``description``, by default the one in the folder's ``model/meta.json`` (column
+    names when there is none). ``show_people`` picks the people of the
+    individual-fronts figure.
+
+    Figures: ``n_changes``, ``factor_share``, ``surrogate_vs_verified`` (prescriptions);
+    ``pareto_population``, ``pareto_people`` (budget sweep), ``pareto_k`` (K sweep),
+    ``pareto_probability`` (either sweep, probability scale); ``sensitivity_k<K>``;
+    ``shap_summary``; ``fidelity``.
     """
     run = Path(run_dir)
     present = {name: run / name for name in _RUN_FILES if (run / name).is_file()}
     if not present:
         raise ArtifactError(f"{run}: none of {list(_RUN_FILES)} found; is this a run folder?")
+    if description is None:
+        description = read_run_description(run)
+    labelled = {"description": description}
     out = run / "figures"
     figures: list[tuple[str, Callable[[], Figure]]] = []
     if "prescriptions.csv" in present:
         table = _read(present["prescriptions.csv"])
         figures += [
             ("n_changes", lambda: changes_histogram(table)),
-            ("factor_share", lambda: factor_share_figure(table)),
-            ("surrogate_vs_verified", lambda: surrogate_vs_verified_figure(table)),
+            ("factor_share", lambda: factor_share_figure(table, **labelled)),
+            ("surrogate_vs_verified", lambda: surrogate_vs_verified_figure(table, **labelled)),
         ]
     if "pareto.csv" in present:
         fronts = _read(present["pareto.csv"])
-        if "budget" in set(fronts["sweep"]):
+        sweeps = set(fronts["sweep"])
+        if "budget" in sweeps:
             figures += [
-                ("pareto_population", lambda: population_pareto_figure(fronts)),
-                ("pareto_people", lambda: person_fronts_figure(fronts, show_people)),
+                ("pareto_population", lambda: population_pareto_figure(fronts, **labelled)),
+                (
+                    "pareto_people",
+                    lambda: person_fronts_figure(fronts, show_people, **labelled),
+                ),
             ]
-        if "k" in set(fronts["sweep"]):
-            figures.append(("pareto_k", lambda: k_curve_figure(fronts)))
+        if "k" in sweeps:
+            figures.append(("pareto_k", lambda: k_curve_figure(fronts, **labelled)))
+        if sweeps & {"budget", "k"}:
+            figures.append(
+                ("pareto_probability", lambda: probability_curve_figure(fronts, **labelled))
+            )
     if "sensitivity.csv" in present:
         sens = _read(present["sensitivity.csv"])
         for k in sorted(sens["k"].unique()):
-            make = functools.partial(sensitivity_heatmap, sens, k=int(k))
+            make = functools.partial(sensitivity_heatmap, sens, k=int(k), **labelled)
             figures.append((f"sensitivity_k{k}", make))
     if "shap_modifiable.csv" in present:
         shap = _read(present["shap_modifiable.csv"])
-        figures.append(("shap_summary", lambda: shap_summary_figure(shap)))
+        figures.append(("shap_summary", lambda: shap_summary_figure(shap, **labelled)))
     if "fidelity.csv" in present:
         fidelity = _read(present["fidelity.csv"])
-        figures.append(("fidelity", lambda: fidelity_figure(fidelity)))
+        figures.append(("fidelity", lambda: fidelity_figure(fidelity, **labelled)))
     written: list[Path] = []
     for name, make in figures:
         try:
