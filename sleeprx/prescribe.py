@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -192,6 +192,8 @@ def prepare_problems(
             curves=curves,
             resistance_scale=settings.resistance_scale,
         )
+        if settings.goal is not None:  # a calibrated model moves the goal's threshold
+            problem = replace(problem, goal_margin=model.goal_margin(settings.goal))
         if settings.mode == "exact":
             problem = attach_ensemble(
                 problem,

@@ -123,7 +123,29 @@ def test_train_writes_three_files_and_a_table(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["meta.json", "metrics.json", "model.json"]
     assert "grouped_cv" in result.stdout and "xgboost" in result.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["holdout"]) == {"xgboost", "logistic_regression", "random_forest"}
+    assert set(metrics["holdout"]) == {
+        "xgboost",
+        "logistic_regression",
+        "random_forest",
+        "hist_gradient_boosting",
+    }
+
+
+@pytest.mark.slow
+def test_train_tunes_calibrates_and_constrains(tmp_path):
+    out = tmp_path / "model"
+    args = ("--tune", "--trials", "2", "--calibrate", "--monotone", "--cv-repeats", "1")
+    result = sleeprx("train", "--out", out, *args)
+    assert result.returncode == 0, result.stderr
+    assert "xgboost_tuned" in result.stdout and "ECE" in result.stdout
+    assert "tuned in" in result.stderr
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["settings"]["tuning"]["trials"] == 2
+    assert meta["settings"]["calibrate"] and meta["settings"]["monotone"]
+    assert meta["calibration"]["knots"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tuning"] == meta["settings"]["tuning"]
+    assert "ece_calibrated" in metrics["grouped_cv"]["xgboost_tuned"]
 
 
 def test_unwritable_outputs_are_one_line_errors(small_model_dir, tmp_path):

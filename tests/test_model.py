@@ -23,7 +23,7 @@ from sleeprx.learn.features import feature_names, target_vector
 from sleeprx.learn.model import ModelSettings, load_model, save_model
 from sleeprx.learn.survey import SurveyDescription, description_from_dict
 
-MODELS = ("xgboost", "logistic_regression", "random_forest")
+MODELS = ("xgboost", "logistic_regression", "random_forest", "hist_gradient_boosting")
 FAST = ModelSettings(n_estimators=20, max_depth=3, cv_repeats=1, cv_splits=3)
 
 
@@ -231,7 +231,7 @@ def test_evaluate_models_reports_both_protocols(evaluation):
     assert set(result["grouped_cv"]) == set(MODELS)
     for name in MODELS:
         holdout = result["holdout"][name]
-        assert set(METRICS) == {"f1", "accuracy", "roc_auc", "brier"}
+        assert set(METRICS) == {"f1", "accuracy", "roc_auc", "brier", "ece"}
         assert set(METRICS) | {"n_test"} <= set(holdout)
         assert holdout["n_test"] == 75  # 20 % of 374, rounded up
         grouped = result["grouped_cv"][name]

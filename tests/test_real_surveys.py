@@ -27,7 +27,7 @@ from sleeprx.learn.model import ModelSettings, train
 from sleeprx.learn.survey import description_from_dict, load_description, shipped_description_path
 from sleeprx.optimize.bruteforce import brute_force, enumerate_choices
 from sleeprx.optimize.problem import build_problem
-from sleeprx.prescribe import plan_person, prepare_problems
+from sleeprx.prescribe import plan_person, prepare_problems, prescribe
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import booster_gain, constraint_violations
 
@@ -309,3 +309,22 @@ def test_the_mip_and_enumeration_routes_agree(case):
     assert by_mip.status == by_enumeration.status
     if by_mip.levels is not None:
         assert by_mip.objective == pytest.approx(by_enumeration.objective, abs=1e-6)
+
+
+def test_a_goal_under_a_calibration_map_is_a_threshold_on_the_margin(survey):
+    """With calibrated probabilities, exact mode still reaches p >= goal exactly: the
+    goal becomes the least margin the map sends to the goal."""
+    model = train(survey, settings=ModelSettings(n_estimators=30, max_depth=3, calibrate=True))
+    assert model.calibration is not None
+    goal = 0.7
+    config = PrescribeSettings(mode="exact", goal=goal)
+    table = prescribe(survey, model, settings=config, ids=list(survey.frame.index[:80]))
+    changed = table[table["status"] == "changed"]
+    assert len(changed) > 0
+    assert (changed["p_after"] >= goal - 1e-9).all()  # calibrated, from predict_proba
+    problems, _ = prepare_problems(model, survey.frame.loc[changed["person_id"]], config)
+    for pid, problem in problems.items():
+        assert problem.goal_margin == model.goal_margin(goal)
+        best = brute_force(problem, config, gain_of=booster_gain(model, problem))
+        row = changed.set_index("person_id").loc[pid]
+        assert row["cost"] == pytest.approx(best.objective, abs=1e-6)

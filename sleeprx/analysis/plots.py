@@ -56,6 +56,7 @@ __all__ = [
     "population_pareto_figure",
     "probability_curve_figure",
     "read_run_description",
+    "reliability_figure",
     "save_figure",
     "sensitivity_heatmap",
     "shap_summary_figure",
@@ -773,3 +774,52 @@ def _read(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: not a readable table ({exc})") from None
+
+
+# ------------------------------------------------------------------- calibration
+
+
+@_styled
+def reliability_figure(metrics_or_table: dict | pd.DataFrame) -> Figure:
+    """Reliability diagram: observed rate of the positive outcome against the mean
+    predicted probability in each of 10 equal-width bins, before and after the
+    cross-validated calibration map, with the diagonal of perfect calibration.
+
+    Takes the metrics of :func:`sleeprx.learn.evaluate.evaluate_models` (or their
+    ``calibration`` entry), or a table with columns ``stage`` (before/after),
+    ``p_mean``, ``observed`` and ``n``. Marker area grows with the people in the bin.
+    """
+    eces: dict[str, float] = {}
+    names = {"before": "uncalibrated", "after": "calibrated"}
+    if isinstance(metrics_or_table, pd.DataFrame):
+        table = metrics_or_table
+    else:
+        summary = metrics_or_table.get("calibration", metrics_or_table)
+        rows = [
+            {**row, "stage": stage}
+            for stage in ("before", "after")
+            for row in summary.get(f"reliability_{stage}", [])
+        ]
+        if not rows:
+            raise ArtifactError("no reliability table: the metrics lack 'calibration'")
+        table = pd.DataFrame(rows)
+        eces = {s: summary[f"ece_{s}"] for s in ("before", "after") if f"ece_{s}" in summary}
+        if "model" in summary:
+            names = {"before": _pretty(summary["model"]), "after": "calibrated"}
+    fig, ax = _new((3.5, 3.2))
+    ax.plot([0, 1], [0, 1], color=_GREY, linestyle="--", linewidth=0.8, label="perfect")
+    for colour, stage in zip(_COLOURS, ("before", "after"), strict=False):
+        rows = table[table["stage"] == stage].sort_values("p_mean")
+        if rows.empty:
+            continue
+        label = names[stage] + (f" (ECE {eces[stage]:.3f})" if stage in eces else "")
+        size = 8 + 60 * rows["n"].to_numpy(float) / max(float(table["n"].max()), 1.0)
+        ax.plot(rows["p_mean"], rows["observed"], color=colour, label=label)
+        ax.scatter(rows["p_mean"], rows["observed"], s=size, color=colour, zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("mean predicted probability (bin)")
+    ax.set_ylabel("observed share with the outcome")
+    ax.legend(loc="upper left", handlelength=1.2)
+    return fig

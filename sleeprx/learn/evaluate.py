@@ -6,6 +6,15 @@
     a random split puts copies of test rows into training. Rows that are identical
     apart from the id form one group, and repeated stratified group k-fold keeps
     every group on one side of each split.
+
+Every model is scored by F1 and accuracy at 0.5, ROC AUC, the Brier score and the
+expected calibration error (ECE, :data:`~.calibration.ECE_BINS` = 10 equal-width bins
+of the predicted probability on [0, 1]). For XGBoost (untuned and tuned) the scores
+after calibration are cross-validated too: in each outer training set an isotonic map
+is fitted on inner out-of-fold margins, then applied to the outer test fold
+(``brier_calibrated``, ``ece_calibrated``). ``calibration`` holds the reliability
+table (predicted against observed, per bin) of the prescribing XGBoost, from the
+first repeat's out-of-fold predictions, where every person is predicted once.
 """
 
 from __future__ import annotations
@@ -18,55 +27,116 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from .calibration import (
+    ECE_BINS,
+    CalibrationMap,
+    expected_calibration_error,
+    reliability_table,
+)
 from .data import Survey
 from .features import target_vector
-from .model import CLASSIFIERS, ModelSettings, make_pipeline
+from .model import (
+    CLASSIFIERS,
+    ModelSettings,
+    cross_validated_margins,
+    make_pipeline,
+    pipeline_margin,
+)
+from .splits import duplicate_groups
 
-__all__ = ["duplicate_groups", "evaluate_models", "score"]
+__all__ = ["METRICS", "duplicate_groups", "evaluate_models", "score"]
 
-METRICS = ("f1", "accuracy", "roc_auc", "brier")
+METRICS = ("f1", "accuracy", "roc_auc", "brier", "ece")
+#: Scores after the cross-validated calibration map (XGBoost models only).
+CALIBRATED = ("brier_calibrated", "ece_calibrated")
+TUNED = "xgboost_tuned"
 
 
 def score(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """F1 of the positive class, accuracy at 0.5, ROC AUC and Brier score."""
+    """F1 of the positive class, accuracy at 0.5, ROC AUC, Brier score and ECE."""
     y_pred = (p >= 0.5).astype(int)
     return {
         "f1": float(f1_score(y_true, y_pred)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "roc_auc": float(roc_auc_score(y_true, p)),
         "brier": float(brier_score_loss(y_true, p)),
+        "ece": expected_calibration_error(y_true, p),
     }
 
 
-def duplicate_groups(frame: pd.DataFrame) -> np.ndarray:
-    """One group label per row; rows equal in every column (id aside) share a label."""
-    flat = frame.reset_index(drop=True)
-    return flat.groupby(list(flat.columns), dropna=False).ngroup().to_numpy()
+class _Fitted:
+    """One model fitted on one training set, scored on its test set."""
+
+    def __init__(self, registry_name, description, settings, frame, y, groups, tr, te):
+        pipe = make_pipeline(registry_name, description, settings).fit(frame.iloc[tr], y[tr])
+        self.is_xgboost = registry_name == "xgboost"
+        if self.is_xgboost:
+            margin = pipeline_margin(pipe, frame.iloc[te])
+            self.p = 1 / (1 + np.exp(-margin))
+            inner = cross_validated_margins(
+                frame.iloc[tr], y[tr], groups[tr], description, settings
+            )
+            self.p_calibrated = CalibrationMap.fit(inner, y[tr]).probability(margin)
+        else:
+            self.p = pipe.predict_proba(frame.iloc[te])[:, 1]
+            self.p_calibrated = None
+
+    def scores(self, y_test: np.ndarray) -> dict[str, float]:
+        out = score(y_test, self.p)
+        if self.p_calibrated is not None:
+            out["brier_calibrated"] = float(brier_score_loss(y_test, self.p_calibrated))
+            out["ece_calibrated"] = expected_calibration_error(y_test, self.p_calibrated)
+        return out
 
 
 def evaluate_models(
-    survey: Survey, *, settings: ModelSettings | None = None, models: tuple[str, ...] | None = None
+    survey: Survey,
+    *,
+    settings: ModelSettings | None = None,
+    models: tuple[str, ...] | None = None,
+    tuned: ModelSettings | None = None,
 ) -> dict[str, Any]:
     """Scores of every registered classifier under both protocols.
 
-    Returns ``{"holdout": {model: {...}}, "grouped_cv": {model: {...}}, "data": {...}}``.
+    ``tuned`` (settings from :func:`sleeprx.learn.tuning.tune`) adds XGBoost with those
+    settings as ``xgboost_tuned``, next to XGBoost with ``settings``. The tuned row's
+    hyper-parameters were chosen on the same survey, so its scores carry the (small,
+    with a few dozen trials) optimism of that choice.
+
+    Returns ``{"holdout": {model: {...}}, "grouped_cv": {model: {...}},
+    "calibration": {...}, "data": {...}}``.
     """
     settings = settings or ModelSettings()
-    models = models or tuple(CLASSIFIERS)
+    names = models or tuple(CLASSIFIERS)
+    entries: list[tuple[str, str, ModelSettings]] = []
+    for name in names:
+        entries.append((name, name, settings))
+        if name == "xgboost" and tuned is not None:
+            entries.append((TUNED, "xgboost", tuned))
+    if tuned is not None and "xgboost" not in names:
+        entries.append((TUNED, "xgboost", tuned))
     frame, description = survey.frame, survey.description
     y = target_vector(frame, description, source=Path(survey.source).name)
     groups = duplicate_groups(frame)
+
+    def fit(entry, tr, te) -> _Fitted:
+        _, registry_name, entry_settings = entry
+        return _Fitted(registry_name, description, entry_settings, frame, y, groups, tr, te)
 
     train_idx, test_idx = train_test_split(
         np.arange(len(y)), test_size=settings.test_size, stratify=y, random_state=settings.seed
     )
     holdout: dict[str, dict[str, float]] = {}
-    for name in models:
-        pipe = make_pipeline(name, description, settings).fit(frame.iloc[train_idx], y[train_idx])
-        p = pipe.predict_proba(frame.iloc[test_idx])[:, 1]
-        holdout[name] = {**score(y[test_idx], p), "n_test": len(test_idx)}
+    for entry in entries:
+        holdout[entry[0]] = {
+            **fit(entry, train_idx, test_idx).scores(y[test_idx]),
+            "n_test": len(test_idx),
+        }
 
-    folds: dict[str, list[dict[str, float]]] = {name: [] for name in models}
+    # the reliability table: the prescribing model (tuned if given), first repeat
+    shown = TUNED if tuned is not None else ("xgboost" if "xgboost" in names else None)
+    pooled = {"before": np.full(len(y), np.nan), "after": np.full(len(y), np.nan)}
+    folds: dict[str, list[dict[str, float]]] = {entry[0]: [] for entry in entries}
     for repeat in range(settings.cv_repeats):
         splitter = StratifiedGroupKFold(
             n_splits=settings.cv_splits, shuffle=True, random_state=settings.seed + repeat
@@ -74,14 +144,18 @@ def evaluate_models(
         for tr, te in splitter.split(frame, y, groups):
             if len(np.unique(y[te])) < 2:
                 continue  # AUC is undefined on a one-class fold
-            for name in models:
-                pipe = make_pipeline(name, description, settings).fit(frame.iloc[tr], y[tr])
-                folds[name].append(score(y[te], pipe.predict_proba(frame.iloc[te])[:, 1]))
+            for entry in entries:
+                fitted = fit(entry, tr, te)
+                folds[entry[0]].append(fitted.scores(y[te]))
+                if repeat == 0 and entry[0] == shown:
+                    pooled["before"][te] = fitted.p
+                    pooled["after"][te] = fitted.p_calibrated
     grouped: dict[str, dict[str, float]] = {}
     for name, results in folds.items():
         table = pd.DataFrame(results)
-        grouped[name] = {m: float(table[m].mean()) for m in METRICS}
-        grouped[name] |= {f"{m}_std": float(table[m].std(ddof=1)) for m in METRICS}
+        keys = [m for m in (*METRICS, *CALIBRATED) if m in table]
+        grouped[name] = {m: float(table[m].mean()) for m in keys}
+        grouped[name] |= {f"{m}_std": float(table[m].std(ddof=1)) for m in keys}
         grouped[name]["n_folds"] = len(table)
 
     reference = description.reference
@@ -89,6 +163,7 @@ def evaluate_models(
         **({"reference": reference.model_dump()} if reference is not None else {}),
         "holdout": holdout,
         "grouped_cv": grouped,
+        **({"calibration": _calibration_summary(shown, y, pooled)} if shown else {}),
         "data": {
             "n_rows": len(frame),
             "n_distinct_rows": int(groups.max() + 1),
@@ -97,5 +172,21 @@ def evaluate_models(
             f"{settings.test_size:.0%} split, seed {settings.seed}",
             "protocol_grouped_cv": f"{settings.cv_repeats}x repeated stratified "
             f"{settings.cv_splits}-fold, rows identical apart from the id kept together",
+            "ece": f"expected calibration error, {ECE_BINS} equal-width bins on [0, 1]",
         },
     }
+
+
+def _calibration_summary(name: str, y: np.ndarray, pooled: dict[str, np.ndarray]) -> dict:
+    seen = ~np.isnan(pooled["before"])
+    out: dict[str, Any] = {
+        "model": name,
+        "protocol": "grouped_cv, first repeat, every person predicted once out of fold; "
+        "'after': isotonic map fitted on inner folds of each training set",
+        "bins": ECE_BINS,
+    }
+    for stage in ("before", "after"):
+        p = pooled[stage][seen]
+        out[f"ece_{stage}"] = expected_calibration_error(y[seen], p)
+        out[f"reliability_{stage}"] = reliability_table(y[seen], p)
+    return out

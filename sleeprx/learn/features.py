@@ -2,7 +2,9 @@
 
 The encoding is fixed by the survey description, not learned: numeric columns pass
 through unchanged (so trees split on real hours and steps, which exact mode relies
-on), and each categorical column becomes one 0/1 column per allowed category.
+on), and each categorical column becomes one 0/1 column per allowed category. A blank
+numeric answer stays NaN (XGBoost learns where missing values go); a blank categorical
+answer is all zeros in its block, which no answered category is.
 """
 
 from __future__ import annotations
@@ -88,7 +90,9 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
         parts: list[np.ndarray] = []
         for j, (_, categories) in enumerate(plan):
             if categories:
-                parts += [(values[:, j] == c).astype(float) for c in categories]
+                # a blank answer (NaN, None or pd.NA) matches no category: all zeros
+                answers = np.where(pd.isna(values[:, j]), "", values[:, j])
+                parts += [(answers == c).astype(float) for c in categories]
             else:
                 parts.append(values[:, j].astype(float))
         return np.column_stack(parts) if parts else np.zeros((len(X), 0))

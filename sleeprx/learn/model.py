@@ -3,8 +3,15 @@
 The classifier is a scikit-learn :class:`~sklearn.pipeline.Pipeline`: the
 description-driven :class:`~sleeprx.learn.features.SurveyEncoder` followed by XGBoost.
 A saved model is a folder with ``model.json`` (XGBoost's own JSON format),
-``meta.json`` (the survey description, feature order and encoding, a hash of the
-training data and package versions) and ``metrics.json``.
+``meta.json`` (the survey description, feature order and encoding, the settings
+including any tuned ones, the calibration map, a hash of the training data and
+package versions) and ``metrics.json``.
+
+Blank cells: XGBoost, and scikit-learn's histogram gradient boosting, learn a default
+branch for a missing value at every split. The logistic regression and random forest
+comparators impute the median and add a 0/1 indicator per column that had blanks in
+training (``SimpleImputer(add_indicator=True)``), inside their own pipelines. A blank
+categorical answer is encoded as all zeros in that column's one-hot block.
 """
 
 from __future__ import annotations
@@ -21,27 +28,37 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 from sklearn.base import ClassifierMixin
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
 from ..config import Strict
 from ..errors import ArtifactError, ModelMismatchError, SurveyError
 from ..files import atomic_write_json, atomic_write_text, staged_dir
+from ..odds import logit
 from .attributions import effect_curve, shap_attributions
+from .calibration import CalibrationMap
 from .curves import EffectCurve, curves_from_json, curves_to_json
 from .data import Survey
 from .features import SurveyEncoder, feature_names, target_vector
+from .splits import duplicate_groups
 from .survey import SurveyDescription, description_from_dict
 
 __all__ = [
     "CLASSIFIERS",
     "ModelSettings",
     "TrainedModel",
+    "TuningRecord",
+    "cross_validated_margins",
+    "fit_calibration",
     "load_model",
     "make_pipeline",
+    "monotone_constraints",
     "save_model",
     "train",
 ]
@@ -51,46 +68,149 @@ __all__ = [
 FORMAT_VERSION = 2
 
 
+class TuningRecord(Strict):
+    """How tuned hyper-parameters were found (see :func:`sleeprx.learn.tuning.tune`)."""
+
+    method: str
+    trials: int = Field(ge=1)
+    seconds: float = Field(ge=0)
+    cv_roc_auc: float = Field(description="mean grouped-CV ROC AUC of the chosen trial")
+    best_iterations: tuple[int, ...] = Field(description="trees chosen by early stopping, per fold")
+
+
 class ModelSettings(Strict):
-    """Hyper-parameters and evaluation protocol; one validated object, passed whole."""
+    """Hyper-parameters and evaluation protocol; one validated object, passed whole.
+
+    The XGBoost hyper-parameters keep XGBoost's own defaults except ``n_estimators``,
+    ``max_depth`` and ``learning_rate``; :func:`sleeprx.learn.tuning.tune` returns a
+    copy with tuned values and a :class:`TuningRecord` in ``tuning``.
+    """
 
     n_estimators: int = Field(200, ge=1, le=5000)
     max_depth: int = Field(4, ge=1, le=12)
     learning_rate: float = Field(0.1, gt=0, le=1)
+    min_child_weight: float = Field(1.0, ge=0)
+    reg_lambda: float = Field(1.0, ge=0, description="L2 penalty on leaf weights")
+    reg_alpha: float = Field(0.0, ge=0, description="L1 penalty on leaf weights")
+    subsample: float = Field(1.0, gt=0, le=1, description="share of rows per tree")
+    colsample_bytree: float = Field(1.0, gt=0, le=1, description="share of features per tree")
+    monotone: bool = Field(
+        False, description="XGBoost monotone constraints from the description's 'monotone'"
+    )
+    calibrate: bool = Field(
+        False, description="fit an isotonic map from cross-validated margins to probabilities"
+    )
     seed: int = 42
     test_size: float = Field(0.2, gt=0, lt=1)
     cv_splits: int = Field(5, ge=2)
     cv_repeats: int = Field(5, ge=1)
+    tune_trials: int = Field(30, ge=1, description="trials of the hyper-parameter search")
+    early_stopping_rounds: int = Field(50, ge=1, description="patience when tuning")
+    tuning: TuningRecord | None = Field(None, description="set by tune(); None if not tuned")
 
 
-def _xgboost(settings: ModelSettings) -> ClassifierMixin:
-    return XGBClassifier(
-        n_estimators=settings.n_estimators,
-        max_depth=settings.max_depth,
-        learning_rate=settings.learning_rate,
-        objective="binary:logistic",
-        eval_metric="logloss",
-        tree_method="hist",
-        n_jobs=1,  # deterministic, and small per-person batches run faster on one thread
-        random_state=settings.seed,
-    )
+def monotone_constraints(description: SurveyDescription) -> dict[str, int]:
+    """+1 (increasing) or -1 (decreasing) per encoded numeric feature whose column says
+    ``monotone``; categorical columns are left free (a one-hot block has no order)."""
+    signs = {"increasing": 1, "decreasing": -1}
+    out: dict[str, int] = {}
+    for column in description.columns:
+        if column.monotone is None or column.type == "categorical":
+            continue
+        for name in column.output_names:
+            if name in description.feature_columns:
+                out[name] = signs[column.monotone]
+    return out
 
 
-def _logistic(settings: ModelSettings) -> Pipeline:
+def xgboost_params(settings: ModelSettings, description: SurveyDescription | None) -> dict:
+    """The XGBoost parameters of ``settings`` (scikit-learn names), constraints included."""
+    params: dict[str, Any] = {
+        "n_estimators": settings.n_estimators,
+        "max_depth": settings.max_depth,
+        "learning_rate": settings.learning_rate,
+        "min_child_weight": settings.min_child_weight,
+        "reg_lambda": settings.reg_lambda,
+        "reg_alpha": settings.reg_alpha,
+        "subsample": settings.subsample,
+        "colsample_bytree": settings.colsample_bytree,
+        "objective": "binary:logistic",
+        "eval_metric": "logloss",
+        "tree_method": "hist",
+        "n_jobs": 1,  # deterministic, and small per-person batches run faster on one thread
+        "random_state": settings.seed,
+    }
+    if settings.monotone and description is not None:
+        signs = monotone_constraints(description)
+        # a tuple in feature order: independent of whether XGBoost sees feature names
+        params["monotone_constraints"] = (
+            "(" + ",".join(str(signs.get(n, 0)) for n in feature_names(description)) + ")"
+        )
+    return params
+
+
+def _xgboost(settings: ModelSettings, description: SurveyDescription | None = None):
+    return XGBClassifier(**xgboost_params(settings, description))
+
+
+def _logistic(settings: ModelSettings, description: SurveyDescription | None = None) -> Pipeline:
     return Pipeline(
-        [("scale", StandardScaler()), ("logit", LogisticRegression(max_iter=5000, C=1.0))]
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("scale", StandardScaler()),
+            ("logit", LogisticRegression(max_iter=5000, C=1.0)),
+        ]
     )
 
 
-def _forest(settings: ModelSettings) -> ClassifierMixin:
-    return RandomForestClassifier(n_estimators=300, random_state=settings.seed, n_jobs=1)
+def _forest(settings: ModelSettings, description: SurveyDescription | None = None) -> Pipeline:
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            (
+                "forest",
+                RandomForestClassifier(n_estimators=300, random_state=settings.seed, n_jobs=1),
+            ),
+        ]
+    )
 
 
-#: Registry of the classifiers sleeprx trains and compares; xgboost prescribes.
-CLASSIFIERS: dict[str, Callable[[ModelSettings], Any]] = {
+class OneThreadHistGradientBoosting(HistGradientBoostingClassifier):
+    """scikit-learn's histogram gradient boosting on one OpenMP thread.
+
+    It has no ``n_jobs``; on a busy machine its default of one thread per core spins
+    and runs some fifty times slower (34 s against 0.6 s for 4,000 rows), so fitting
+    and prediction run under a one-thread limit, like every other model here.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        with threadpool_limits(1, user_api="openmp"):
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    def decision_function(self, X):
+        with threadpool_limits(1, user_api="openmp"):
+            return super().decision_function(X)
+
+    def predict_proba(self, X):
+        with threadpool_limits(1, user_api="openmp"):
+            return super().predict_proba(X)
+
+
+def _hist_gradient_boosting(
+    settings: ModelSettings, description: SurveyDescription | None = None
+) -> ClassifierMixin:
+    # scikit-learn's defaults (100 iterations, 31 leaves, learning rate 0.1, native
+    # missing values); early stopping off so that the size does not depend on the rows
+    return OneThreadHistGradientBoosting(early_stopping=False, random_state=settings.seed)
+
+
+#: Registry of the classifiers sleeprx trains and compares; xgboost prescribes. Each
+#: factory takes the settings and the survey description (for monotone constraints).
+CLASSIFIERS: dict[str, Callable[..., Any]] = {
     "xgboost": _xgboost,
     "logistic_regression": _logistic,
     "random_forest": _forest,
+    "hist_gradient_boosting": _hist_gradient_boosting,
 }
 
 
@@ -100,8 +220,47 @@ def make_pipeline(
     """An unfitted pipeline: encoder, then the classifier registered as ``name``."""
     settings = settings or ModelSettings()
     return Pipeline(
-        [("encode", SurveyEncoder(description)), ("classify", CLASSIFIERS[name](settings))]
+        [
+            ("encode", SurveyEncoder(description)),
+            ("classify", CLASSIFIERS[name](settings, description)),
+        ]
     )
+
+
+def cross_validated_margins(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    description: SurveyDescription,
+    settings: ModelSettings,
+) -> np.ndarray:
+    """Out-of-fold XGBoost margins: each row scored by a model fitted without its group
+    (stratified group k-fold with ``settings.cv_splits`` folds and ``settings.seed``)."""
+    splits = min(settings.cv_splits, len(np.unique(groups)))
+    splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=settings.seed)
+    out = np.full(len(y), np.nan)
+    for tr, te in splitter.split(frame, y, groups):
+        pipe = make_pipeline("xgboost", description, settings).fit(frame.iloc[tr], y[tr])
+        out[te] = pipeline_margin(pipe, frame.iloc[te])
+    return out
+
+
+def pipeline_margin(pipe: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """The fitted XGBoost pipeline's margin (log-odds) for each row of ``frame``."""
+    X = pipe.named_steps["encode"].transform(frame)
+    return np.asarray(pipe.named_steps["classify"].predict(X, output_margin=True), dtype=float)
+
+
+def fit_calibration(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    description: SurveyDescription,
+    settings: ModelSettings,
+) -> CalibrationMap:
+    """The isotonic calibration map from out-of-fold margins to the observed outcome."""
+    margins = cross_validated_margins(frame, y, groups, description, settings)
+    return CalibrationMap.fit(margins, y)
 
 
 @dataclass
@@ -116,6 +275,9 @@ class TrainedModel:
     #: SHAP effect curves of the modifiable factors on the training survey, kept so that
     #: a survey of new people (even of one person) is judged by the same curves.
     curves: dict[str, EffectCurve] = field(default_factory=dict)
+    #: Monotone map from the margin to a calibrated probability (``calibrate=True``);
+    #: ``predict_proba`` applies it, ``margin`` stays the booster's raw log-odds.
+    calibration: CalibrationMap | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -136,10 +298,21 @@ class TrainedModel:
         return self.pipeline.named_steps["encode"].transform(frame)
 
     def predict_proba(self, frame: pd.DataFrame) -> pd.Series:
-        """Probability of the positive class (good sleep), one per row of ``frame``."""
+        """Probability of the positive class (good sleep), one per row of ``frame``;
+        calibrated when the model has a calibration map."""
         self.check_frame(frame)
-        p = self.pipeline.predict_proba(frame)[:, 1]
+        if self.calibration is None:
+            p = self.pipeline.predict_proba(frame)[:, 1]
+        else:
+            p = self.calibration.probability(pipeline_margin(self.pipeline, frame))
         return pd.Series(p, index=frame.index, name="p_good")
+
+    def goal_margin(self, p: float) -> float:
+        """The least margin at which :meth:`predict_proba` reaches ``p``: ``logit(p)``,
+        or the calibration map's :meth:`~CalibrationMap.margin_for`."""
+        if self.calibration is None:
+            return logit(p)
+        return self.calibration.margin_for(p)
 
     def margin(self, frame: pd.DataFrame) -> pd.Series:
         """Log-odds of good sleep (XGBoost's raw margin), one per row of ``frame``."""
@@ -184,7 +357,12 @@ class TrainedModel:
 
 
 def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedModel:
-    """Fit the XGBoost pipeline on every valid row of ``survey``."""
+    """Fit the XGBoost pipeline on every valid row of ``survey``.
+
+    With ``settings.calibrate`` the calibration map is fitted on out-of-fold margins of
+    grouped cross-validation (copies of a row kept in one fold), then the booster on
+    every row; the map is applied to the final booster's margins.
+    """
     settings = settings or ModelSettings()
     frame, description = survey.frame, survey.description
     y = target_vector(frame, description, source=Path(survey.source).name)
@@ -192,6 +370,9 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
         raise SurveyError(f"{survey.source}: the target has a single class; cannot train")
     pipeline = make_pipeline("xgboost", description, settings).fit(frame, y)
     model = TrainedModel(pipeline, description, settings, survey.data_hash())
+    if settings.calibrate:
+        groups = duplicate_groups(frame)
+        model.calibration = fit_calibration(frame, y, groups, description, settings)
     X = model.encode(frame)
     shap_values, _ = shap_attributions(model.classifier, X)
     model.curves = {
@@ -227,6 +408,7 @@ def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
         "training_data_sha256": model.data_hash,
         "versions": _versions(),
         "effect_curves": curves_to_json(model.curves),
+        "calibration": None if model.calibration is None else model.calibration.to_json(),
     }
     with staged_dir(out, mark=False) as staging:  # the three files land together
         atomic_write_text(staging / "model.json", booster_json)
@@ -281,7 +463,17 @@ def load_model(model_dir: str | Path) -> TrainedModel:
         raise ArtifactError(
             f"{paths['meta']}: effect_curves are missing or malformed ({exc})"
         ) from None
-    return TrainedModel(pipeline, description, settings, data_hash, metrics, curves)
+    raw_map = meta.get("calibration")
+    try:
+        calibration = None if raw_map is None else CalibrationMap.from_json(raw_map)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ArtifactError(f"{paths['meta']}: calibration is malformed ({exc})") from None
+    if settings.calibrate != (calibration is not None):
+        raise ArtifactError(
+            f"{paths['meta']}: settings.calibrate is {settings.calibrate} but the calibration "
+            f"map is {'missing' if calibration is None else 'present'}"
+        )
+    return TrainedModel(pipeline, description, settings, data_hash, metrics, curves, calibration)
 
 
 def _read_json(path: Path) -> dict:

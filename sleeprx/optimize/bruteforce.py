@@ -88,7 +88,7 @@ def brute_force(
         objective = gain - settings.lam * cost
         best = int(np.argmax(objective))
     else:
-        need = settings.goal_logit - problem.logit_before
+        need = problem.need(settings.goal_logit)
         ok = gain >= need
         if not ok.any():
             return BruteForceResult(None, float("nan"), float("nan"), len(choices))

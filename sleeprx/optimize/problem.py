@@ -105,6 +105,14 @@ class PersonProblem:
     tables: tuple[FactorTable, ...] | None = None  # exact mode: trees compiled to tables
     rows: tuple[LinearRow, ...] = ()  # the description's linear constraints
     held: tuple[tuple[str, str], ...] = ()  # (lever, why it is not offered)
+    #: The margin a recourse goal requires: logit(goal), or the calibration map's inverse
+    #: at the goal (+inf: no margin reaches it); None without a goal.
+    goal_margin: float | None = None
+
+    def need(self, goal_logit: float | None) -> float:
+        """The rise in margin a goal requires (the calibrated threshold when known)."""
+        target = self.goal_margin if self.goal_margin is not None else goal_logit
+        return float(target) - self.logit_before
 
     @property
     def n_profiles(self) -> int:

@@ -72,6 +72,8 @@ def uses_enumeration(problem: PersonProblem, settings: PrescribeSettings) -> boo
 
 def find_best(problem: PersonProblem, settings: PrescribeSettings) -> Found:
     """The person's optimum by the route ``settings`` and the problem's size choose."""
+    if settings.goal is not None and problem.need(settings.goal_logit) == np.inf:
+        return Found("infeasible", None, float("nan"), float("nan"))  # no margin reaches it
     if uses_enumeration(problem, settings):
         gain_of = table_gain(problem) if settings.mode == "exact" else None
         best = brute_force(problem, settings, gain_of=gain_of)

@@ -237,6 +237,6 @@ def build_program(problem: PersonProblem, settings: PrescribeSettings) -> Progra
     else:
         lp.sense = "min"
         lp.add_objective(all_z, cost)
-        need = settings.goal_logit - problem.logit_before
+        need = problem.need(settings.goal_logit)
         lp.add_row("goal", gain.index, gain.value, lb=need - gain.constant)
     return Program(lp, tuple(choice), gain, all_z, cost)

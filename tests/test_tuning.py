@@ -1,0 +1,342 @@
+"""A classifier worth prescribing from: blank cells, tuning, calibration, monotone constraints.
+
+The survey with blanks is the shipped one with about 30% of its rows given a blank
+cell, in covariates and levers, numeric and categorical, read with a description that
+allows them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib.figure import Figure
+
+from sleeprx.analysis.plots import reliability_figure
+from sleeprx.learn.calibration import (
+    CalibrationMap,
+    expected_calibration_error,
+    reliability_table,
+)
+from sleeprx.learn.data import read_survey, shipped_survey_path
+from sleeprx.learn.evaluate import METRICS, evaluate_models
+from sleeprx.learn.features import SurveyEncoder, target_vector
+from sleeprx.learn.model import (
+    CLASSIFIERS,
+    ModelSettings,
+    load_model,
+    make_pipeline,
+    monotone_constraints,
+    save_model,
+    train,
+)
+from sleeprx.learn.survey import description_from_dict
+from sleeprx.learn.tuning import tune
+
+FAST = ModelSettings(n_estimators=20, max_depth=3, cv_repeats=1, cv_splits=3)
+#: Blanked source columns: covariates (gender, age, BMI category, blood pressure) and levers.
+BLANKED = (
+    "Gender",
+    "Age",
+    "BMI Category",
+    "Blood Pressure",
+    "Sleep Duration",
+    "Physical Activity Level",
+    "Stress Level",
+    "Daily Steps",
+)
+
+
+def _edited(description, edit):
+    raw = description.model_dump(mode="json")
+    edit(raw)
+    return description_from_dict(raw)
+
+
+@pytest.fixture(scope="module")
+def blank_description(description):
+    def allow(raw):
+        for column in raw["columns"]:
+            if column["source"] in BLANKED:
+                column["allow_missing"] = True
+            if column["name"] == "stress_level":
+                column["monotone"] = "decreasing"
+            if column["name"] == "physical_activity":
+                column["monotone"] = "increasing"
+            if column["name"] == "sleep_duration":  # against the data: a hard test
+                column["monotone"] = "decreasing"
+
+    return _edited(description, allow)
+
+
+@pytest.fixture(scope="module")
+def blank_survey(blank_description, tmp_path_factory):
+    raw = pd.read_csv(shipped_survey_path(), dtype=str, keep_default_na=False)
+    rng = np.random.default_rng(7)
+    rows = rng.choice(len(raw), size=len(raw) * 3 // 10, replace=False)
+    for row in rows:
+        for column in rng.choice(BLANKED, size=rng.integers(1, 3), replace=False):
+            raw.loc[row, column] = ""
+    path = tmp_path_factory.mktemp("blank") / "blank_survey.csv"
+    raw.to_csv(path, index=False)
+    survey = read_survey(path, blank_description)
+    assert survey.frame.isna().any(axis=1).mean() == pytest.approx(0.3, abs=0.01)
+    return survey
+
+
+@pytest.fixture(scope="module")
+def tuned(blank_survey):
+    return tune(
+        blank_survey, settings=FAST.model_copy(update={"early_stopping_rounds": 5}), trials=3
+    )
+
+
+@pytest.fixture(scope="module")
+def blank_evaluation(blank_survey, tuned):
+    return evaluate_models(blank_survey, settings=FAST, tuned=tuned)
+
+
+# --- blank cells ----------------------------------------------------------------------
+
+
+def test_the_blank_survey_has_blanks_in_covariates_levers_and_categories(blank_survey):
+    frame = blank_survey.frame
+    for name in ("gender", "age", "bmi_category", "bp_systolic", "sleep_duration", "stress_level"):
+        assert frame[name].isna().any(), name
+
+
+def test_a_blank_category_is_all_zeros_in_its_block(blank_survey):
+    frame = blank_survey.frame
+    X = SurveyEncoder(blank_survey.description).fit(None).transform(frame)
+    for column in ("gender", "bmi_category"):
+        block = X.filter(like=f"{column}=")
+        blank = frame[column].isna().to_numpy()
+        assert (block[blank].to_numpy() == 0).all()
+        assert (block[~blank].sum(axis=1) == 1).all()  # answered: exactly one category
+        assert not block.isna().any().any()
+    assert X["sleep_duration"].isna().sum() == frame["sleep_duration"].isna().sum()
+
+
+def test_every_registered_model_trains_and_evaluates_with_blank_cells(blank_evaluation):
+    names = {*CLASSIFIERS, "xgboost_tuned"}
+    assert {"hist_gradient_boosting", "logistic_regression", "random_forest"} <= set(CLASSIFIERS)
+    for protocol in ("holdout", "grouped_cv"):
+        assert set(blank_evaluation[protocol]) == names
+        for name, scores in blank_evaluation[protocol].items():
+            for metric in METRICS:
+                assert 0.0 <= scores[metric] <= 1.0, (protocol, name, metric)
+            assert scores["roc_auc"] > 0.6, (protocol, name)
+    for name in ("xgboost", "xgboost_tuned"):
+        assert 0.0 <= blank_evaluation["grouped_cv"][name]["ece_calibrated"] <= 1.0
+
+
+def test_comparators_impute_inside_their_own_pipelines_with_an_indicator(blank_survey):
+    frame, description = blank_survey.frame, blank_survey.description
+    y = target_vector(frame, description)
+    for name in ("logistic_regression", "random_forest"):
+        pipe = make_pipeline(name, description, FAST).fit(frame, y)
+        imputer = pipe.named_steps["classify"].named_steps["impute"]
+        assert imputer.add_indicator
+        n_blank_columns = int(
+            SurveyEncoder(description).fit(None).transform(frame).isna().any().sum()
+        )
+        assert len(imputer.indicator_.features_) == n_blank_columns > 0
+        assert np.isfinite(pipe.predict_proba(frame)).all()
+
+
+def test_the_trained_xgboost_predicts_people_with_blanks(blank_survey):
+    model = train(blank_survey, settings=FAST)
+    p = model.predict_proba(blank_survey.frame)
+    assert p.notna().all() and ((p > 0) & (p < 1)).all()
+
+
+# --- tuning -----------------------------------------------------------------------------
+
+
+def test_tuning_records_its_search_and_uses_the_early_stopping_trees(tuned):
+    record = tuned.tuning
+    assert record is not None and record.trials == 3
+    assert len(record.best_iterations) == FAST.cv_splits
+    assert tuned.n_estimators == round(float(np.median(record.best_iterations)))
+    assert 0.5 < record.cv_roc_auc <= 1.0
+    assert record.seconds >= 0
+    assert 1 <= tuned.max_depth <= 8 and 0.01 <= tuned.learning_rate <= 0.3
+
+
+def test_tuning_is_reproducible(blank_survey, tuned):
+    again = tune(
+        blank_survey, settings=FAST.model_copy(update={"early_stopping_rounds": 5}), trials=3
+    )
+    ignore = {"tuning": {"seconds"}}
+    assert again.model_dump(exclude=ignore) == tuned.model_dump(exclude=ignore)
+
+
+def test_tuned_settings_round_trip_through_save_and_load(blank_survey, tuned, tmp_path):
+    model = train(blank_survey, settings=tuned)
+    out = save_model(model, tmp_path / "tuned")
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    assert meta["settings"]["tuning"]["trials"] == 3
+    loaded = load_model(out)
+    assert loaded.settings == tuned
+    assert loaded.booster.num_boosted_rounds() == tuned.n_estimators
+    frame = blank_survey.frame
+    assert np.array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+
+
+def test_the_evaluation_shows_tuned_next_to_untuned(blank_evaluation):
+    assert list(blank_evaluation["grouped_cv"])[:2] == ["xgboost", "xgboost_tuned"]
+    assert blank_evaluation["calibration"]["model"] == "xgboost_tuned"
+
+
+# --- calibration ----------------------------------------------------------------------
+
+
+def test_ece_by_hand():
+    y = np.array([0, 1, 1, 1])
+    p = np.array([0.05, 0.05, 0.95, 1.0])  # bin 0: mean 0.05, rate 0.5; bin 9: 0.975 vs 1
+    assert expected_calibration_error(y, p) == pytest.approx((2 * 0.45 + 2 * 0.025) / 4)
+    rows = reliability_table(y, p)
+    assert [r["n"] for r in rows] == [2, 2]
+    assert rows[1]["bin_low"] == pytest.approx(0.9)
+
+
+@st.composite
+def maps(draw):
+    n = draw(st.integers(1, 12))
+    knots = np.cumsum(draw(st.lists(st.floats(0.01, 3), min_size=n, max_size=n))) - 5
+    steps = draw(st.lists(st.floats(0, 0.3), min_size=n, max_size=n))
+    start = draw(st.floats(0.001, 0.5))
+    probs = np.minimum(start + np.cumsum(steps) - steps[0], 0.999)
+    return CalibrationMap(knots, probs, 100)
+
+
+@settings(max_examples=300, deadline=None)
+@given(maps(), st.floats(0.0005, 0.9995))
+def test_margin_for_inverts_probability(calibration, p):
+    m = calibration.margin_for(p)
+    if m == math.inf:
+        assert calibration.probabilities.max() < p
+    elif m == -math.inf:
+        assert calibration.probability(-1e9) >= p
+    else:
+        assert calibration.probability(m) >= p
+        assert calibration.probability(np.nextafter(m, -math.inf)) < p  # the smallest
+
+
+@settings(max_examples=100, deadline=None)
+@given(maps(), st.lists(st.floats(-20, 20), min_size=2, max_size=50))
+def test_the_map_is_monotone(calibration, margins):
+    p = calibration.probability(np.sort(margins))
+    assert np.all(np.diff(p) >= 0)
+    assert np.all((p >= 0) & (p <= 1))
+
+
+def test_a_fitted_map_is_monotone_and_keeps_log_odds_finite():
+    rng = np.random.default_rng(0)
+    margin = rng.normal(0, 2, 500)
+    y = (rng.random(500) < 1 / (1 + np.exp(-0.5 * margin))).astype(int)
+    fitted = CalibrationMap.fit(margin, y)
+    grid = fitted.probability(np.linspace(-10, 10, 1001))
+    assert np.all(np.diff(grid) >= 0)
+    assert grid.min() > 0 and grid.max() < 1
+    again = CalibrationMap.from_json(json.loads(json.dumps(fitted.to_json())))
+    assert np.array_equal(again.knots, fitted.knots)
+    assert np.array_equal(again.probabilities, fitted.probabilities) and again.n == 500
+
+
+@pytest.fixture(scope="module")
+def calibrated(blank_survey):
+    return train(blank_survey, settings=FAST.model_copy(update={"calibrate": True}))
+
+
+def test_a_calibrated_model_predicts_the_same_after_load(calibrated, blank_survey, tmp_path):
+    out = save_model(calibrated, tmp_path / "calibrated")
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    assert meta["calibration"]["knots"] and meta["settings"]["calibrate"] is True
+    assert sorted(p.name for p in out.iterdir()) == ["meta.json", "metrics.json", "model.json"]
+    loaded = load_model(out)
+    frame = blank_survey.frame
+    assert np.array_equal(loaded.predict_proba(frame), calibrated.predict_proba(frame))
+    expected = calibrated.calibration.probability(calibrated.margin(frame))
+    np.testing.assert_allclose(calibrated.predict_proba(frame), expected, rtol=0, atol=1e-6)
+
+
+def test_the_goal_margin_is_exact_for_a_calibrated_model(calibrated, blank_survey):
+    frame = blank_survey.frame
+    threshold = calibrated.goal_margin(0.7)
+    reached = calibrated.predict_proba(frame).to_numpy() >= 0.7
+    margin = calibrated.calibration.probability  # p is a function of the margin alone
+    assert np.array_equal(reached, margin(calibrated.margin(frame)) >= 0.7)
+    assert np.array_equal(reached, calibrated.margin(frame).to_numpy() >= threshold)
+
+
+def test_a_map_without_calibrate_in_the_settings_is_refused(calibrated, tmp_path):
+    from sleeprx.errors import ArtifactError
+
+    out = save_model(calibrated, tmp_path / "m")
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    meta["settings"]["calibrate"] = False
+    (out / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ArtifactError, match="calibrat"):
+        load_model(out)
+
+
+def test_the_evaluation_reports_ece_before_and_after(blank_evaluation):
+    summary = blank_evaluation["calibration"]
+    assert 0 <= summary["ece_before"] <= 1 and 0 <= summary["ece_after"] <= 1
+    assert sum(r["n"] for r in summary["reliability_before"]) == blank_evaluation["data"]["n_rows"]
+    fig = reliability_figure(blank_evaluation)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.has_data()
+    assert len(ax.get_legend().get_texts()) == 3  # diagonal, before, after
+
+
+# --- monotone constraints -------------------------------------------------------------
+
+
+def test_monotone_constraints_come_from_the_description(blank_description):
+    assert monotone_constraints(blank_description) == {
+        "physical_activity": 1,
+        "stress_level": -1,
+        "sleep_duration": -1,
+    }
+    params = (
+        make_pipeline("xgboost", blank_description, FAST.model_copy(update={"monotone": True}))
+        .named_steps["classify"]
+        .get_params()
+    )
+    signs = params["monotone_constraints"].strip("()").split(",")
+    names = list(SurveyEncoder(blank_description).fit(None).get_feature_names_out())
+    assert signs[names.index("stress_level")] == "-1"
+    assert signs[names.index("physical_activity")] == "1"
+    assert signs[names.index("sleep_duration")] == "-1"
+    assert signs.count("0") == len(names) - 3
+
+
+def _sweep(model, frame, column, values):
+    """Each person's probability as ``column`` runs through ``values`` (people x values)."""
+    return np.column_stack(
+        [model.predict_proba(frame.assign(**{column: v})).to_numpy() for v in values]
+    )
+
+
+def test_monotone_constraints_are_honoured(blank_survey):
+    frame = blank_survey.frame
+    settings = ModelSettings(n_estimators=60, max_depth=4, monotone=True)
+    model = train(blank_survey, settings=settings)
+    stress = _sweep(model, frame, "stress_level", np.arange(1, 11))
+    assert np.all(np.diff(stress, axis=1) <= 0)  # never rises as stress rises
+    sleep = _sweep(model, frame, "sleep_duration", np.arange(5.0, 9.01, 0.25))
+    assert np.all(np.diff(sleep, axis=1) <= 0)
+    activity = _sweep(model, frame, "physical_activity", np.arange(0, 121, 5))
+    assert np.all(np.diff(activity, axis=1) >= 0)
+    # the check would catch a model without them
+    free = train(blank_survey, settings=settings.model_copy(update={"monotone": False}))
+    free_sleep = _sweep(free, frame, "sleep_duration", np.arange(5.0, 9.01, 0.25))
+    assert np.any(np.diff(free_sleep, axis=1) > 0)
