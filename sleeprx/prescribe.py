@@ -25,12 +25,12 @@ from .odds import sigmoid
 from .optimize.ensemble import tree_scorer
 from .optimize.factor_tables import attach_ensemble
 from .optimize.problem import PersonProblem, build_problem
-from .optimize.routes import find_best
+from .optimize.routes import Found, find_best
 from .progress import track
 from .settings import PrescribeSettings
 from .verify import rescore
 
-__all__ = ["Plan", "plan_person", "prepare_problems", "prescribe"]
+__all__ = ["Plan", "decide", "plan_person", "prepare_problems", "prescribe"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,19 @@ def plan_person(
     """
     start = time.perf_counter()
     solution = find_best(problem, settings)
-    seconds = time.perf_counter() - start
+    return decide(problem, settings, solution, time.perf_counter() - start, outcome=outcome)
+
+
+def decide(
+    problem: PersonProblem,
+    settings: PrescribeSettings,
+    solution: Found,
+    seconds: float,
+    *,
+    outcome: str = "the positive outcome",
+) -> Plan:
+    """Turn an optimum into a plan: changed, no change (with the reason), infeasible or
+    time limit, applying the minimum-gain rules of ``settings``."""
     pid = problem.person_id
     if solution.levels is None:
         if solution.status == "time_limit":

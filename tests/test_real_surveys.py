@@ -27,7 +27,8 @@ from sleeprx.learn.model import ModelSettings, train
 from sleeprx.learn.survey import description_from_dict, load_description, shipped_description_path
 from sleeprx.optimize.bruteforce import brute_force, enumerate_choices
 from sleeprx.optimize.problem import build_problem
-from sleeprx.prescribe import plan_person, prepare_problems, prescribe
+from sleeprx.optimize.routes import Sweep
+from sleeprx.prescribe import decide, plan_person, prepare_problems, prescribe
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import booster_gain, constraint_violations
 
@@ -328,3 +329,29 @@ def test_a_goal_under_a_calibration_map_is_a_threshold_on_the_margin(survey):
         best = brute_force(problem, config, gain_of=booster_gain(model, problem))
         row = changed.set_index("person_id").loc[pid]
         assert row["cost"] == pytest.approx(best.objective, abs=1e-6)
+
+
+@PROPERTY
+@given(cases(), st.sampled_from(["mip", "enumeration"]), st.data())
+def test_a_sweep_built_once_gives_each_points_fresh_optimum(case, solver, data):
+    """Re-solving one built program at every point equals solving each point afresh."""
+    _, _, problem, config = case
+    config = config.model_copy(update={"goal": None, "solver": solver})
+    points = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 3), st.none() | st.integers(0, 12).map(float), st.integers(0, 32)
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    widest = config.model_copy(update={"max_changes": 3, "budget": 12.0})
+    sweep = Sweep(problem, widest)
+    for k, budget, lam64 in points:
+        point = config.model_copy(update={"max_changes": k, "budget": budget, "lam": lam64 / 64})
+        found = sweep.best(point)
+        fresh = plan_person(problem, point)
+        assert found.levels is not None
+        again = decide(problem, point, found, 0.0)
+        assert again.objective == pytest.approx(fresh.objective, abs=1e-6)

@@ -40,7 +40,8 @@ The sensitivity grid is in :mod:`sleeprx.analysis.sensitivity`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,8 @@ from ..learn.model import TrainedModel
 from ..odds import sigmoid
 from ..optimize.ensemble import tree_scorer
 from ..optimize.problem import PersonProblem, profile_features
-from ..prescribe import Plan, plan_person, prepare_problems
+from ..optimize.routes import Sweep
+from ..prescribe import Plan, decide, prepare_problems
 from ..progress import track
 from ..settings import ParetoSettings, PrescribeSettings
 
@@ -107,12 +109,14 @@ def person_fronts(
     ] + [("k", math.inf, k, base.model_copy(update={"budget": None, "max_changes": k})) for k in ks]
 
     problems, errors = prepare_problems(model, frame, base, explanation=explanation)
+    widest = base.model_copy(update={"max_changes": max(n_factors, *ks), "budget": max(budgets)})
     points: list[dict] = []
     plans: list[tuple[PersonProblem, Plan | None]] = []
     for pid in track(list(problems), "Pareto fronts", enabled=progress):
         problem = problems[pid]
+        resolve = sweep_of(problem, widest)  # built once, re-solved at every limit
         for sweep, budget, k, limit in limits:
-            plan = safe_plan(problem, limit)
+            plan = resolve(limit)
             points.append({"person_id": pid, "sweep": sweep, "budget": budget, "k": k})
             plans.append((problem, plan))
     table = describe_plans(model, plans, points, mode=settings.mode)
@@ -131,12 +135,25 @@ def check_grid(name: str, values: Iterable, kind: type) -> list:
     return out
 
 
-def safe_plan(problem: PersonProblem, settings: PrescribeSettings) -> Plan | None:
-    """:func:`plan_person`, with None for a solver failure (a point left blank)."""
+def sweep_of(
+    problem: PersonProblem, widest: PrescribeSettings
+) -> Callable[[PrescribeSettings], Plan | None]:
+    """The person's program built once (:class:`~sleeprx.optimize.routes.Sweep`), as a
+    function from a point's settings to its plan; None for a solver failure."""
     try:
-        return plan_person(problem, settings)
+        sweep = Sweep(problem, widest)
     except SolverError:
-        return None
+        return lambda settings: None
+
+    def resolve(settings: PrescribeSettings) -> Plan | None:
+        start = time.perf_counter()
+        try:
+            found = sweep.best(settings)
+        except SolverError:
+            return None
+        return decide(problem, settings, found, time.perf_counter() - start)
+
+    return resolve
 
 
 def describe_plans(

@@ -14,7 +14,7 @@ from ..optimize.problem import PersonProblem
 from ..prescribe import Plan, prepare_problems
 from ..progress import track
 from ..settings import PrescribeSettings, SensitivitySettings
-from .fronts import check_grid, describe_plans, safe_plan
+from .fronts import check_grid, describe_plans, sweep_of
 
 __all__ = ["sensitivity"]
 
@@ -68,11 +68,13 @@ def sensitivity(
     for scale in track(scales, "sensitivity", enabled=progress):
         scaled = base.model_copy(update={"resistance_scale": scale})
         problems, _ = prepare_problems(model, frame, scaled, curves=curves)
-        for lam, k in combos:
-            limit = scaled.model_copy(update={"lam": lam, "max_changes": k})
-            for pid, problem in problems.items():
+        widest = scaled.model_copy(update={"max_changes": max(ks)})
+        limits = [scaled.model_copy(update={"lam": lam, "max_changes": k}) for lam, k in combos]
+        for pid, problem in problems.items():  # each program built once per scale
+            resolve = sweep_of(problem, widest)
+            for (lam, k), limit in zip(combos, limits, strict=True):
                 keys.append((lam, scale, k))
-                plans.append((problem, safe_plan(problem, limit)))
+                plans.append((problem, resolve(limit)))
                 points.append({"person_id": pid})
     table = describe_plans(model, plans, points, mode=settings.mode)
     table[["lam", "resistance_scale", "k"]] = pd.DataFrame(keys, index=table.index)

@@ -17,7 +17,7 @@ import numpy as np
 from ..settings import PrescribeSettings
 from .problem import PersonProblem
 
-__all__ = ["BruteForceResult", "brute_force", "count_profiles", "enumerate_choices"]
+__all__ = ["BruteForceResult", "brute_force", "count_profiles", "enumerate_choices", "total"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def enumerate_choices(problem: PersonProblem, settings: PrescribeSettings) -> np
     sizes = tuple(len(f.levels) for f in problem.factors)
     choices = _patterns(sizes, settings.max_changes)
     if settings.budget is not None:
-        intensity = _total(problem, choices, "intensity")
+        intensity = total(problem, choices, "intensity")
         choices = choices[intensity <= settings.budget + 1e-9]
     for row in problem.rows:
         value = row.values(problem.factors, choices)
@@ -80,10 +80,10 @@ def brute_force(
     """
     choices = enumerate_choices(problem, settings)
     if gain_of is None:
-        gain = _total(problem, choices, "surrogate_gain")
+        gain = total(problem, choices, "surrogate_gain")
     else:
         gain = np.asarray(gain_of(choices), dtype=float)
-    cost = _total(problem, choices, "cost")
+    cost = total(problem, choices, "cost")
     if settings.goal is None:
         objective = gain - settings.lam * cost
         best = int(np.argmax(objective))
@@ -102,7 +102,7 @@ def brute_force(
     )
 
 
-def _total(problem: PersonProblem, choices: np.ndarray, field: str) -> np.ndarray:
+def total(problem: PersonProblem, choices: np.ndarray, field: str) -> np.ndarray:
     """The sum over factors of a per-level array, at each profile."""
     total = np.zeros(len(choices))
     for j, f in enumerate(problem.factors):

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..settings import PrescribeSettings
-from .bruteforce import brute_force, count_profiles
+from .bruteforce import brute_force, count_profiles, enumerate_choices, total
 from .formulation import build_program
 from .problem import PersonProblem
-from .solver import solve
+from .solver import HighsSession, solve
 
-__all__ = ["Found", "find_best", "table_gain", "uses_enumeration"]
+__all__ = ["Found", "Sweep", "find_best", "table_gain", "uses_enumeration"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,79 @@ def find_best(problem: PersonProblem, settings: PrescribeSettings) -> Found:
         return Found(solution.status, None, float("nan"), solution.gap)
     levels = program.chosen_levels(solution.x)
     return Found(solution.status, levels, program.gain.evaluate(solution.x), solution.gap)
+
+
+class Sweep:
+    """One person's program built once for a sweep, then re-solved at every point.
+
+    A sweep changes only the limits (K, the intensity budget) and the penalty weight.
+    By enumeration, the profiles allowed at the widest limits are scored once and
+    each point is a masked argmax over them, in the order :func:`brute_force` uses,
+    so ties fall as they would in a fresh solve. By the MIP, the program is loaded into
+    HiGHS once (:class:`~sleeprx.optimize.solver.HighsSession`); each point changes the
+    K and budget rows and the objective, and starts from the previous optimum when the
+    limits have only grown. ``widest`` must hold the largest K and a budget (any value;
+    None if no point has one); the goal must be None.
+    """
+
+    def __init__(self, problem: PersonProblem, widest: PrescribeSettings) -> None:
+        if widest.goal is not None:
+            raise ValueError("a sweep re-solves the penalised program; it takes no goal")
+        self.problem = problem
+        # no lever to move: nothing for HiGHS to hold, one profile to enumerate
+        self.enumerated = uses_enumeration(problem, widest) or not problem.factors
+        self._has_budget = widest.budget is not None
+        self._last: tuple[np.ndarray, int, float] | None = None
+        if self.enumerated:
+            open_budget = widest.model_copy(update={"budget": None})
+            self.choices = enumerate_choices(problem, open_budget)
+            exact = widest.mode == "exact" and (problem.tables or problem.trees) is not None
+            gain_of = table_gain(problem) if exact else None
+            self.gain = (
+                gain_of(self.choices)
+                if gain_of is not None
+                else total(problem, self.choices, "surrogate_gain")
+            )
+            self.cost = total(problem, self.choices, "cost")
+            self.intensity = total(problem, self.choices, "intensity")
+            self.n_changes = (self.choices > 0).sum(axis=1)
+        else:
+            wide = widest.model_copy(
+                update={"lam": 0.0, "budget": np.inf if self._has_budget else None}
+            )
+            self.program = build_program(problem, wide)
+            self.session = HighsSession(self.program.model, wide)
+            self._gain_cost = np.asarray(self.program.model.cost, dtype=float)
+
+    def best(self, settings: PrescribeSettings) -> Found:
+        """The optimum at one point of the sweep (same mode and problem as built)."""
+        budget = settings.budget
+        if budget is not None and not self._has_budget:
+            raise ValueError("this sweep was built without a budget row")
+        if self.enumerated:
+            keep = self.n_changes <= settings.max_changes
+            if budget is not None:
+                keep &= self.intensity <= budget + 1e-9
+            index = np.flatnonzero(keep)
+            objective = self.gain[index] - settings.lam * self.cost[index]
+            j = int(index[np.argmax(objective)])
+            return Found(
+                "enumerated", tuple(int(v) for v in self.choices[j]), float(self.gain[j]), 0.0
+            )
+        session, program = self.session, self.program
+        session.set_row_bounds("max_changes", -np.inf, float(settings.max_changes))
+        if self._has_budget:
+            session.set_row_bounds("budget", -np.inf, np.inf if budget is None else float(budget))
+        cost = self._gain_cost.copy()
+        cost[program.cost_index] -= settings.lam * program.cost_value
+        session.set_costs(cost)
+        limit = np.inf if budget is None else budget
+        grown = self._last is not None and (
+            settings.max_changes >= self._last[1] and limit >= self._last[2]
+        )
+        solution = session.solve(start_from=self._last[0] if grown else None)
+        if solution.x is None:
+            return Found(solution.status, None, float("nan"), solution.gap)
+        self._last = (solution.x, settings.max_changes, limit)
+        levels = program.chosen_levels(solution.x)
+        return Found(solution.status, levels, program.gain.evaluate(solution.x), solution.gap)

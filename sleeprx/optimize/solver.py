@@ -28,7 +28,7 @@ from ..errors import SolverError
 from ..settings import PrescribeSettings
 from .formulation import LinearModel
 
-__all__ = ["SOLVERS", "Solution", "solve"]
+__all__ = ["SOLVERS", "HighsSession", "Solution", "solve"]
 
 Status = Literal["optimal", "time_limit", "infeasible"]
 
@@ -84,8 +84,8 @@ def _new_highs() -> highspy.Highs:
         os.close(saved)
 
 
-def _solve_highs(model: LinearModel, settings: PrescribeSettings) -> Solution:
-    start = time.perf_counter()
+def _load(model: LinearModel, settings: PrescribeSettings) -> highspy.Highs:
+    """A Highs instance holding ``model``, with sleeprx's options."""
     h = _new_highs()
     _highs_options(h, settings)
     lp = highspy.HighsLp()
@@ -107,6 +107,11 @@ def _solve_highs(model: LinearModel, settings: PrescribeSettings) -> Solution:
     ]
     if h.passModel(lp) == highspy.HighsStatus.kError:
         raise SolverError("HiGHS refused the model")
+    return h
+
+
+def _run(h: highspy.Highs, start: float) -> Solution:
+    """Run HiGHS on the model it holds and read the answer back."""
     h.run()
     status = h.getModelStatus()
     info = h.getInfo()
@@ -124,6 +129,42 @@ def _solve_highs(model: LinearModel, settings: PrescribeSettings) -> Solution:
         objective = info.objective_function_value if has_point else float("nan")
         return Solution("time_limit", x, objective, info.mip_dual_bound, info.mip_gap, seconds)
     raise SolverError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
+
+
+def _solve_highs(model: LinearModel, settings: PrescribeSettings) -> Solution:
+    start = time.perf_counter()
+    return _run(_load(model, settings), start)
+
+
+class HighsSession:
+    """One program loaded into HiGHS once, then re-solved after changes to its objective
+    or its row bounds (a sweep), starting from the previous optimum when it is still
+    feasible, instead of building and loading the program again."""
+
+    def __init__(self, model: LinearModel, settings: PrescribeSettings) -> None:
+        self.model = model
+        self._highs = _load(model, settings)
+        self._rows = {name: r for r, name in enumerate(model.row_names)}
+
+    def set_row_bounds(self, name: str, lower: float, upper: float) -> None:
+        self._highs.changeRowBounds(self._rows[name], lower, upper)
+
+    def set_costs(self, cost: np.ndarray) -> None:
+        index = np.arange(self.model.n_vars, dtype=np.int32)
+        self._highs.changeColsCost(self.model.n_vars, index, np.asarray(cost, dtype=float))
+
+    def solve(self, start_from: np.ndarray | None = None) -> Solution:
+        start = time.perf_counter()
+        if start_from is not None:
+            self._highs.setSolution(_solution(start_from))
+        return _run(self._highs, start)
+
+
+def _solution(x: np.ndarray) -> highspy.HighsSolution:
+    solution = highspy.HighsSolution()
+    solution.col_value = list(np.asarray(x, dtype=float))
+    solution.value_valid = True
+    return solution
 
 
 def _solve_pyomo(model: LinearModel, settings: PrescribeSettings) -> Solution:
