@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
@@ -67,19 +68,22 @@ def score(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
 class _Fitted:
     """One model fitted on one training set, scored on its test set."""
 
-    def __init__(self, registry_name, description, settings, frame, y, groups, tr, te):
+    def __init__(
+        self, registry_name, description, settings, frame, y, groups, tr, te, *, calibrate
+    ):
         pipe = make_pipeline(registry_name, description, settings).fit(frame.iloc[tr], y[tr])
         self.is_xgboost = registry_name == "xgboost"
+        self.p_calibrated = None
         if self.is_xgboost:
             margin = pipeline_margin(pipe, frame.iloc[te])
             self.p = 1 / (1 + np.exp(-margin))
+        if self.is_xgboost and calibrate:  # a map fitted by an inner CV of the training set
             inner = cross_validated_margins(
                 frame.iloc[tr], y[tr], groups[tr], description, settings
             )
             self.p_calibrated = CalibrationMap.fit(inner, y[tr]).probability(margin)
-        else:
+        elif not self.is_xgboost:
             self.p = pipe.predict_proba(frame.iloc[te])[:, 1]
-            self.p_calibrated = None
 
     def scores(self, y_test: np.ndarray) -> dict[str, float]:
         out = score(y_test, self.p)
@@ -119,9 +123,19 @@ def evaluate_models(
     y = target_vector(frame, description, source=Path(survey.source).name)
     groups = duplicate_groups(frame)
 
-    def fit(entry, tr, te) -> _Fitted:
+    def fit(entry, tr, te, calibrate=True) -> _Fitted:
         _, registry_name, entry_settings = entry
-        return _Fitted(registry_name, description, entry_settings, frame, y, groups, tr, te)
+        return _Fitted(
+            registry_name,
+            description,
+            entry_settings,
+            frame,
+            y,
+            groups,
+            tr,
+            te,
+            calibrate=calibrate,
+        )
 
     train_idx, test_idx = train_test_split(
         np.arange(len(y)), test_size=settings.test_size, stratify=y, random_state=settings.seed
@@ -137,6 +151,7 @@ def evaluate_models(
     shown = TUNED if tuned is not None else ("xgboost" if "xgboost" in names else None)
     pooled = {"before": np.full(len(y), np.nan), "after": np.full(len(y), np.nan)}
     folds: dict[str, list[dict[str, float]]] = {entry[0]: [] for entry in entries}
+    tasks = []
     for repeat in range(settings.cv_repeats):
         splitter = StratifiedGroupKFold(
             n_splits=settings.cv_splits, shuffle=True, random_state=settings.seed + repeat
@@ -144,12 +159,18 @@ def evaluate_models(
         for tr, te in splitter.split(frame, y, groups):
             if len(np.unique(y[te])) < 2:
                 continue  # AUC is undefined on a one-class fold
-            for entry in entries:
-                fitted = fit(entry, tr, te)
-                folds[entry[0]].append(fitted.scores(y[te]))
-                if repeat == 0 and entry[0] == shown:
-                    pooled["before"][te] = fitted.p
-                    pooled["after"][te] = fitted.p_calibrated
+            tasks += [(repeat, entry, tr, te) for entry in entries]
+    # Folds are independent and every fit is seeded, so running them on threads (the
+    # learners release the GIL) changes the wall time, not the scores. Calibration
+    # after the fact costs an inner CV per fold, so it is measured on the first repeat.
+    fitted_all = Parallel(n_jobs=settings.n_jobs, prefer="threads")(
+        delayed(fit)(entry, tr, te, repeat == 0) for repeat, entry, tr, te in tasks
+    )
+    for (repeat, entry, _, te), fitted in zip(tasks, fitted_all, strict=True):
+        folds[entry[0]].append(fitted.scores(y[te]))
+        if repeat == 0 and entry[0] == shown:
+            pooled["before"][te] = fitted.p
+            pooled["after"][te] = fitted.p_calibrated
     grouped: dict[str, dict[str, float]] = {}
     for name, results in folds.items():
         table = pd.DataFrame(results)
@@ -172,7 +193,8 @@ def evaluate_models(
             f"{settings.test_size:.0%} split, seed {settings.seed}",
             "protocol_grouped_cv": f"{settings.cv_repeats}x repeated stratified "
             f"{settings.cv_splits}-fold, rows identical apart from the id kept together",
-            "ece": f"expected calibration error, {ECE_BINS} equal-width bins on [0, 1]",
+            "ece": f"expected calibration error, {ECE_BINS} equal-width bins on [0, 1]; "
+            "after calibration: the first repeat's folds, each map fitted by an inner CV",
         },
     }
 
