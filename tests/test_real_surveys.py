@@ -332,11 +332,15 @@ def test_a_goal_under_a_calibration_map_is_a_threshold_on_the_margin(survey):
 
 
 @PROPERTY
-@given(cases(), st.sampled_from(["mip", "enumeration"]), st.data())
+@given(cases(), st.sampled_from(["mip", "enumeration", "frontier"]), st.data())
 def test_a_sweep_built_once_gives_each_points_fresh_optimum(case, solver, data):
-    """Re-solving one built program at every point equals solving each point afresh."""
+    """Re-solving one built program at every point equals solving each point afresh, by
+    each route (a limit of 0 profiles sends 'auto' to the dynamic-programming frontier)."""
     _, _, problem, config = case
-    config = config.model_copy(update={"goal": None, "solver": solver})
+    route = (
+        {"solver": "auto", "enumeration_limit": 0} if solver == "frontier" else {"solver": solver}
+    )
+    config = config.model_copy(update={"goal": None, **route})
     points = data.draw(
         st.lists(
             st.tuples(
@@ -351,7 +355,29 @@ def test_a_sweep_built_once_gives_each_points_fresh_optimum(case, solver, data):
     for k, budget, lam64 in points:
         point = config.model_copy(update={"max_changes": k, "budget": budget, "lam": lam64 / 64})
         found = sweep.best(point)
-        fresh = plan_person(problem, point)
+        fresh = plan_person(problem, point.model_copy(update={"solver": "enumeration"}))
         assert found.levels is not None
         again = decide(problem, point, found, 0.0)
         assert again.objective == pytest.approx(fresh.objective, abs=1e-6)
+
+
+@PROPERTY
+@given(cases(), st.data())
+def test_dynamic_programming_equals_enumeration(case, data):
+    """The separable frontier gives the enumerated optimum at every K, budget and lam."""
+    from sleeprx.optimize.separable import frontier
+
+    _, _, problem, config = case
+    k = data.draw(st.integers(0, 3))
+    budget = data.draw(st.none() | st.integers(0, 12).map(float))
+    lam = data.draw(st.integers(0, 32)) / 64
+    point = config.model_copy(update={"goal": None, "max_changes": k, "budget": budget, "lam": lam})
+    best = brute_force(problem, point)
+    front = frontier(problem, lam, 3, None, by_intensity=True)  # one frontier, any limit
+    state = front.best(k, budget)
+    assert state is not None
+    levels = front.levels[state]
+    gain = sum(f.surrogate_gain[i] for f, i in zip(problem.factors, levels, strict=True))
+    cost = sum(f.cost[i] for f, i in zip(problem.factors, levels, strict=True))
+    assert gain - lam * cost == pytest.approx(best.objective, abs=1e-6)
+    assert front.value[state] == pytest.approx(best.objective, abs=1e-6)

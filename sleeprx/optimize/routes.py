@@ -22,6 +22,7 @@ from ..settings import PrescribeSettings
 from .bruteforce import brute_force, count_profiles, enumerate_choices, total
 from .formulation import build_program
 from .problem import PersonProblem
+from .separable import Frontier, frontier, groups_of
 from .solver import HighsSession, solve
 
 __all__ = ["Found", "Sweep", "find_best", "table_gain", "uses_enumeration"]
@@ -70,8 +71,30 @@ def uses_enumeration(problem: PersonProblem, settings: PrescribeSettings) -> boo
     return exact_ready and count_profiles(sizes, settings.max_changes) <= settings.enumeration_limit
 
 
+def uses_frontier(problem: PersonProblem, settings: PrescribeSettings) -> bool:
+    """Whether a program too large to enumerate is solved by dynamic programming: the
+    penalised surrogate program, whose gain and cost are sums over levers."""
+    return (
+        settings.solver == "auto"
+        and settings.backend == "highs"
+        and settings.mode == "surrogate"
+        and settings.goal is None
+        and not uses_enumeration(problem, settings)
+    )
+
+
+def _from_frontier(problem: PersonProblem, front: Frontier, settings) -> Found:
+    state = front.best(settings.max_changes, settings.budget)
+    levels = tuple(int(v) for v in front.levels[state])
+    gain = sum(float(f.surrogate_gain[i]) for f, i in zip(problem.factors, levels, strict=True))
+    return Found("dynamic_programming", levels, gain, 0.0)
+
+
 def find_best(problem: PersonProblem, settings: PrescribeSettings) -> Found:
     """The person's optimum by the route ``settings`` and the problem's size choose."""
+    if uses_frontier(problem, settings):
+        front = frontier(problem, settings.lam, settings.max_changes, settings.budget)
+        return _from_frontier(problem, front, settings)
     if settings.goal is not None and problem.need(settings.goal_logit) == np.inf:
         return Found("infeasible", None, float("nan"), float("nan"))  # no margin reaches it
     if uses_enumeration(problem, settings):
@@ -97,8 +120,10 @@ class Sweep:
     so ties fall as they would in a fresh solve. By the MIP, the program is loaded into
     HiGHS once (:class:`~sleeprx.optimize.solver.HighsSession`); each point changes the
     K and budget rows and the objective, and starts from the previous optimum when the
-    limits have only grown. ``widest`` must hold the largest K and a budget (any value;
-    None if no point has one); the goal must be None.
+    limits have only grown. A surrogate program too large to enumerate is answered from
+    one dynamic-programming frontier per penalty weight (:mod:`.separable`). ``widest``
+    must hold the largest K and the largest budget (None if no point has one); the goal
+    must be None.
     """
 
     def __init__(self, problem: PersonProblem, widest: PrescribeSettings) -> None:
@@ -107,7 +132,10 @@ class Sweep:
         self.problem = problem
         # no lever to move: nothing for HiGHS to hold, one profile to enumerate
         self.enumerated = uses_enumeration(problem, widest) or not problem.factors
+        self.separable = not self.enumerated and uses_frontier(problem, widest)
+        self._widest = widest
         self._has_budget = widest.budget is not None
+        self._fronts: dict[float, Frontier] = {}
         self._last: tuple[np.ndarray, int, float] | None = None
         if self.enumerated:
             open_budget = widest.model_copy(update={"budget": None})
@@ -122,6 +150,8 @@ class Sweep:
             self.cost = total(problem, self.choices, "cost")
             self.intensity = total(problem, self.choices, "intensity")
             self.n_changes = (self.choices > 0).sum(axis=1)
+        elif self.separable:
+            self._groups = groups_of(problem)
         else:
             wide = widest.model_copy(
                 update={"lam": 0.0, "budget": np.inf if self._has_budget else None}
@@ -145,6 +175,17 @@ class Sweep:
             return Found(
                 "enumerated", tuple(int(v) for v in self.choices[j]), float(self.gain[j]), 0.0
             )
+        if self.separable:  # one frontier per penalty weight answers every limit
+            if settings.lam not in self._fronts:
+                self._fronts[settings.lam] = frontier(
+                    self.problem,
+                    settings.lam,
+                    self._widest.max_changes,
+                    None,  # points without a budget are answered from the same states
+                    self._groups,
+                    by_intensity=self._has_budget,
+                )
+            return _from_frontier(self.problem, self._fronts[settings.lam], settings)
         session, program = self.session, self.program
         session.set_row_bounds("max_changes", -np.inf, float(settings.max_changes))
         if self._has_budget:
