@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from pydantic import Field
 from .analysis.fidelity import fidelity_report
 from .analysis.fronts import knee, person_fronts, population_curve
 from .analysis.plots import plot_all, shap_table
-from .analysis.sensitivity import sensitivity
+from .analysis.sensitivity import sensitivity_points, summarise
 from .config import Strict, validate
 from .errors import ConfigError
 from .files import atomic_write_json, atomic_write_text, read_yaml, staged_dir, write_table
@@ -44,6 +45,16 @@ class FidelityConfig(Strict):
     enabled: bool = True
 
 
+class ClusterConfig(Strict):
+    """Where the sweeps run: in this process (default), or in chunks of people on a
+    Dask cluster, the batch engine's (a local one of ``workers`` processes, or the
+    running one at ``scheduler``)."""
+
+    workers: int | None = Field(None, ge=1, description="a local Dask cluster of N processes")
+    scheduler: str | None = Field(None, description="a running Dask cluster, tcp://host:port")
+    chunk_size: int = Field(250, ge=1, description="people per task")
+
+
 class PipelineConfig(Strict):
     """A whole run. Relative paths are relative to the YAML file's folder."""
 
@@ -54,6 +65,7 @@ class PipelineConfig(Strict):
     pareto: ParetoSettings = ParetoSettings()
     sensitivity: SensitivitySettings = SensitivitySettings()
     fidelity: FidelityConfig = FidelityConfig()
+    cluster: ClusterConfig = ClusterConfig()
     output: Path = Path("runs/run")
 
 
@@ -100,7 +112,7 @@ def run_pipeline(
     def done(name: str):
         timings[name] = time.perf_counter() - timings[name]
 
-    with staged_dir(final) as staging:
+    with staged_dir(final) as staging, ExitStack() as stack:
         step("evaluate")
         metrics = evaluate_models(survey, settings=config.model)
         done("evaluate")
@@ -149,35 +161,33 @@ def run_pipeline(
             done("fidelity")
 
         step("pareto")
+        sweep = stack.enter_context(sweeper(config.cluster, model, explanation, progress))
         people = (
             survey.frame
             if config.pareto.people is None
             else survey.frame.loc[list(config.pareto.people)]
         )
         sweep_settings = config.prescribe.model_copy(update={"mode": config.pareto.mode})
-        fronts = person_fronts(
-            model,
+        fronts = sweep(
+            person_fronts,
             people,
             settings=sweep_settings,
             budgets=config.pareto.budgets,
             ks=config.pareto.ks,
-            explanation=explanation,
-            progress=progress,
         )
         write_table(fronts, staging / "pareto.csv")
         done("pareto")
 
         step("sensitivity")
-        sens = sensitivity(
-            model,
+        points = sweep(
+            sensitivity_points,
             survey.frame,
             settings=config.prescribe,
             lams=config.sensitivity.lams,
             scales=config.sensitivity.resistance_scales,
             ks=config.sensitivity.ks,
-            explanation=explanation,
-            progress=progress,
         )
+        sens = summarise(points, survey.frame, description.modifiable_names)
         write_table(sens, staging / "sensitivity.csv")
         done("sensitivity")
 
@@ -371,3 +381,25 @@ def reference_lines(metrics: dict) -> list[str]:
         return []
     figures = ", ".join(f"{k} {v:g}" for k, v in reference["metrics"].items())
     return [f"Reference ({reference['source']}): {figures}.", ""]
+
+
+@contextmanager
+def sweeper(cluster: ClusterConfig, model, explanation, progress: bool):
+    """A function that runs a sweep over people, in this process or on Dask."""
+    if cluster.workers is None and cluster.scheduler is None:
+
+        def local(fn, frame, **options):
+            return fn(model, frame, explanation=explanation, progress=progress, **options)
+
+        yield local
+        return
+    from .batch.engine import dask_client
+    from .batch.sweeps import map_people
+
+    shipped = replace(model, curves=explanation.curves)  # the curves the sweeps use
+    with dask_client(cluster.workers, cluster.scheduler) as client:
+
+        def distributed(fn, frame, **options):
+            return map_people(client, fn, shipped, frame, chunk_size=cluster.chunk_size, **options)
+
+        yield distributed

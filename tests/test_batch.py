@@ -208,3 +208,26 @@ def test_errors_name_the_files_real_rows(small_model_dir, tmp_path):
     survey.write_text("\n".join(lines) + "\n")
     with pytest.raises(Exception, match=r"c\.csv: row 250 \(line 251\): expected"):
         prescribe_batch(survey, small_model_dir, tmp_path / "p.csv", chunk_size=100)
+
+
+@pytest.mark.slow
+def test_the_pipelines_sweeps_on_a_local_dask_cluster_equal_the_in_process_ones(tmp_path):
+    """cluster: {workers: 2} runs Pareto fronts and the sensitivity grid in chunks of
+    people on a real local cluster; the tables equal the in-process run's."""
+    from sleeprx.pipeline import load_pipeline, run_pipeline
+
+    outputs = {}
+    for name, cluster in [("local", ""), ("dask", "cluster: {workers: 2, chunk_size: 7}")]:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(
+            "model: {n_estimators: 20, max_depth: 3, cv_splits: 3, cv_repeats: 1}\n"
+            "pareto: {budgets: [0, 2, 4], ks: [0, 1, 2], people: " + str(list(range(1, 31))) + "}\n"
+            "sensitivity: {lams: [0.0, 0.1], resistance_scales: [0.5, 1.0], ks: [1, 2]}\n"
+            "fidelity: {enabled: false}\n"
+            f"{cluster}\noutput: {name}\n"
+        )
+        outputs[name] = run_pipeline(load_pipeline(path)).out_dir
+    for table in ("pareto.csv", "sensitivity.csv"):
+        local = pd.read_csv(outputs["local"] / table)
+        dask = pd.read_csv(outputs["dask"] / table)
+        pd.testing.assert_frame_equal(local, dask)

@@ -16,13 +16,35 @@ from ..progress import track
 from ..settings import PrescribeSettings, SensitivitySettings
 from .fronts import check_grid, describe_plans, sweep_of
 
-__all__ = ["sensitivity"]
+__all__ = ["sensitivity", "sensitivity_points", "summarise"]
 
 _DEFAULT = SensitivitySettings()
 _TOL = 1e-9
 
 
 def sensitivity(
+    model: TrainedModel,
+    frame: pd.DataFrame,
+    **options,
+) -> pd.DataFrame:
+    """Population summaries of the prescriptions over a grid of (lam, scale, K).
+
+    One row per (``lam``, ``resistance_scale``, ``k``) with ``n_people``,
+    ``mean_gain_logit`` (the real model's mean delta-logit; people told "no change"
+    count as 0), ``mean_gain_surrogate``, ``mean_n_changes``, ``mean_intensity``,
+    ``mean_cost``, ``share_no_change``, ``share_changed``, ``n_errors`` and
+    ``share_<factor>`` for every modifiable factor: the share of people whose
+    prescription changes it. ``options`` are those of :func:`sensitivity_points`.
+
+    For a fixed scale and K the optimal cost and the optimal surrogate gain cannot rise
+    with :math:`\\lambda` (compare the two optimality conditions), so neither can
+    ``mean_gain_surrogate`` in surrogate mode; the real model's gain need not follow.
+    """
+    points = sensitivity_points(model, frame, **options)
+    return summarise(points, frame, model.description.modifiable_names)
+
+
+def sensitivity_points(
     model: TrainedModel,
     frame: pd.DataFrame,
     *,
@@ -33,7 +55,9 @@ def sensitivity(
     explanation: Explanation | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Population summaries of the prescriptions over a grid of (lam, scale, K).
+    """Every person's plan at every point of the grid of (lam, scale, K), one row each
+    (the columns of :func:`~sleeprx.analysis.fronts.describe_plans`, with ``lam``,
+    ``resistance_scale`` and ``k``).
 
     For every combination the program of :func:`sleeprx.optimize.formulation.build_program` is
     solved for every person with ``lam`` = :math:`\\lambda`, ``resistance_scale`` and
@@ -42,22 +66,11 @@ def sensitivity(
     Problems are built once per scale, since the costs scale with it. The prescribed
     profiles are re-scored by the real model in one batch.
 
-    One row per (``lam``, ``resistance_scale``, ``k``) with ``n_people``,
-    ``mean_gain_logit`` (the real model's mean delta-logit; people told "no change"
-    count as 0), ``mean_gain_surrogate``, ``mean_n_changes``, ``mean_intensity``,
-    ``mean_cost``, ``share_no_change``, ``share_changed``, ``n_errors`` and
-    ``share_<factor>`` for every modifiable factor: the share of people whose
-    prescription changes it.
-
-    For a fixed scale and K the optimal cost and the optimal surrogate gain cannot rise
-    with :math:`\\lambda` (compare the two optimality conditions), so neither can
-    ``mean_gain_surrogate`` in surrogate mode; the real model's gain need not follow.
     """
     settings = settings or PrescribeSettings()
     lams = check_grid("lams", lams, float)
     scales = check_grid("scales", scales, float)
     ks = check_grid("ks", ks, int)
-    names = model.description.modifiable_names
     base = settings.model_copy(update={"goal": None})
     curves = effect_curves(model, frame, explanation)  # once, for every setting
 
@@ -78,6 +91,12 @@ def sensitivity(
                 points.append({"person_id": pid})
     table = describe_plans(model, plans, points, mode=settings.mode)
     table[["lam", "resistance_scale", "k"]] = pd.DataFrame(keys, index=table.index)
+    return table
+
+
+def summarise(table: pd.DataFrame, frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """The grid's rows from the per-person points of :func:`sensitivity_points` (which
+    may come from several chunks of people, concatenated)."""
     # a no-change plan keeps the current profile, so its verified gain is exactly 0
     rows = []
     for (lam, scale, k), group in table.groupby(["lam", "resistance_scale", "k"], sort=True):

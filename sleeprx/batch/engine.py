@@ -250,7 +250,7 @@ def _run(tasks: list[ChunkTask], workers: int | None, scheduler: str | None) -> 
         return
     from dask.distributed import as_completed
 
-    with _client(workers, scheduler) as client:
+    with dask_client(workers, scheduler) as client:
         futures = [client.submit(solve_chunk, task, pure=False) for task in tasks]
         for future in as_completed(futures):
             summary = future.result()  # a task's error is raised here, with its own type
@@ -259,7 +259,7 @@ def _run(tasks: list[ChunkTask], workers: int | None, scheduler: str | None) -> 
 
 
 @contextmanager
-def _client(workers: int | None, scheduler: str | None):
+def dask_client(workers: int | None, scheduler: str | None):
     """A Dask client: of a new local cluster (quiet, no dashboard), or of ``scheduler``."""
     from dask.distributed import Client, LocalCluster
 
