@@ -111,6 +111,7 @@ def run_pipeline(
 
     def done(name: str):
         timings[name] = time.perf_counter() - timings[name]
+        log(f"{name}: {timings[name]:.1f} s")
 
     with staged_dir(final) as staging, ExitStack() as stack:
         step("evaluate")

@@ -282,7 +282,7 @@ def probability_curve_figure(
     return fig
 
 
-def _show_people(fronts: pd.DataFrame, n: int) -> list[int]:
+def _show_people(fronts: pd.DataFrame, n: int) -> list:
     """People whose fronts differ: spread over the range of their largest gain."""
     rows = non_dominated(fronts[fronts["sweep"].eq("budget")])
     steps = rows.groupby("person_id").size()
@@ -291,7 +291,7 @@ def _show_people(fronts: pd.DataFrame, n: int) -> list[int]:
         best = rows.groupby("person_id")["gain_planned"].max()
     ordered = best.sort_values(kind="stable")
     picks = np.unique(np.linspace(0, len(ordered) - 1, min(n, len(ordered))).round().astype(int))
-    return [int(ordered.index[i]) for i in picks]
+    return ordered.index[picks].tolist()  # ids as they are: whole numbers or text
 
 
 @_styled
