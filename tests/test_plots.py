@@ -277,3 +277,13 @@ def test_population_curve_on_the_probability_scale():
     failed = fronts.assign(gain_verified=fronts["gain_verified"].where(fronts.index != 5))
     one = population_curve(failed, by="k").set_index("k").loc[1]
     assert one["n_people"] == 2 and one["share_predicted_positive"] == 0.5
+
+
+def test_people_with_text_ids_are_drawn(tables):
+    """Surveys may use ids such as 'R-00017'; the figure chooses and labels them."""
+    pareto = pd.DataFrame(tables["pareto"]).assign(
+        person_id=lambda t: "R-" + t["person_id"].astype(str).str.zfill(5)
+    )
+    fig = plots.person_fronts_figure(pareto, max_people=3)
+    labels = [label for ax in fig.axes for label in ax.get_legend_handles_labels()[1]]
+    assert sum(label.startswith("person R-") for label in labels) == 3
