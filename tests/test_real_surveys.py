@@ -381,3 +381,17 @@ def test_dynamic_programming_equals_enumeration(case, data):
     cost = sum(f.cost[i] for f, i in zip(problem.factors, levels, strict=True))
     assert gain - lam * cost == pytest.approx(best.objective, abs=1e-6)
     assert front.value[state] == pytest.approx(best.objective, abs=1e-6)
+
+
+@PROPERTY
+@given(cases(), st.integers(0, 3), st.integers(0, 32))
+def test_the_changes_only_frontier_equals_enumeration(case, k, lam64):
+    from sleeprx.optimize.separable import frontier
+
+    _, _, problem, config = case
+    point = config.model_copy(update={"goal": None, "max_changes": k, "budget": None})
+    point = point.model_copy(update={"lam": lam64 / 64})
+    best = brute_force(problem, point)
+    front = frontier(problem, point.lam, 3, None)  # counts changes only
+    state = front.best(k, None)
+    assert front.value[state] == pytest.approx(best.objective, abs=1e-6)

@@ -130,6 +130,8 @@ def frontier(
     """
     by_intensity = budget is not None if by_intensity is None else by_intensity
     groups = groups if groups is not None else groups_of(problem)
+    if not by_intensity and budget is None:
+        return _by_changes(problem, groups, lam, max_changes)
     n = len(problem.factors)
     changes = np.zeros(1, dtype=int)
     intensity = np.zeros(1)
@@ -188,3 +190,40 @@ def _non_dominated(changes: np.ndarray, intensity: np.ndarray | None, value: np.
             front_i, front_v = merged_i[sort], np.maximum.accumulate(merged_v[sort])
         start = stop
     return np.asarray(kept, dtype=int)
+
+
+def _by_changes(
+    problem: PersonProblem, groups: list[Group], lam: float, max_changes: int
+) -> Frontier:
+    """The frontier when only changes are counted: the best value at each number of
+    changes, combined group by group (a max-plus convolution of vectors of at most K + 1
+    numbers, in plain Python: numpy's per-call cost dominates at that size), then traced
+    back to the levels."""
+    value = [0.0]  # best value with exactly h changes so far
+    back: list[tuple[list[int], list[int]]] = []  # per group: previous h, option
+    for group in groups:
+        option_value = group.gain - lam * group.cost
+        # the group's best option at each exact number of its own changes (first on ties)
+        order = np.lexsort((np.arange(len(option_value)), -option_value, group.changes))
+        best_at: dict[int, int] = {}
+        for o in order.tolist():
+            best_at.setdefault(int(group.changes[o]), o)
+        size = min(len(value) + max(best_at), max_changes + 1)
+        new_value = [-np.inf] * size
+        prev, chosen = [-1] * size, [-1] * size
+        for h, v in enumerate(value):  # h-major, g ascending: the first best is kept
+            if v == -np.inf:
+                continue
+            for g, o in sorted(best_at.items()):
+                t = h + g
+                if t < size and v + option_value[o] > new_value[t] + _TOL:
+                    new_value[t], prev[t], chosen[t] = v + float(option_value[o]), h, o
+        value = new_value
+        back.append((prev, chosen))
+    ok = [h for h, v in enumerate(value) if v != -np.inf]
+    levels = np.zeros((len(ok), len(problem.factors)), dtype=int)
+    for row, h in enumerate(ok):
+        for group, (prev, chosen) in zip(reversed(groups), reversed(back), strict=True):
+            levels[row, list(group.factors)] = group.levels[chosen[h]]
+            h = prev[h]
+    return Frontier(np.asarray(ok, dtype=int), np.zeros(len(ok)), np.asarray(value)[ok], levels)
