@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ..errors import ConfigError, SurveyError
+from ..errors import SurveyError
 from .data import Survey
 from .features import SurveyEncoder, target_vector
 from .model import ModelSettings, TuningRecord, xgboost_params
@@ -102,12 +102,7 @@ def tune(
     search early, at the cost of reproducibility. The result records the search in
     ``tuning`` (:class:`~.model.TuningRecord`) and is saved with the model.
     """
-    try:
-        import optuna
-    except ImportError:
-        raise ConfigError(
-            "tuning needs optuna: pip install 'sleeprx[tune]' (or pip install optuna)"
-        ) from None
+    import optuna
     import xgboost as xgb
 
     settings = settings or ModelSettings()
