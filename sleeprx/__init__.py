@@ -14,37 +14,43 @@ figures), then :mod:`sleeprx.pipeline` and the command line.
 Decision support for research, not medical advice.
 """
 
-from .analysis.fidelity import fidelity_report
-from .analysis.fronts import person_fronts, population_curve
-from .analysis.sensitivity import sensitivity
-from .errors import SleeprxError
-from .learn.data import read_survey
-from .learn.evaluate import evaluate_models
-from .learn.explain import explain
-from .learn.model import ModelSettings, load_model, save_model, train
-from .learn.survey import load_description
-from .pipeline import load_pipeline, run_pipeline
-from .prescribe import prescribe
-from .settings import PrescribeSettings
+from importlib import import_module
 
 __version__ = "0.2.0"
 
-__all__ = [
-    "ModelSettings",
-    "PrescribeSettings",
-    "SleeprxError",
-    "evaluate_models",
-    "explain",
-    "fidelity_report",
-    "load_description",
-    "load_model",
-    "load_pipeline",
-    "person_fronts",
-    "population_curve",
-    "prescribe",
-    "read_survey",
-    "run_pipeline",
-    "save_model",
-    "sensitivity",
-    "train",
-]
+#: The public API: each name and the module that defines it. Loaded on first use, so
+#: that importing a light module (say sleeprx.optimize.problem) does not import
+#: XGBoost, SHAP and HiGHS through this package's __init__.
+_EXPORTS = {
+    "ModelSettings": "sleeprx.learn.model",
+    "PrescribeSettings": "sleeprx.settings",
+    "SleeprxError": "sleeprx.errors",
+    "evaluate_models": "sleeprx.learn.evaluate",
+    "explain": "sleeprx.learn.explain",
+    "fidelity_report": "sleeprx.analysis.fidelity",
+    "load_description": "sleeprx.learn.survey",
+    "load_model": "sleeprx.learn.model",
+    "load_pipeline": "sleeprx.pipeline",
+    "person_fronts": "sleeprx.analysis.fronts",
+    "population_curve": "sleeprx.analysis.fronts",
+    "prescribe": "sleeprx.prescribe",
+    "read_survey": "sleeprx.learn.data",
+    "run_pipeline": "sleeprx.pipeline",
+    "save_model": "sleeprx.learn.model",
+    "sensitivity": "sleeprx.analysis.sensitivity",
+    "train": "sleeprx.learn.model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'sleeprx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -142,3 +142,18 @@ def test_public_api_is_small_and_documented():
 def test_every_folder_says_its_job():
     for init in PACKAGE.rglob("__init__.py"):
         assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))), init
+
+
+def test_plain_data_modules_import_nothing_heavy():
+    """The problem data and the description load without XGBoost, SHAP, scikit-learn,
+    HiGHS, Pyomo or pandas (a fresh interpreter, so nothing is imported already)."""
+    import subprocess
+    import sys
+
+    heavy = ("xgboost", "shap", "sklearn", "highspy", "pyomo", "pandas")
+    code = (
+        "import sys, sleeprx.optimize.problem, sleeprx.learn.survey, sleeprx.learn.curves; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -6,39 +6,36 @@ These are the low-level steps that :func:`sleeprx.prescribe` chains; use them
 directly to inspect or reuse one person's program.
 """
 
-from .bruteforce import brute_force, enumerate_choices
-from .ensemble import TreeScorer, tree_scorer
-from .factor_tables import attach_ensemble
-from .formulation import LinearModel, Program, build_program
-from .problem import (
-    FactorChoice,
-    PersonProblem,
-    allowed_levels,
-    build_problem,
-    nearest_allowed,
-    person_range,
-    profile_features,
-    resistance_of,
-)
-from .solver import Solution, solve
+from importlib import import_module
 
-__all__ = [
-    "FactorChoice",
-    "LinearModel",
-    "PersonProblem",
-    "Program",
-    "Solution",
-    "TreeScorer",
-    "allowed_levels",
-    "attach_ensemble",
-    "brute_force",
-    "build_problem",
-    "build_program",
-    "enumerate_choices",
-    "nearest_allowed",
-    "person_range",
-    "profile_features",
-    "resistance_of",
-    "solve",
-    "tree_scorer",
-]
+_EXPORTS = {
+    "FactorChoice": "problem",
+    "LinearModel": "formulation",
+    "PersonProblem": "problem",
+    "Program": "formulation",
+    "Solution": "solver",
+    "TreeScorer": "ensemble",
+    "allowed_levels": "problem",
+    "attach_ensemble": "factor_tables",
+    "brute_force": "bruteforce",
+    "build_problem": "problem",
+    "build_program": "formulation",
+    "enumerate_choices": "bruteforce",
+    "nearest_allowed": "problem",
+    "person_range": "problem",
+    "profile_features": "problem",
+    "resistance_of": "problem",
+    "solve": "solver",
+    "tree_scorer": "ensemble",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    # loaded on first use: the plain-data problem module must not bring in HiGHS
+    if name in _EXPORTS:
+        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
