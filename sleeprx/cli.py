@@ -219,8 +219,11 @@ def prescribe(
     write_table(table, out_file, fmt)
     counts = table["status"].value_counts().to_dict()
     broken = constraint_violations(table, data.description, settings.max_changes, frame=data.frame)
+    distinct = table.attrs.get("distinct_problems")
+    share = f"; distinct problems: {distinct} of {len(table)}" if distinct is not None else ""
     out.print(
-        f"wrote {len(table)} rows to {out_file}: {counts}; constraint violations: {len(broken)}"
+        f"wrote {len(table)} rows to {out_file}: {counts}; constraint violations: "
+        f"{len(broken)}{share}"
     )
     for line in broken[:10]:
         err.print(f"violation: {line}")

@@ -255,13 +255,33 @@ def prescribe(
     errors |= {i: invalid[i] for i in wanted if i in invalid}
 
     outcome = model.description.target.positive_label
+    # People whose answers are identical have the same problem: solve it once.
+    answers = frame.loc[list(problems)].drop(
+        columns=[model.description.target.column], errors="ignore"
+    )
+    same_as = _first_alike(answers)
     plans: dict[object, Plan] = {}
     for pid in track(list(problems), "prescribing", enabled=progress):
+        twin = same_as[pid]
+        if twin in plans:
+            plans[pid] = replace(plans[twin], person_id=pid)
+            continue
         try:
             plans[pid] = plan_person(problems[pid], settings, outcome=outcome)
         except SolverError as exc:
             errors[pid] = str(exc)
-    return _table(model, frame, problems, plans, errors, wanted, settings)
+    table = _table(model, frame, problems, plans, errors, wanted, settings)
+    table.attrs["distinct_problems"] = len(set(same_as.values()))
+    return table
+
+
+def _first_alike(frame: pd.DataFrame) -> dict[object, object]:
+    """Each person's id -> the id of the first person with exactly the same answers."""
+    if frame.empty:
+        return {}
+    keys = frame.astype(str).agg("\x1f".join, axis=1)
+    first = keys.groupby(keys, sort=False).transform(lambda k: k.index[0])
+    return dict(zip(frame.index, first, strict=True))
 
 
 def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFrame:

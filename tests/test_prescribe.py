@@ -261,3 +261,18 @@ def test_one_new_person_is_judged_by_the_models_own_curves(tmp_path, small_model
     among_all = prescribe(survey, model, ids=[1])
     columns = ["status", "p_after", "advice"]
     pd.testing.assert_frame_equal(alone[columns], among_all[columns])
+
+
+def test_people_with_the_same_answers_are_solved_once_and_get_the_same_plan(survey, small_model):
+    table = prescribe(survey, small_model, settings=PrescribeSettings(mode="exact"))
+    assert table.attrs["distinct_problems"] < len(table)  # the shipped survey repeats rows
+    frame = survey.frame.drop(columns=["quality_of_sleep"])
+    twins = frame[frame.duplicated(keep=False)]
+    first = twins.groupby(list(twins.columns)).head(1).index
+    columns = [c for c in table.columns if c not in ("person_id", "solve_seconds")]
+    by_id = table.set_index("person_id")
+    for pid in first[:10]:
+        same = twins.index[(twins == twins.loc[pid]).all(axis=1)]
+        assert len(same) > 1
+        rows = by_id.loc[same, columns]
+        assert (rows.nunique(dropna=False) <= 1).all()
