@@ -63,7 +63,7 @@ from sleeprx.optimize import (
     solve,
     tree_scorer,
 )
-from sleeprx.prescribe import plan_person, prepare_problems
+from sleeprx.prescriptions import plan_person, prepare_problems
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import booster_gain
 

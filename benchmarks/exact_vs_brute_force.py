@@ -22,7 +22,7 @@ import numpy as np
 
 import sleeprx
 from sleeprx.optimize import brute_force
-from sleeprx.prescribe import plan_person, prepare_problems
+from sleeprx.prescriptions import plan_person, prepare_problems
 from sleeprx.verify import booster_gain
 
 ROOT = Path(__file__).resolve().parents[1]

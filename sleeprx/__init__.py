@@ -7,7 +7,7 @@ changes; the real classifier re-scores every answer. Exact mode embeds the tree
 ensemble itself in the program.
 
 The package reads in the order the data flow: :mod:`sleeprx.learn` (survey, model,
-SHAP), :mod:`sleeprx.optimize` (problems, programs, solver), :mod:`sleeprx.prescribe`
+SHAP), :mod:`sleeprx.optimize` (problems, programs, solver), :mod:`sleeprx.prescriptions`
 and :mod:`sleeprx.verify`, :mod:`sleeprx.analysis` (fronts, sensitivity, fidelity,
 figures), then :mod:`sleeprx.pipeline` and the command line.
 
@@ -33,7 +33,7 @@ _EXPORTS = {
     "load_pipeline": "sleeprx.pipeline",
     "person_fronts": "sleeprx.analysis.fronts",
     "population_curve": "sleeprx.analysis.fronts",
-    "prescribe": "sleeprx.prescribe",
+    "prescribe": "sleeprx.prescriptions",
     "read_survey": "sleeprx.learn.data",
     "run_pipeline": "sleeprx.pipeline",
     "save_model": "sleeprx.learn.model",

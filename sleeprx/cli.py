@@ -189,7 +189,7 @@ def prescribe(
     from .files import table_format, write_table
     from .learn.data import read_survey
     from .learn.model import load_model
-    from .prescribe import prescribe as run
+    from .prescriptions import prescribe as run
     from .settings import make_settings, parse_goal
     from .verify import constraint_violations
 

@@ -29,7 +29,7 @@ from .learn.evaluate import evaluate_models
 from .learn.explain import explain
 from .learn.model import ModelSettings, load_model, save_model, train
 from .learn.survey import SurveyDescription, load_description
-from .prescribe import prescribe
+from .prescriptions import prescribe
 from .settings import ParetoSettings, PrescribeSettings, SensitivitySettings, make_settings
 from .verify import constraint_violations
 

@@ -24,7 +24,7 @@ from sleeprx.errors import ArtifactError, ConfigError
 from sleeprx.files import write_table
 from sleeprx.learn.data import read_survey, shipped_survey_path
 from sleeprx.learn.model import load_model
-from sleeprx.prescribe import prescribe
+from sleeprx.prescriptions import prescribe
 from sleeprx.settings import PrescribeSettings
 
 N = 1000

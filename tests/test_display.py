@@ -9,7 +9,7 @@ import pytest
 
 from sleeprx import display
 from sleeprx.learn.survey import description_from_dict
-from sleeprx.prescribe import _advice, _number
+from sleeprx.prescriptions import _advice, _number
 
 TINY = {
     "name": "tiny",

@@ -27,7 +27,7 @@ from sleeprx.optimize.factor_tables import compile_trees
 from sleeprx.optimize.formulation import build_program
 from sleeprx.optimize.problem import FactorChoice, PersonProblem
 from sleeprx.optimize.solver import solve
-from sleeprx.prescribe import plan_person, prepare_problems
+from sleeprx.prescriptions import plan_person, prepare_problems
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import booster_gain
 

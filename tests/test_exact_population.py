@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sleeprx.optimize.bruteforce import brute_force
-from sleeprx.prescribe import plan_person, prepare_problems
+from sleeprx.prescriptions import plan_person, prepare_problems
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import booster_gain
 

@@ -25,7 +25,7 @@ from sleeprx.optimize.ensemble import Ensemble, Tree, prune_for_person
 from sleeprx.optimize.formulation import build_program
 from sleeprx.optimize.problem import FactorChoice, PersonProblem, allowed_levels
 from sleeprx.optimize.solver import solve
-from sleeprx.prescribe import plan_person
+from sleeprx.prescriptions import plan_person
 from sleeprx.settings import PrescribeSettings
 
 TOL = 1e-6

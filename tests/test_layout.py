@@ -122,7 +122,7 @@ def test_the_optimisation_layer_reads_only_plain_data_from_the_learning_side(lay
 
 
 def test_the_learning_side_does_not_import_the_layers_above_it():
-    above = ("sleeprx.optimize", "sleeprx.analysis", "sleeprx.prescribe", "sleeprx.verify")
+    above = ("sleeprx.optimize", "sleeprx.analysis", "sleeprx.prescriptions", "sleeprx.verify")
     crossing = {
         (a, b)
         for a, bs in GRAPH.items()
@@ -157,3 +157,13 @@ def test_plain_data_modules_import_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_public_name_is_the_function_or_class_even_after_its_module_loads():
+    """A submodule named like a public name would shadow it once imported."""
+    import importlib
+
+    for module in {m for m in sleeprx._EXPORTS.values()}:
+        importlib.import_module(module)
+    for name in sleeprx.__all__:
+        assert not isinstance(getattr(sleeprx, name), type(sleeprx)), name

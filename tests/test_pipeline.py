@@ -26,7 +26,10 @@ def write(tmp_path, text: str):
             "prescribe: {max_changes: -1}",
             r"key 'prescribe.max_changes'.*greater than or equal to 0",
         ),
-        ("prescibe: {}", r"unknown key 'prescibe'; allowed keys here: \['data', 'fidelity'"),
+        (
+            "prescibe: {}",
+            r"unknown key 'prescibe'; allowed keys here: \['cluster', 'data', 'fidelity'",
+        ),
         ("model: {depth: 3}", r"unknown key 'model.depth'; allowed keys here: \[.*'max_depth'"),
         ("pareto: {budgets: [a]}", r"key 'pareto.budgets.0'.*valid number"),
         ("- 1\n- 2\n", r"expected a mapping"),

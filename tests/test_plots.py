@@ -16,7 +16,7 @@ from sleeprx.analysis.sensitivity import sensitivity
 from sleeprx.errors import ArtifactError
 from sleeprx.learn.explain import explain
 from sleeprx.learn.survey import description_from_dict
-from sleeprx.prescribe import prescribe
+from sleeprx.prescriptions import prescribe
 from sleeprx.settings import PrescribeSettings
 
 

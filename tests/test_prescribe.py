@@ -10,7 +10,7 @@ import pytest
 
 import sleeprx.optimize.solver as solve_module
 from sleeprx.learn.data import read_survey, shipped_survey_path
-from sleeprx.prescribe import prescribe
+from sleeprx.prescriptions import prescribe
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import constraint_violations
 

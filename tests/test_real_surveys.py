@@ -28,7 +28,7 @@ from sleeprx.learn.survey import description_from_dict, load_description, shippe
 from sleeprx.optimize.bruteforce import brute_force, enumerate_choices
 from sleeprx.optimize.problem import build_problem
 from sleeprx.optimize.routes import Sweep
-from sleeprx.prescribe import decide, plan_person, prepare_problems, prescribe
+from sleeprx.prescriptions import decide, plan_person, prepare_problems, prescribe
 from sleeprx.settings import PrescribeSettings
 from sleeprx.verify import booster_gain, constraint_violations
 

@@ -25,7 +25,7 @@ limit):
 
 ``person_id``, ``sweep`` (``"budget"`` or ``"k"``), ``budget`` (the limit :math:`B`;
 ``inf`` on K-sweep rows), ``k`` (the limit :math:`K`; the number of factors on budget
-rows), ``mode``, ``status`` (as in :class:`~sleeprx.prescribe.Plan`, or ``error``),
+rows), ``mode``, ``status`` (as in :class:`~sleeprx.prescriptions.Plan`, or ``error``),
 ``n_changes``, ``intensity`` (:math:`\\sum |change|/step` of the optimum), ``cost``
 (the resistance-weighted cost of the optimum, at the settings' ``resistance_scale``),
 ``gain_planned`` (delta-logit under the mode's own gain model: what was maximised),
@@ -54,7 +54,7 @@ from ..odds import sigmoid
 from ..optimize.ensemble import tree_scorer
 from ..optimize.problem import PersonProblem, profile_features
 from ..optimize.routes import Sweep
-from ..prescribe import Plan, decide, prepare_problems
+from ..prescriptions import Plan, decide, prepare_problems
 from ..progress import track
 from ..settings import ParetoSettings, PrescribeSettings
 

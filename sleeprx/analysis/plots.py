@@ -7,7 +7,7 @@ fonts of at least 8 pt; :func:`save_figure` writes each one as PNG (200 dpi) and
 
 Inputs are the tables a run writes (see :func:`plot_all`):
 
-``prescriptions.csv``  :func:`sleeprx.prescribe.prescribe`'s table
+``prescriptions.csv``  :func:`sleeprx.prescriptions.prescribe`'s table
 ``pareto.csv``         :func:`sleeprx.analysis.fronts.person_fronts`'s table
 ``sensitivity.csv``    :func:`sleeprx.analysis.sensitivity.sensitivity`'s table
 ``shap_modifiable.csv`` :func:`shap_table`: one row per person with ``person_id``,

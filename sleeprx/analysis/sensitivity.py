@@ -11,7 +11,7 @@ import pandas as pd
 from ..learn.explain import Explanation, effect_curves
 from ..learn.model import TrainedModel
 from ..optimize.problem import PersonProblem
-from ..prescribe import Plan, prepare_problems
+from ..prescriptions import Plan, prepare_problems
 from ..progress import track
 from ..settings import PrescribeSettings, SensitivitySettings
 from .fronts import check_grid, describe_plans, sweep_of

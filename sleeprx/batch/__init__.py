@@ -1,6 +1,6 @@
 """Batch prescriptions for large cohorts: chunks of rows on Dask, parts in Parquet.
 
-:func:`prescribe_batch` gives the table of :func:`sleeprx.prescribe.prescribe` for a
+:func:`prescribe_batch` gives the table of :func:`sleeprx.prescriptions.prescribe` for a
 survey file of any size with flat memory, in parallel, and finishes a run that was
 killed (``resume=True``). See :mod:`sleeprx.batch.engine`.
 """

@@ -78,7 +78,7 @@ def prescribe_batch(
     """Prescribe for every person of ``survey_path`` (or ``ids``) in chunks of rows.
 
     The output (``fmt`` "csv" or "json"; default from the suffix of ``out_path``)
-    equals :func:`sleeprx.prescribe.prescribe`'s table for the same people, row for
+    equals :func:`sleeprx.prescriptions.prescribe`'s table for the same people, row for
     row. ``workers=N`` starts a local Dask cluster of N single-threaded processes;
     ``scheduler="tcp://host:port"`` uses a running cluster (its workers must import
     sleeprx and read the same paths); neither solves in this process. ``progress``

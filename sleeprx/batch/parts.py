@@ -1,7 +1,7 @@
 """The Parquet parts of a batch run: one schema for all, and the final table from them.
 
 Every part holds the prescription table of one chunk, with the columns of
-:func:`sleeprx.prescribe.prescribe` in its order. Parts share one schema whatever
+:func:`sleeprx.prescriptions.prescribe` in its order. Parts share one schema whatever
 their rows (a chunk of error rows only has all-null numbers and strings), so they
 read back as one dataset. The final CSV or JSON is merged from the parts a few
 thousand rows at a time, in the order of an in-process run.

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..learn.data import RowRange, read_survey
 from ..learn.model import TrainedModel, load_model
-from ..prescribe import _table, prescribe
+from ..prescriptions import _table, prescribe
 from ..settings import PrescribeSettings
 from ..verify import constraint_violations
 from .parts import write_part
