@@ -14,7 +14,7 @@ figures), then :mod:`sleeprx.pipeline` and the command line.
 Decision support for research, not medical advice.
 """
 
-from importlib import import_module
+from .lazy import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -44,13 +44,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'sleeprx' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -6,36 +6,34 @@ These are the low-level steps that :func:`sleeprx.prescribe` chains; use them
 directly to inspect or reuse one person's program.
 """
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 _EXPORTS = {
-    "FactorChoice": "problem",
-    "LinearModel": "formulation",
-    "PersonProblem": "problem",
-    "Program": "formulation",
-    "Solution": "solver",
-    "TreeScorer": "ensemble",
-    "allowed_levels": "problem",
-    "attach_ensemble": "factor_tables",
-    "brute_force": "bruteforce",
-    "build_problem": "problem",
-    "build_program": "formulation",
-    "enumerate_choices": "bruteforce",
-    "nearest_allowed": "problem",
-    "person_range": "problem",
-    "profile_features": "problem",
-    "resistance_of": "problem",
-    "solve": "solver",
-    "tree_scorer": "ensemble",
+    name: f"{__name__}.{module}"
+    for name, module in {
+        "FactorChoice": "problem",
+        "LinearModel": "formulation",
+        "PersonProblem": "problem",
+        "Program": "formulation",
+        "Solution": "solver",
+        "TreeScorer": "ensemble",
+        "allowed_levels": "problem",
+        "attach_ensemble": "factor_tables",
+        "brute_force": "bruteforce",
+        "build_problem": "problem",
+        "build_program": "formulation",
+        "enumerate_choices": "bruteforce",
+        "nearest_allowed": "problem",
+        "person_range": "problem",
+        "profile_features": "problem",
+        "resistance_of": "problem",
+        "solve": "solver",
+        "tree_scorer": "ensemble",
+    }.items()
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    # loaded on first use: the plain-data problem module must not bring in HiGHS
-    if name in _EXPORTS:
-        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# loaded on first use: the plain-data problem module must not bring in HiGHS
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
