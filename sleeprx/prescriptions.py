@@ -279,9 +279,11 @@ def _first_alike(frame: pd.DataFrame) -> dict[object, object]:
     """Each person's id -> the id of the first person with exactly the same answers."""
     if frame.empty:
         return {}
-    keys = frame.astype(str).agg("\x1f".join, axis=1)
-    first = keys.groupby(keys, sort=False).transform(lambda k: k.index[0])
-    return dict(zip(frame.index, first, strict=True))
+    first: dict[str, object] = {}
+    out = {}
+    for pid, answers in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
+        out[pid] = first.setdefault(repr(answers), pid)  # repr: blanks compare equal
+    return out
 
 
 def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFrame:

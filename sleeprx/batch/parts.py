@@ -24,15 +24,14 @@ __all__ = ["assemble", "part_path", "read_rows", "write_part"]
 
 STRINGS = ("status", "advice", "solver_status", "mode")
 BOOLS = ("model_disagrees",)
-INTEGERS = ("person_id",)
 
 
-def _type(column: str) -> pa.DataType:
-    if column in STRINGS:
+def _type(column: str, text_ids: bool) -> pa.DataType:
+    if column in STRINGS or (column == "person_id" and text_ids):
         return pa.string()
     if column in BOOLS:
         return pa.bool_()
-    if column in INTEGERS:
+    if column == "person_id":
         return pa.int64()
     return pa.float64()  # every other column is a number, NaN when it does not apply
 
@@ -41,10 +40,12 @@ def part_path(folder: Path, index: int) -> Path:
     return folder / f"part-{index:05d}.parquet"
 
 
-def write_part(table: pd.DataFrame, folder: Path, index: int) -> Path:
-    """Write one chunk's table, whole or not at all (temporary name, then rename)."""
-    arrays = [pa.array(table[c], type=_type(c), from_pandas=True) for c in table.columns]
-    schema = pa.schema([pa.field(c, _type(c)) for c in table.columns])
+def write_part(table: pd.DataFrame, folder: Path, index: int, *, text_ids: bool) -> Path:
+    """Write one chunk's table, whole or not at all (temporary name, then rename).
+    Every part has the same schema; ``text_ids`` stores ids such as 'R-00017'."""
+    types = {c: _type(c, text_ids) for c in table.columns}
+    arrays = [pa.array(table[c], type=types[c], from_pandas=True) for c in table.columns]
+    schema = pa.schema([pa.field(c, types[c]) for c in table.columns])
     final = part_path(folder, index)
     tmp = folder / f".{final.name}.{uuid.uuid4().hex}.tmp"  # a task may run twice at once
     try:

@@ -61,7 +61,8 @@ def solve_chunk(task: ChunkTask) -> dict:
         table = _error_rows(survey, model, task)
     else:
         table = prescribe(survey, model, settings=task.settings, ids=task.ids)
-    write_part(table, Path(task.parts_dir), task.index)
+    text_ids = survey.description.column(survey.description.id_column).type == "text"
+    write_part(table, Path(task.parts_dir), task.index, text_ids=text_ids)
     broken = constraint_violations(
         table, survey.description, task.settings.max_changes, frame=survey.frame
     )
