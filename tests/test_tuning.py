@@ -98,7 +98,12 @@ def tuned(blank_survey):
 
 @pytest.fixture(scope="module")
 def blank_evaluation(blank_survey, tuned):
-    return evaluate_models(blank_survey, settings=FAST, tuned=tuned)
+    calibrated = {"calibrate": True}  # also score the cross-validated calibration map
+    return evaluate_models(
+        blank_survey,
+        settings=FAST.model_copy(update=calibrated),
+        tuned=tuned.model_copy(update=calibrated),
+    )
 
 
 # --- blank cells ----------------------------------------------------------------------
@@ -340,3 +345,9 @@ def test_monotone_constraints_are_honoured(blank_survey):
     free = train(blank_survey, settings=settings.model_copy(update={"monotone": False}))
     free_sleep = _sweep(free, frame, "sleep_duration", np.arange(5.0, 9.01, 0.25))
     assert np.any(np.diff(free_sleep, axis=1) > 0)
+
+
+def test_scores_after_calibration_only_when_a_map_is_asked_for(blank_survey):
+    plain = evaluate_models(blank_survey, settings=FAST, models=("xgboost",))
+    assert "ece_calibrated" not in plain["grouped_cv"]["xgboost"]
+    assert "ece_after" not in plain["calibration"] and "ece_before" in plain["calibration"]

@@ -9,9 +9,10 @@
 
 Every model is scored by F1 and accuracy at 0.5, ROC AUC, the Brier score and the
 expected calibration error (ECE, :data:`~.calibration.ECE_BINS` = 10 equal-width bins
-of the predicted probability on [0, 1]). For XGBoost (untuned and tuned) the scores
-after calibration are cross-validated too: in each outer training set an isotonic map
-is fitted on inner out-of-fold margins, then applied to the outer test fold
+of the predicted probability on [0, 1]). With ``calibrate=True``, XGBoost's (untuned
+and tuned) scores after calibration are cross-validated too, on the first repeat: in
+each outer training set an isotonic map is fitted on inner out-of-fold margins, then
+applied to the outer test fold
 (``brier_calibrated``, ``ece_calibrated``). ``calibration`` holds the reliability
 table (predicted against observed, per bin) of the prescribing XGBoost, from the
 first repeat's out-of-fold predictions, where every person is predicted once.
@@ -160,17 +161,21 @@ def evaluate_models(
             if len(np.unique(y[te])) < 2:
                 continue  # AUC is undefined on a one-class fold
             tasks += [(repeat, entry, tr, te) for entry in entries]
-    # Folds are independent and every fit is seeded, so running them on threads (the
-    # learners release the GIL) changes the wall time, not the scores. Calibration
-    # after the fact costs an inner CV per fold, so it is measured on the first repeat.
-    fitted_all = Parallel(n_jobs=settings.n_jobs, prefer="threads")(
-        delayed(fit)(entry, tr, te, repeat == 0) for repeat, entry, tr, te in tasks
+    # Folds are independent and every fit is seeded, so fitting them in parallel
+    # changes the wall time, not the scores. Processes, not threads: the random
+    # forest holds the GIL and ran slower on two threads than on one. Scores after
+    # calibration cost an inner CV per fold: measured on the first repeat, and only
+    # when a calibration map is asked for.
+    fitted_all = Parallel(n_jobs=settings.n_jobs)(
+        delayed(fit)(entry, tr, te, repeat == 0 and entry[2].calibrate)
+        for repeat, entry, tr, te in tasks
     )
     for (repeat, entry, _, te), fitted in zip(tasks, fitted_all, strict=True):
         folds[entry[0]].append(fitted.scores(y[te]))
         if repeat == 0 and entry[0] == shown:
             pooled["before"][te] = fitted.p
-            pooled["after"][te] = fitted.p_calibrated
+            if fitted.p_calibrated is not None:
+                pooled["after"][te] = fitted.p_calibrated
     grouped: dict[str, dict[str, float]] = {}
     for name, results in folds.items():
         table = pd.DataFrame(results)
@@ -209,6 +214,8 @@ def _calibration_summary(name: str, y: np.ndarray, pooled: dict[str, np.ndarray]
     }
     for stage in ("before", "after"):
         p = pooled[stage][seen]
+        if np.isnan(p).all():
+            continue  # no calibration map asked for (ModelSettings.calibrate)
         out[f"ece_{stage}"] = expected_calibration_error(y[seen], p)
         out[f"reliability_{stage}"] = reliability_table(y[seen], p)
     return out

@@ -105,7 +105,7 @@ class ModelSettings(Strict):
     cv_splits: int = Field(5, ge=2)
     cv_repeats: int = Field(5, ge=1)
     tune_trials: int = Field(30, ge=1, description="trials of the hyper-parameter search")
-    n_jobs: int = Field(2, ge=1, description="folds evaluated at once (threads)")
+    n_jobs: int = Field(2, ge=1, description="cross-validation folds fitted at once (processes)")
     early_stopping_rounds: int = Field(50, ge=1, description="patience when tuning")
     tuning: TuningRecord | None = Field(None, description="set by tune(); None if not tuned")
 
