@@ -36,18 +36,16 @@ import contextlib
 import gc
 import io
 import math
-import os
-import platform
 import random
 import sys
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 import pandas as pd
+from machine import load_average, machine_line
 
 from sleeprx.learn.data import read_survey
 from sleeprx.learn.explain import explain
@@ -296,35 +294,14 @@ def check(model, frame, answers, goal, max_changes, scale) -> dict[int, Checked]
 # ---------------------------------------------------------------------------- report
 
 
-def load_average() -> str:
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-
-
-def machine_line() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    memory = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open("/proc/meminfo") as fh:
-            kb = int(fh.readline().split()[1])
-        memory = f"{kb / 2**20:.0f} GB"
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = f" ({line.split(':', 1)[1].strip()})"
-                break
-
-    def v(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return "-"
-
-    return (
-        f"{cores}-core {platform.machine()}{cpu}, {memory}, Python {platform.python_version()}, "
-        f"HiGHS (highspy) {v('highspy')}, xgboost {v('xgboost')}, dice-ml {v('dice-ml')}, "
-        f"scikit-learn {v('scikit-learn')}, pandas {v('pandas')}, numpy {v('numpy')}"
-    )
+PACKAGES = [
+    ("HiGHS (highspy)", "highspy"),
+    ("xgboost", "xgboost"),
+    ("dice-ml", "dice-ml"),
+    ("scikit-learn", "scikit-learn"),
+    ("pandas", "pandas"),
+    ("numpy", "numpy"),
+]
 
 
 def percent(x: float) -> str:
@@ -620,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("\n".join(breakdown(model, frame, ids, exact, explanation)))
     print()
-    print(f"Machine: {machine_line()}")
+    print(f"Machine: {machine_line(PACKAGES)}")
     print(f"Load average (1, 5, 15 min): {load_before} before the run, {load_average()} after.")
     return 0
 

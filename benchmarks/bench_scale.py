@@ -43,7 +43,6 @@ import argparse
 import contextlib
 import gc
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -52,11 +51,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from machine import load_average, machine_line
 
 import sleeprx
 from sleeprx.batch import prescribe_batch
@@ -553,43 +552,17 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
-def load_average() -> str:
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-
-
-def machine_line() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    memory = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/meminfo") as fh:
-        memory = f"{int(fh.readline().split()[1]) / 2**20:.0f} GB"
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = f" ({line.split(':', 1)[1].strip()})"
-                break
-
-    def v(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return "-"
-
-    packages = [
-        ("sleeprx", "sleeprx"),
-        ("HiGHS (highspy)", "highspy"),
-        ("xgboost", "xgboost"),
-        ("dask", "dask"),
-        ("distributed", "distributed"),
-        ("pyarrow", "pyarrow"),
-        ("pandas", "pandas"),
-        ("numpy", "numpy"),
-        ("psutil", "psutil"),
-    ]
-    return (
-        f"{cores}-core {platform.machine()}{cpu}, {memory}, Python "
-        f"{platform.python_version()}, " + ", ".join(f"{n} {v(p)}" for n, p in packages)
-    )
+PACKAGES = [
+    ("sleeprx", "sleeprx"),
+    ("HiGHS (highspy)", "highspy"),
+    ("xgboost", "xgboost"),
+    ("dask", "dask"),
+    ("distributed", "distributed"),
+    ("pyarrow", "pyarrow"),
+    ("pandas", "pandas"),
+    ("numpy", "numpy"),
+    ("psutil", "psutil"),
+]
 
 
 def git(*args: str) -> str:
@@ -604,7 +577,7 @@ def git(*args: str) -> str:
 def machine_block(load_before: str, load_after: str | None = None) -> str:
     load_after = load_after or load_average()
     return (
-        f"Machine: {machine_line()}.\n"
+        f"Machine: {machine_line(PACKAGES)}.\n"
         f"Load average (1, 5, 15 min): {load_before} before this table, {load_after} after. "
         "Timings are wall clock on a shared machine and are noisy: other processes' load falls "
         "on some runs and not others; compare rows of one run, not across runs."
