@@ -395,10 +395,11 @@ def sweeper(cluster: ClusterConfig, model, explanation, progress: bool):
         yield local
         return
     from .batch.engine import dask_client
-    from .batch.sweeps import map_people
+    from .batch.sweeps import map_people, share_model
 
-    shipped = replace(model, curves=explanation.curves)  # the curves the sweeps use
     with dask_client(cluster.workers, cluster.scheduler) as client:
+        # sent once for every sweep, with the curves the sweeps use
+        shipped = share_model(client, replace(model, curves=explanation.curves))
 
         def distributed(fn, frame, **options):
             return map_people(client, fn, shipped, frame, chunk_size=cluster.chunk_size, **options)
