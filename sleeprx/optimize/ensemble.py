@@ -187,10 +187,6 @@ class TreeScorer:
         matrix = xgb.DMatrix(rows, nthread=1)
         return self.booster.predict(matrix, pred_leaf=True, validate_features=False)
 
-    def leaf_values(self, features: np.ndarray) -> np.ndarray:
-        """Rows x trees matrix of the leaf value each tree gives each row (float64)."""
-        return self.ensemble.leaf_values(self.leaves(features))
-
     def margin(self, features: np.ndarray) -> np.ndarray:
         """The booster's margin of each row, summed in float64."""
         return self.ensemble.margin_from_leaves(self.leaves(features))

@@ -18,7 +18,6 @@ with more than ``max_cells`` cells stay as pruned trees for the leaf formulation
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal
 
@@ -52,16 +51,13 @@ def attach_ensemble(
 def compile_trees(
     problem: PersonProblem,
     ensemble: Ensemble,
-    leaf_values: Callable[[np.ndarray], np.ndarray] | None = None,
     *,
     max_cells: int = 4096,
 ) -> PersonProblem:
     """``problem`` with its trees as factor tables, and pruned trees for the rest.
 
     Each table is filled by walking only its own trees over its cells
-    (:meth:`Ensemble.leaf_values_for`). ``leaf_values``, if given, fills them instead
-    from a map of encoded rows to a rows x all-trees matrix of leaf values, such as
-    the booster's own ``pred_leaf`` (:meth:`TreeScorer.leaf_values`).
+    (:meth:`Ensemble.walk`, XGBoost's rule; tested against the booster's ``pred_leaf``).
     """
     levels = tuple(f.levels for f in problem.factors)
     masks = dependencies(ensemble, problem.features, problem.factor_features, levels)
@@ -82,15 +78,7 @@ def compile_trees(
         for axis, k in enumerate(g):
             rows[:, problem.factor_features[k]] = levels[k][cells[:, axis]]
         blocks.append(rows)
-    if leaf_values is not None:
-        values = leaf_values(np.vstack(blocks)) if blocks else np.zeros((0, len(masks)))
-        starts = np.cumsum([0] + [len(b) for b in blocks])
-        per_group = [
-            values[a:b][:, ts].sum(axis=1)
-            for a, b, ts in zip(starts, starts[1:], kept.values(), strict=False)
-        ]
-    else:
-        per_group = _walk_groups(ensemble, blocks, list(kept.values()))
+    per_group = _walk_groups(ensemble, blocks, list(kept.values()))
     tables = []
     for (g, ts), summed in zip(kept.items(), per_group, strict=True):
         shape = tuple(sizes[k] for k in g)

@@ -157,7 +157,11 @@ def allowed_levels(
 
 def person_range(factor: ModifiableFactor, current: float) -> tuple[float, float] | None:
     """The interval a prescription may move ``factor`` within: the safe range intersected
-    with the direction and the largest change; None when it is empty."""
+    with the direction and the largest change; None when it is empty. On a ladder, the
+    span of the rungs the person may move to (its largest change counts rungs)."""
+    if factor.is_ladder:
+        rungs = allowed_levels(factor, current)[1:]
+        return (float(rungs.min()), float(rungs.max())) if len(rungs) else None
     low = max(factor.safe_lower, current - factor.max_change)
     high = min(factor.safe_upper, current + factor.max_change)
     if factor.direction == Direction.UP:
