@@ -23,7 +23,7 @@ from .learn.explain import Explanation, effect_curves
 from .learn.model import TrainedModel
 from .odds import sigmoid
 from .optimize.ensemble import tree_scorer
-from .optimize.factor_tables import attach_ensemble
+from .optimize.factor_tables import attach_ensembles
 from .optimize.problem import PersonProblem, build_problem
 from .optimize.routes import Found, find_best
 from .progress import track
@@ -206,14 +206,15 @@ def prepare_problems(
         )
         if settings.goal is not None:  # a calibrated model moves the goal's threshold
             problem = replace(problem, goal_margin=model.goal_margin(settings.goal))
-        if settings.mode == "exact":
-            problem = attach_ensemble(
-                problem,
-                scorer,
-                encoding=settings.tree_encoding,
-                max_cells=settings.max_table_cells,
-            )
         problems[pid] = problem
+    if settings.mode == "exact":  # all at once: the trees are walked for many people
+        compiled = attach_ensembles(
+            list(problems.values()),
+            scorer,
+            encoding=settings.tree_encoding,
+            max_cells=settings.max_table_cells,
+        )
+        problems = dict(zip(problems, compiled, strict=True))
     return problems, errors
 
 

@@ -26,7 +26,8 @@ from sleeprx.learn.data import read_survey
 from sleeprx.learn.model import ModelSettings, train
 from sleeprx.learn.survey import description_from_dict, load_description, shipped_description_path
 from sleeprx.optimize.bruteforce import brute_force, enumerate_choices
-from sleeprx.optimize.problem import build_problem
+from sleeprx.optimize.ensemble import tree_scorer
+from sleeprx.optimize.problem import build_problem, profile_features
 from sleeprx.optimize.routes import Sweep
 from sleeprx.prescriptions import decide, plan_person, prepare_problems, prescribe
 from sleeprx.settings import PrescribeSettings
@@ -297,6 +298,63 @@ def test_exact_mode_equals_brute_force_on_people_with_blank_answers(messy, data)
         )
         == []
     )
+
+
+def test_tables_compiled_together_equal_each_person_compiled_alone(messy, monkeypatch):
+    """People are compiled in batches; a person's tables must not depend on who shares
+    the batch (held levers and rules give the people different factors)."""
+    from sleeprx.optimize import factor_tables
+
+    survey, model = messy
+    frame = survey.frame.iloc[:90]
+    plain, _ = prepare_problems(model, frame, PrescribeSettings(mode="surrogate"))
+    assert len({p.factor_features for p in plain.values()}) > 1  # not all alike
+    ensemble = tree_scorer(model.booster).ensemble
+    monkeypatch.setattr(factor_tables, "BATCH", 7)  # several batches, mixed people
+    together = factor_tables.compile_tables(list(plain.values()), ensemble, max_cells=24)
+    for problem, batched in zip(plain.values(), together, strict=True):
+        alone = factor_tables.compile_trees(problem, ensemble, max_cells=24)
+        assert [(t.factors, t.trees) for t in batched.tables] == [
+            (t.factors, t.trees) for t in alone.tables
+        ]
+        for a, b in zip(batched.tables, alone.tables, strict=True):
+            np.testing.assert_array_equal(a.values, b.values)
+        assert _pruned(batched.trees) == _pruned(alone.trees)  # groups over max_cells
+
+
+def _pruned(trees) -> list:
+    return [
+        (
+            t.leaf_values,
+            t.leaf_nodes,
+            [(s.factor, s.goes_left.tolist(), s.left_leaves, s.right_leaves) for s in t.splits],
+        )
+        for t in trees
+    ]
+
+
+def test_every_table_cell_is_the_boosters_own_leaf_sum(messy):
+    """Levels that a group's trees cannot tell apart are walked once; every cell of
+    every table must still be the sum of the leaves the booster picks there."""
+    survey, model = messy
+    scorer = tree_scorer(model.booster)
+    problems, _ = prepare_problems(model, survey.frame.iloc[:25], PrescribeSettings(mode="exact"))
+    compressed = 0
+    for problem in problems.values():
+        for table in problem.tables:
+            cells = np.array(list(itertools.product(*map(range, table.values.shape))))
+            choices = np.zeros((len(cells), len(problem.factors)), dtype=int)
+            choices[:, list(table.factors)] = cells
+            leaves = scorer.leaves(profile_features(problem, choices))
+            own = scorer.ensemble.leaf_values(leaves)[:, list(table.trees)]
+            expected = np.zeros(len(cells))
+            for t in range(own.shape[1]):  # tree by tree, as the tables add
+                expected += own[:, t]
+            np.testing.assert_array_equal(table.values.ravel(), expected)
+            for axis in range(len(table.factors)):
+                slices = np.moveaxis(table.values, axis, 0).reshape(table.values.shape[axis], -1)
+                compressed += len(np.unique(slices, axis=0)) < len(slices)
+    assert compressed > 0  # the test reached levels that share a class
 
 
 @PROPERTY

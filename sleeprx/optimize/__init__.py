@@ -19,6 +19,7 @@ _EXPORTS = {
         "TreeScorer": "ensemble",
         "allowed_levels": "problem",
         "attach_ensemble": "factor_tables",
+        "attach_ensembles": "factor_tables",
         "brute_force": "bruteforce",
         "build_problem": "problem",
         "build_program": "formulation",

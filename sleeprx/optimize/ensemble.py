@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "Split",
     "TreeScorer",
     "dependencies",
+    "dependency_masks",
     "prune_for_person",
     "read_ensemble",
     "tree_scorer",
@@ -88,6 +90,30 @@ class Ensemble:
             table[t, : len(tree.threshold)] = tree.threshold.astype(float)
         return table
 
+    @cached_property
+    def cut_counts(self) -> tuple[dict[int, np.ndarray], np.ndarray]:
+        """How many of each tree's splits on a feature have a threshold at or below a
+        value: ``(cuts, counts)``, where ``cuts[j]`` are the thresholds of feature ``j``
+        across all trees, ascending, and for ``i = offset_j + searchsorted(cuts[j], v,
+        "right")`` column ``counts[:, i]`` gives that count for every tree at value
+        ``v`` (``offset_j``: the columns of the features before ``j``, in key order).
+
+        Two values with equal counts in a tree fall on the same side of every one of
+        its splits on ``j``: they reach the same leaves.
+        """
+        left, _, feature, threshold, _ = self._padded
+        inner = left != -1
+        cuts, blocks = {}, []
+        for j in np.unique(feature[inner]).tolist():
+            t, n = np.nonzero(inner & (feature == j))
+            order = np.argsort(threshold[t, n], kind="stable")
+            cuts[j] = threshold[t, n][order]
+            hits = np.zeros((len(self.trees), len(order) + 1), dtype=np.int32)
+            hits[t[order], np.arange(1, len(order) + 1)] = 1
+            blocks.append(np.cumsum(hits, axis=1))
+        counts = np.hstack(blocks) if blocks else np.zeros((len(self.trees), 0), np.int32)
+        return cuts, counts
+
     def walk(self, rows: np.ndarray, row: np.ndarray, tree: np.ndarray) -> np.ndarray:
         """The leaf value tree ``tree[i]`` gives row ``rows[row[i]]``, for every pair i.
 
@@ -95,14 +121,24 @@ class Ensemble:
         and a missing value follows the split's default side. All pairs step down
         together, one depth at a time.
         """
-        left, right, feature, threshold, default_left = self._padded
         x32 = np.asarray(rows, dtype=np.float32).astype(float)
+        return self.walk_pairs(lambda pairs, features: x32[row[pairs], features], tree)
+
+    def walk_pairs(
+        self, value: Callable[[np.ndarray, np.ndarray], np.ndarray], tree: np.ndarray
+    ) -> np.ndarray:
+        """The leaf value tree ``tree[i]`` gives pair i, whose features are read lazily:
+        ``value(pairs, features)`` is pair ``pairs[j]``'s value of feature
+        ``features[j]``, already rounded to float32. Lazy, so that callers walking many
+        cells that differ in a few features need not build a full row per cell.
+        """
+        left, right, feature, threshold, default_left = self._padded
         node = np.zeros(len(tree), dtype=int)
         active = np.flatnonzero(left[tree, node] != -1)
         while len(active):
             t, n = tree[active], node[active]
-            value = x32[row[active], feature[t, n]]
-            go_left = np.where(np.isnan(value), default_left[t, n], value < threshold[t, n])
+            x = value(active, feature[t, n])
+            go_left = np.where(np.isnan(x), default_left[t, n], x < threshold[t, n])
             node[active] = np.where(go_left, left[t, n], right[t, n])
             active = active[left[t, node[active]] != -1]
         return self._node_values[tree, node]
@@ -250,36 +286,58 @@ def dependencies(
     """For every tree, a bitmask of the factors it still depends on for one person.
 
     Bit ``k`` is set when some split on factor ``k`` is reachable with both of its
-    sides reachable by some level; 0 means the tree is a constant. All trees are
-    walked together, one depth at a time, so the cost is a few numpy operations per
-    depth rather than a Python step per node.
+    sides reachable by some level; 0 means the tree is a constant.
+    """
+    factor_of = np.full((1, len(x)), -1)
+    factor_of[0, list(factor_features)] = np.arange(len(factor_features))
+    low = np.array([[np.float32(v).min() for v in factor_levels]], dtype=np.float32)
+    high = np.array([[np.float32(v).max() for v in factor_levels]], dtype=np.float32)
+    x32 = np.asarray(x, dtype=np.float32).astype(float)[None, :]
+    return dependency_masks(ensemble, x32, factor_of, low.astype(float), high.astype(float))[0]
+
+
+def dependency_masks(
+    ensemble: Ensemble,
+    x32: np.ndarray,
+    factor_of: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> np.ndarray:
+    """People x trees bitmasks of the factors each tree still depends on (see
+    :func:`dependencies`), for many people in one walk.
+
+    ``x32`` (people x features) holds the encoded rows rounded to float32;
+    ``factor_of[p, j]`` is the factor feature ``j`` is for person ``p``, or -1 if it is
+    fixed; ``low``/``high`` (people x factors) are the float32 extremes of each
+    factor's levels. All (person, tree) pairs step down together, one depth at a
+    time, so the cost is a few numpy operations per depth, not a Python step per node.
     """
     left, right, feature, threshold, default_left = ensemble._padded
-    factor_of = np.full(max(len(x), int(feature.max()) + 1), -1)
-    factor_of[list(factor_features)] = np.arange(len(factor_features))
-    low = np.array([np.float32(v).min() for v in factor_levels], dtype=np.float32).astype(float)
-    high = np.array([np.float32(v).max() for v in factor_levels], dtype=np.float32).astype(float)
-    x32 = np.asarray(x, dtype=np.float32).astype(float)
-    masks = np.zeros(len(ensemble.trees), dtype=np.int64)
-    tree = np.arange(len(ensemble.trees))
+    n_trees = len(ensemble.trees)
+    masks = np.zeros(len(x32) * n_trees, dtype=np.int64)
+    person = np.repeat(np.arange(len(x32)), n_trees)
+    tree = np.tile(np.arange(n_trees), len(x32))
     node = np.zeros(len(tree), dtype=int)
     while len(tree):
         inner = left[tree, node] != -1
-        tree, node = tree[inner], node[inner]
-        k = factor_of[feature[tree, node]]
+        person, tree, node = person[inner], tree[inner], node[inner]
+        j = feature[tree, node]
+        k = factor_of[person, j]
         fixed = k < 0
         # splits on fixed features: follow the person's own value (or the default side)
-        t_fix, n_fix = tree[fixed], node[fixed]
-        value = x32[feature[t_fix, n_fix]]
+        p_fix, t_fix, n_fix = person[fixed], tree[fixed], node[fixed]
+        value = x32[p_fix, j[fixed]]
         go_left = np.where(
             np.isnan(value), default_left[t_fix, n_fix], value < threshold[t_fix, n_fix]
         )
         # splits on factors: a side is reachable if some allowed level goes there
-        t_free, n_free, k_free = tree[~fixed], node[~fixed], k[~fixed]
-        can_left = low[k_free] < threshold[t_free, n_free]
-        can_right = high[k_free] >= threshold[t_free, n_free]
+        p_free, t_free, n_free, k_free = person[~fixed], tree[~fixed], node[~fixed], k[~fixed]
+        cut = threshold[t_free, n_free]
+        can_left = low[p_free, k_free] < cut
+        can_right = high[p_free, k_free] >= cut
         both = can_left & can_right
-        np.bitwise_or.at(masks, t_free[both], 1 << k_free[both])
+        np.bitwise_or.at(masks, p_free[both] * n_trees + t_free[both], 1 << k_free[both])
+        person = np.concatenate([p_fix, p_free[can_left], p_free[can_right]])
         tree = np.concatenate([t_fix, t_free[can_left], t_free[can_right]])
         node = np.concatenate(
             [
@@ -288,7 +346,7 @@ def dependencies(
                 right[t_free[can_right], n_free[can_right]],
             ]
         )
-    return masks
+    return masks.reshape(len(x32), n_trees)
 
 
 def prune_for_person(

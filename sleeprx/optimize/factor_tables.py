@@ -10,23 +10,33 @@ add up to one table over the product of those factors' levels, and the margin is
 
 a sum of tables indexed by the chosen levels (the empty set of factors holds the
 trees that are constant for this person). This is an exact reformulation, not an
-approximation. The tables are filled by the booster's own traversal at one profile
-per cell (the other factors at their current values, on which the group's trees do
-not depend), so the strict float32 ``x < threshold`` rule is XGBoost's own. Groups
+approximation. The tables are filled by the booster's own traversal rule (strict
+float32 ``x < threshold``, missing values to the default side), with the other
+factors at their current values, on which the group's trees do not depend. Groups
 with more than ``max_cells`` cells stay as pruned trees for the leaf formulation.
+
+Compiling is batched: many people's trees are walked in one numpy pass, and levels
+that fall on the same side of every split of a group's trees are walked once. On the
+10-lever example (default model) this walks 860 (class cell, tree) pairs a person
+instead of 4,600.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
-from .ensemble import Ensemble, TreeScorer, dependencies, prune_for_person
+from .ensemble import Ensemble, TreeScorer, dependency_masks, prune_for_person
 from .problem import FactorTable, PersonProblem
 
-__all__ = ["attach_ensemble", "compile_trees"]
+__all__ = ["attach_ensemble", "attach_ensembles", "compile_tables", "compile_trees"]
+
+#: People compiled in one walk: their (cell, tree) pairs, a few thousand a person on
+#: the 10-lever example, stay a few tens of MB.
+BATCH = 128
 
 
 def attach_ensemble(
@@ -36,86 +46,246 @@ def attach_ensemble(
     encoding: Literal["tables", "leaves"] = "tables",
     max_cells: int = 4096,
 ) -> PersonProblem:
-    """``problem`` ready for exact mode: the one place that adds a person's trees.
+    """``problem`` ready for exact mode (see :func:`attach_ensembles`)."""
+    return attach_ensembles([problem], scorer, encoding=encoding, max_cells=max_cells)[0]
+
+
+def attach_ensembles(
+    problems: Sequence[PersonProblem],
+    scorer: TreeScorer,
+    *,
+    encoding: Literal["tables", "leaves"] = "tables",
+    max_cells: int = 4096,
+) -> list[PersonProblem]:
+    """``problems`` ready for exact mode: the one place that adds people's trees.
 
     ``"tables"`` compiles the trees into factor tables (pruned trees for groups over
-    ``max_cells``); ``"leaves"`` keeps every tree pruned, for the leaf formulation.
+    ``max_cells``), many people at a time; ``"leaves"`` keeps every tree pruned, for
+    the leaf formulation.
     """
     if encoding == "tables":
-        return compile_trees(problem, scorer.ensemble, max_cells=max_cells)
-    levels = tuple(f.levels for f in problem.factors)
-    trees = prune_for_person(scorer.ensemble, problem.features, problem.factor_features, levels)
-    return replace(problem, trees=tuple(trees), base_margin=scorer.ensemble.base_margin)
+        return compile_tables(problems, scorer.ensemble, max_cells=max_cells)
+    ensemble = scorer.ensemble
+    out = []
+    for problem in problems:
+        levels = tuple(f.levels for f in problem.factors)
+        trees = prune_for_person(ensemble, problem.features, problem.factor_features, levels)
+        out.append(replace(problem, trees=tuple(trees), base_margin=ensemble.base_margin))
+    return out
 
 
 def compile_trees(
-    problem: PersonProblem,
-    ensemble: Ensemble,
-    *,
-    max_cells: int = 4096,
+    problem: PersonProblem, ensemble: Ensemble, *, max_cells: int = 4096
 ) -> PersonProblem:
-    """``problem`` with its trees as factor tables, and pruned trees for the rest.
+    """One person's problem with its trees as factor tables (see :func:`compile_tables`)."""
+    return compile_tables([problem], ensemble, max_cells=max_cells)[0]
 
-    Each table is filled by walking only its own trees over its cells
-    (:meth:`Ensemble.walk`, XGBoost's rule; tested against the booster's ``pred_leaf``).
+
+def compile_tables(
+    problems: Sequence[PersonProblem], ensemble: Ensemble, *, max_cells: int = 4096
+) -> list[PersonProblem]:
+    """``problems`` with their trees as factor tables, and pruned trees for the rest.
+
+    People are compiled :data:`BATCH` at a time in one vectorised walk, since per
+    person the numpy calls, not the arithmetic, would dominate. Each table is filled
+    by walking only its own trees over its cells (:meth:`Ensemble.walk_pairs`,
+    XGBoost's rule; tested against the booster's ``pred_leaf``), and summed tree by
+    tree in order, so a person's tables do not depend on who shares the batch.
     """
-    levels = tuple(f.levels for f in problem.factors)
-    masks = dependencies(ensemble, problem.features, problem.factor_features, levels)
-    sizes = [len(v) for v in levels]
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for mask in np.unique(masks).tolist():
-        factors = tuple(k for k in range(len(sizes)) if mask >> k & 1)
-        groups[factors] = np.flatnonzero(masks == mask).tolist()
-    kept = {g: ts for g, ts in groups.items() if np.prod([sizes[k] for k in g]) <= max_cells}
-    left_over = sorted(t for g, ts in groups.items() if g not in kept for t in ts)
-
-    blocks = []
-    for g in kept:
-        shape = tuple(sizes[k] for k in g)
-        # every cell's level indices, in C order (a group of no factors: one cell)
-        cells = np.indices(shape).reshape(len(shape), -1).T if g else np.zeros((1, 0), int)
-        rows = np.repeat(problem.features[None, :], max(len(cells), 1), axis=0)
-        for axis, k in enumerate(g):
-            rows[:, problem.factor_features[k]] = levels[k][cells[:, axis]]
-        blocks.append(rows)
-    per_group = _walk_groups(ensemble, blocks, list(kept.values()))
-    tables = []
-    for (g, ts), summed in zip(kept.items(), per_group, strict=True):
-        shape = tuple(sizes[k] for k in g)
-        tables.append(FactorTable(g, tuple(ts), summed.reshape(shape)))
-    trees = prune_for_person(
-        ensemble, problem.features, problem.factor_features, levels, trees=left_over
-    )
-    return replace(
-        problem, tables=tuple(tables), trees=tuple(trees), base_margin=ensemble.base_margin
-    )
-
-
-def _walk_groups(
-    ensemble: Ensemble, blocks: list[np.ndarray], trees: list[list[int]]
-) -> list[np.ndarray]:
-    """Each group's cells summed over only that group's trees, in one walk of all
-    (cell, tree) pairs; sums run tree by tree in order, like the leaf formulation."""
-    if not blocks:
-        return []
-    rows = np.vstack(blocks)
-    starts = np.cumsum([0] + [len(b) for b in blocks])
-    pair_row = np.concatenate(
-        [
-            np.repeat(np.arange(a, b), len(ts))
-            for a, b, ts in zip(starts, starts[1:], trees, strict=False)
-        ]
-    )
-    pair_tree = np.concatenate(
-        [
-            np.tile(np.asarray(ts, dtype=int), b - a)
-            for a, b, ts in zip(starts, starts[1:], trees, strict=False)
-        ]
-    )
-    values = ensemble.walk(rows, pair_row, pair_tree)
-    out, at = [], 0
-    for a, b, ts in zip(starts, starts[1:], trees, strict=False):
-        n = (b - a) * len(ts)
-        out.append(values[at : at + n].reshape(b - a, len(ts)).sum(axis=1))
-        at += n
+    out: list[PersonProblem] = []
+    for at in range(0, len(problems), BATCH):
+        out += _compile_batch(problems[at : at + BATCH], ensemble, max_cells)
     return out
+
+
+class _People:
+    """A batch of people's factors as padded arrays, for the vectorised walks."""
+
+    def __init__(self, problems: Sequence[PersonProblem], ensemble: Ensemble) -> None:
+        n_people, n_features = len(problems), len(problems[0].features)
+        width = max(1, max(len(p.factors) for p in problems))
+        depth = max(1, max((len(f.levels) for p in problems for f in p.factors), default=1))
+        self.x32 = np.vstack([p.features for p in problems]).astype(np.float32).astype(float)
+        self.factor_of = np.full((n_people, n_features), -1)
+        self.feature_of = np.full((n_people, width), -1)
+        self.levels32 = np.full((n_people, width, depth), np.nan)
+        self.sizes = np.ones((n_people, width), dtype=int)
+        for i, p in enumerate(problems):
+            self.factor_of[i, list(p.factor_features)] = np.arange(len(p.factor_features))
+            self.feature_of[i, : len(p.factor_features)] = p.factor_features
+            for k, f in enumerate(p.factors):
+                self.levels32[i, k, : len(f.levels)] = np.float32(f.levels)
+                self.sizes[i, k] = len(f.levels)
+        valid = ~np.isnan(self.levels32)
+        self.low = np.where(valid, self.levels32, np.inf).min(axis=2)
+        self.high = np.where(valid, self.levels32, -np.inf).max(axis=2)
+        # each level's column in the ensemble's cut counts (0 where no tree splits on it)
+        cuts, _ = ensemble.cut_counts
+        self.column = np.zeros((n_people, width, depth), dtype=int)
+        offset = 0
+        for j, thresholds in cuts.items():
+            here = self.feature_of == j
+            found = np.searchsorted(thresholds, self.levels32[here], side="right")
+            self.column[here] = offset + found
+            offset += len(thresholds) + 1
+        self.column[~valid] = 0
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Each person's trees grouped by the factors they depend on, by person then mask.
+
+    ``tree``/``owner`` list every (person, tree) pair in that order, trees ascending
+    inside a group; group ``g`` is ``tree[first[g] : first[g] + size[g]]``.
+    """
+
+    tree: np.ndarray
+    owner: np.ndarray
+    first: np.ndarray
+    size: np.ndarray
+    person: np.ndarray
+    mask: np.ndarray
+    bits: np.ndarray  # groups x factors: the group's factors
+    extent: np.ndarray  # groups x factors: axis lengths (1 off the group)
+    kept: np.ndarray  # small enough to tabulate
+
+
+def _group(masks: np.ndarray, sizes: np.ndarray, max_cells: int) -> _Groups:
+    n_people, n_trees = masks.shape
+    person_of = np.repeat(np.arange(n_people), n_trees)
+    tree_of = np.tile(np.arange(n_trees), n_people)
+    flat = masks.ravel()
+    order = np.lexsort((tree_of, flat, person_of))
+    owner, tree, mask = person_of[order], tree_of[order], flat[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (owner[1:] != owner[:-1]) | (mask[1:] != mask[:-1])
+    first = np.flatnonzero(new)
+    person = owner[first]
+    bits = (mask[first, None] >> np.arange(sizes.shape[1])) & 1 == 1
+    extent = np.where(bits, sizes[person], 1)
+    kept = extent.prod(axis=1) <= max_cells
+    size = np.diff(np.append(first, len(order)))
+    return _Groups(tree, owner, first, size, person, mask[first], bits, extent, kept)
+
+
+def _level_classes(
+    groups: _Groups, people: _People, ensemble: Ensemble
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levels a group's trees cannot tell apart (the same side of every one of their
+    splits) share a class, numbered in order of value: groups x factors x levels of
+    class ids, groups x factors class counts, and a level of each class.
+
+    A level's key is the sum over the group's trees of their splits on the factor at
+    or below it; keys grow with the level, so equal keys mean equal counts in every
+    tree (:attr:`Ensemble.cut_counts`).
+    """
+    _, counts = ensemble.cut_counts
+    depth = people.levels32.shape[2]
+    seen = counts[groups.tree[:, None, None], people.column[groups.owner]]
+    key = np.add.reduceat(seen, groups.first, axis=0)
+    slot = np.arange(depth) < groups.extent[:, :, None]
+    key = np.where(slot & groups.bits[:, :, None], key, np.iinfo(key.dtype).max)
+    by_key = np.argsort(key, axis=2, kind="stable")
+    ranked = np.take_along_axis(key, by_key, axis=2)
+    new = np.diff(ranked, axis=2, prepend=ranked[:, :, :1]) != 0
+    klass = np.empty_like(by_key)
+    np.put_along_axis(klass, by_key, np.cumsum(new, axis=2), axis=2)
+    klass[~slot] = 0
+    n_class = np.where(groups.bits, klass.max(axis=2) + 1, 1)
+    example = np.zeros_like(klass)
+    g, k, level = np.nonzero(slot)
+    example[g, k, klass[g, k, level]] = level
+    return klass, n_class, example
+
+
+def _walk_classes(
+    groups: _Groups,
+    people: _People,
+    ensemble: Ensemble,
+    n_class: np.ndarray,
+    example: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each kept group's trees summed at every combination of its classes (C order over
+    ascending factors), in one walk of all (class cell, tree) pairs; and the number of
+    class cells per group. A factor outside the group keeps the person's current value:
+    the group's trees do not depend on it."""
+    width = n_class.shape[1]
+    c_cells = np.where(groups.kept, n_class.prod(axis=1), 0)
+    c_group, rank = _blocks(c_cells)
+    index = (rank[:, None] // _strides(n_class)[c_group]) % n_class[c_group]
+    level_at = example[c_group[:, None], np.arange(width), index]  # cells x factors
+    pair_cell, offset = _blocks(groups.size[c_group])
+    pair_tree = groups.tree[groups.first[c_group[pair_cell]] + offset]
+    pair_person = groups.person[c_group[pair_cell]]
+    pair_moves = groups.bits[c_group[pair_cell]]
+
+    def value(pairs: np.ndarray, features: np.ndarray) -> np.ndarray:
+        p = pair_person[pairs]
+        x = people.x32[p, features]
+        k = people.factor_of[p, features]
+        moved = k >= 0
+        moved[moved] = pair_moves[pairs[moved], k[moved]]
+        level = level_at[pair_cell[pairs[moved]], k[moved]]
+        x[moved] = people.levels32[p[moved], k[moved], level]
+        return x
+
+    leaf = ensemble.walk_pairs(value, pair_tree)
+    # bincount adds in pair order: tree by tree, as the leaf formulation sums
+    return np.bincount(pair_cell, weights=leaf, minlength=len(c_group)), c_cells
+
+
+def _compile_batch(
+    problems: Sequence[PersonProblem], ensemble: Ensemble, max_cells: int
+) -> list[PersonProblem]:
+    people = _People(problems, ensemble)
+    masks = dependency_masks(ensemble, people.x32, people.factor_of, people.low, people.high)
+    groups = _group(masks, people.sizes, max_cells)
+    klass, n_class, example = _level_classes(groups, people, ensemble)
+    sums, c_cells = _walk_classes(groups, people, ensemble, n_class, example)
+
+    # Every cell of a table takes its levels' classes' sum. Python lists: this loop
+    # runs once per group, a few dozen times a person.
+    starts = (np.cumsum(c_cells) - c_cells).tolist()
+    trees_of, classes, extent = groups.tree.tolist(), n_class.tolist(), groups.extent.tolist()
+    first, size = groups.first.tolist(), groups.size.tolist()
+    factor_sets: dict[int, tuple[int, ...]] = {}
+    tables: list[list[FactorTable]] = [[] for _ in problems]
+    left_over: list[list[int]] = [[] for _ in problems]
+    rows = zip(groups.person.tolist(), groups.mask.tolist(), groups.kept.tolist(), strict=True)
+    for g, (p, mask, keep) in enumerate(rows):
+        trees = trees_of[first[g] : first[g] + size[g]]
+        if not keep:
+            left_over[p] += trees
+            continue
+        factors = factor_sets.get(mask)
+        if factors is None:
+            factors = factor_sets[mask] = tuple(np.flatnonzero(groups.bits[g]).tolist())
+        values = sums[starts[g] : starts[g] + c_cells[g]].reshape([classes[g][k] for k in factors])
+        for axis, k in enumerate(factors):
+            values = values.take(klass[g, k, : extent[g][k]], axis)
+        tables[p].append(FactorTable(factors, tuple(trees), values))
+    out = []
+    for problem, own, rest in zip(problems, tables, left_over, strict=True):
+        levels = tuple(f.levels for f in problem.factors)
+        trees = prune_for_person(
+            ensemble, problem.features, problem.factor_features, levels, trees=sorted(rest)
+        )
+        out.append(
+            replace(
+                problem, tables=tuple(own), trees=tuple(trees), base_margin=ensemble.base_margin
+            )
+        )
+    return out
+
+
+def _strides(extent: np.ndarray) -> np.ndarray:
+    """C-order strides of each row's axes (the last axis fastest)."""
+    after = np.cumprod(extent[:, ::-1], axis=1)[:, ::-1]
+    return np.hstack([after[:, 1:], np.ones((len(extent), 1), dtype=after.dtype)])
+
+
+def _blocks(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For blocks of ``sizes`` items laid end to end: each item's block, and its rank in it."""
+    block = np.repeat(np.arange(len(sizes)), sizes)
+    start = np.cumsum(sizes) - sizes
+    return block, np.arange(len(block)) - start[block]
