@@ -357,6 +357,25 @@ def test_every_table_cell_is_the_boosters_own_leaf_sum(messy):
     assert compressed > 0  # the test reached levels that share a class
 
 
+def test_merged_tables_score_profiles_as_the_tables_do(messy):
+    """Enumeration adds tables over covered factor sets into the covering one; every
+    profile must score as the sum of the person's own tables."""
+    from sleeprx.optimize.routes import _merged, table_gain
+
+    survey, model = messy
+    config = PrescribeSettings(mode="exact", max_changes=3)
+    problems, _ = prepare_problems(model, survey.frame.iloc[:25], config)
+    fewer = 0
+    for problem in problems.values():
+        choices = enumerate_choices(problem, config)
+        expected = np.full(len(choices), problem.base_margin - problem.logit_before)
+        for table in problem.tables:
+            expected += table.values[tuple(choices[:, k] for k in table.factors)]
+        np.testing.assert_allclose(table_gain(problem)(choices), expected, rtol=0, atol=1e-12)
+        fewer += len(_merged(problem.tables)[1]) < len(problem.tables)
+    assert fewer > 0
+
+
 @PROPERTY
 @given(cases())
 def test_the_mip_and_enumeration_routes_agree(case):

@@ -41,21 +41,45 @@ class Found:
 def table_gain(problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
     """Exact delta-logit of level-index profiles, from the person's factor tables and
     any pruned trees left beside them."""
-    constant = problem.base_margin - problem.logit_before
-    tables, trees = problem.tables or (), problem.trees or ()
+    constant, tables = _merged(problem.tables or ())
+    constant += problem.base_margin - problem.logit_before
+    trees = problem.trees or ()
 
     def gain_of(choices: np.ndarray) -> np.ndarray:
         total = np.full(len(choices), constant)
-        for table in tables:
-            if table.factors:
-                total += table.values[tuple(choices[:, k] for k in table.factors)]
-            else:
-                total += float(table.values)
+        for factors, values in tables:
+            total += values[tuple(choices[:, k] for k in factors)]
         for tree in trees:  # groups too large to tabulate, or the leaf encoding
             total += tree.values_at(choices)
         return total
 
     return gain_of
+
+
+def _merged(tables) -> tuple[float, list[tuple[tuple[int, ...], np.ndarray]]]:
+    """The tables added into as few as possible: a table over factors that another
+    table covers is broadcast into it. Each profile then costs one lookup per merged
+    table instead of one per table (on the 10-lever example, 10 instead of 34).
+    """
+    constant = 0.0
+    merged: list[tuple[tuple[int, ...], np.ndarray]] = []
+    covers: list[int] = []  # each merged table's factors as a bitmask
+    for table in sorted(tables, key=lambda t: -len(t.factors)):
+        if not table.factors:
+            constant += float(table.values)
+            continue
+        own = sum(1 << k for k in table.factors)
+        for (factors, values), cover in zip(merged, covers, strict=True):
+            if own & ~cover == 0:  # both ascending: the axes keep their order
+                shape = [
+                    n if own >> k & 1 else 1 for k, n in zip(factors, values.shape, strict=True)
+                ]
+                values += table.values.reshape(shape)
+                break
+        else:
+            merged.append((table.factors, table.values.copy()))
+            covers.append(own)
+    return constant, merged
 
 
 def uses_enumeration(problem: PersonProblem, settings: PrescribeSettings) -> bool:
