@@ -1,6 +1,7 @@
 """Population-scale figures for sleeprx, measured in one run.
 
     python benchmarks/bench_scale.py [--sizes 10000,100000] [--million | --million-only]
+                                     [--enumeration-only]
                                      [--quick] [--sample 300] [--seed 0] [--write]
 
 Cohorts. Each survey's rows are resampled with new ids (whole numbers on the shipped
@@ -24,12 +25,15 @@ temporary folder) is trained once, untimed.
    "distinct" is the share of distinct problems: distinct rows of the model's inputs
    (which include every answer the description's rules read) among the cohort.
 2. Exact mode against batched enumeration with the booster, on the 10-lever example at
-   K = 2 and K = 3 for a sample of people: exact mode per person (``prepare_problems``
-   on that person + ``plan_person``) against enumeration (``prepare_problems`` without
-   trees, ``enumerate_choices``, ``profile_features`` and one ``inplace_predict`` call
-   of the booster on every profile with at most K changes, objective gain - lambda *
-   cost from the problem's factor costs), with min_gain = min_gain_prob = 0 so both
-   answer the same question; the optimal objectives are compared person by person.
+   K = 2 and K = 3 for a sample of people (``--enumeration-only``: this alone): exact
+   mode per person (set-up by ``prepare_problems`` + ``plan_person``) against
+   enumeration (``prepare_problems`` without trees, ``enumerate_choices``,
+   ``profile_features`` and one ``inplace_predict`` call of the booster on every profile
+   with at most K changes, objective gain - lambda * cost from the problem's factor
+   costs), with min_gain = min_gain_prob = 0 so both answer the same question; the
+   optimal objectives are compared person by person. The set-up is timed two ways:
+   one person at a time, and for the whole sample at once, shared equally (as the
+   batch engine prepares a chunk).
 3. ``--million``: a 1,000,000-person surrogate run on the shipped survey with 2 workers,
    beside a 100,000-person one, with the memory sampled over the run.
 
@@ -424,11 +428,12 @@ def speedup_table(runs: list[Run]) -> str:
 @dataclass
 class Compared:
     k: int
+    how: str  # "alone" or "in a chunk"
     people: int
     exact_ms: np.ndarray
     exact_prepare_ms: np.ndarray
     enum_ms: np.ndarray
-    enum_score_ms: np.ndarray
+    enum_prepare_ms: np.ndarray
     profiles: np.ndarray
     statuses: dict[str, int]
     mismatches: int
@@ -436,7 +441,10 @@ class Compared:
     changed: int
 
 
-def exact_vs_enumeration(model, frame: pd.DataFrame, ids: list, k: int) -> Compared:
+def exact_vs_enumeration(model, frame: pd.DataFrame, ids: list, k: int) -> list[Compared]:
+    """Both methods per person, prepared one person at a time ("alone") and for the
+    whole sample at once ("in a chunk", as the batch engine prepares its chunks: the
+    set-up's time is shared equally among the people)."""
     common = {"max_changes": k, "min_gain": 0.0, "min_gain_prob": 0.0}
     exact = sleeprx.PrescribeSettings(mode="exact", **common)
     plain = sleeprx.PrescribeSettings(mode="surrogate", **common)
@@ -444,19 +452,18 @@ def exact_vs_enumeration(model, frame: pd.DataFrame, ids: list, k: int) -> Compa
     booster = model.booster
     lam = exact.lam
 
-    def run_exact(pid):
+    def prepare(people, settings):
         t0 = time.perf_counter()
-        problems, _ = prepare_problems(model, frame.loc[[pid]], exact, curves=curves)
-        t1 = time.perf_counter()
-        plan = plan_person(problems[pid], exact)
-        t2 = time.perf_counter()
-        return plan, t2 - t0, t1 - t0
+        problems, _ = prepare_problems(model, frame.loc[people], settings, curves=curves)
+        return problems, time.perf_counter() - t0
 
-    def run_enum(pid):
+    def solve_exact(problem):
         t0 = time.perf_counter()
-        problems, _ = prepare_problems(model, frame.loc[[pid]], plain, curves=curves)
-        t1 = time.perf_counter()
-        problem = problems[pid]
+        plan = plan_person(problem, exact)
+        return plan, time.perf_counter() - t0
+
+    def solve_enum(problem):
+        t0 = time.perf_counter()
         choices = enumerate_choices(problem, plain)
         rows = profile_features(problem, choices)
         margin = booster.inplace_predict(rows, predict_type="margin")
@@ -464,39 +471,53 @@ def exact_vs_enumeration(model, frame: pd.DataFrame, ids: list, k: int) -> Compa
         for j, f in enumerate(problem.factors):
             cost += f.cost[choices[:, j]]
         objective = (np.asarray(margin, dtype=float) - problem.logit_before) - lam * cost
-        best = float(objective.max())
-        t2 = time.perf_counter()
-        return best, len(choices), t2 - t0, t2 - t1
+        return float(objective.max()), len(choices), time.perf_counter() - t0
 
-    run_exact(ids[0]), run_enum(ids[0])  # warm-up, untimed
-    ex, ex_prep, en, en_score, profiles, statuses = [], [], [], [], [], {}
-    mismatches, max_diff, changed = 0, 0.0, 0
-    for pid in ids:  # interleaved, so that load from elsewhere falls on both alike
-        gc.collect()
-        plan, seconds, prep = run_exact(pid)
-        gc.collect()
-        best, n_profiles, enum_seconds, score_seconds = run_enum(pid)
-        ex.append(seconds), ex_prep.append(prep), en.append(enum_seconds)
-        en_score.append(score_seconds), profiles.append(n_profiles)
-        statuses[plan.solver_status] = statuses.get(plan.solver_status, 0) + 1
-        changed += plan.status == "changed"
-        # no change scores 0; the status quo's booster margin is 0 up to float32 rounding
-        diff = abs(max(plan.objective, 0.0) - max(best, 0.0))
-        max_diff = max(max_diff, diff)
-        mismatches += diff > TOL
-    return Compared(
-        k,
-        len(ids),
-        np.array(ex) * 1e3,
-        np.array(ex_prep) * 1e3,
-        np.array(en) * 1e3,
-        np.array(en_score) * 1e3,
-        np.array(profiles),
-        statuses,
-        mismatches,
-        max_diff,
-        changed,
-    )
+    solve_exact(prepare([ids[0]], exact)[0][ids[0]])  # warm-up, untimed
+    solve_enum(prepare([ids[0]], plain)[0][ids[0]])
+
+    def compare(how, exact_problem, enum_problem, exact_share=None, enum_share=None):
+        ex, ex_prep, en, en_prep, profiles, statuses = [], [], [], [], [], {}
+        mismatches, max_diff, changed = 0, 0.0, 0
+        for pid in ids:  # interleaved, so that load from elsewhere falls on both alike
+            gc.collect()
+            problem, prep = exact_problem(pid)
+            plan, seconds = solve_exact(problem)
+            gc.collect()
+            problem, enum_prep = enum_problem(pid)
+            best, n_profiles, enum_seconds = solve_enum(problem)
+            ex.append(prep + seconds), ex_prep.append(prep)
+            en.append(enum_prep + enum_seconds), en_prep.append(enum_prep)
+            profiles.append(n_profiles)
+            statuses[plan.solver_status] = statuses.get(plan.solver_status, 0) + 1
+            changed += plan.status == "changed"
+            # no change scores 0; the status quo's booster margin is 0 up to float32
+            diff = abs(max(plan.objective, 0.0) - max(best, 0.0))
+            max_diff = max(max_diff, diff)
+            mismatches += diff > TOL
+        ms = [np.array(v) * 1e3 for v in (ex, ex_prep, en, en_prep)]
+        return Compared(
+            k, how, len(ids), *ms, np.array(profiles), statuses, mismatches, max_diff, changed
+        )
+
+    def alone(settings):
+        def one(pid):
+            problems, seconds = prepare([pid], settings)
+            return problems[pid], seconds
+
+        return one
+
+    def shared(settings):
+        # the median of three runs over the whole sample, shared equally
+        runs = [prepare(ids, settings) for _ in range(3)]
+        problems = runs[-1][0]
+        share = float(np.median([seconds for _, seconds in runs])) / len(ids)
+        return lambda pid: (problems[pid], share)
+
+    return [
+        compare("alone", alone(exact), alone(plain)),
+        compare(f"in a chunk of {len(ids)}", shared(exact), shared(plain)),
+    ]
 
 
 def comparison_table(results: list[Compared]) -> str:
@@ -505,11 +526,12 @@ def comparison_table(results: list[Compared]) -> str:
 
     header = [
         "K",
+        "prepared",
         "people",
         "exact ms (median / p90)",
-        "of which prepare_problems",
+        "of which set-up",
         "enumeration ms (median / p90)",
-        "of which enumerate + score",
+        "of which set-up",
         "profiles (median / max)",
         "exact / enumeration (medians)",
         "proven optimal",
@@ -523,11 +545,12 @@ def comparison_table(results: list[Compared]) -> str:
         rows.append(
             [
                 str(c.k),
+                c.how,
                 str(c.people),
                 mp(c.exact_ms),
                 mp(c.exact_prepare_ms),
                 mp(c.enum_ms),
-                mp(c.enum_score_ms),
+                mp(c.enum_prepare_ms),
                 f"{int(np.median(c.profiles)):,} / {int(c.profiles.max()):,}",
                 f"{np.median(c.exact_ms) / np.median(c.enum_ms):.2f}x",
                 f"{100 * proven / c.people:.1f}%",
@@ -537,6 +560,46 @@ def comparison_table(results: list[Compared]) -> str:
             ]
         )
     return markdown(header, rows)
+
+
+def enumeration_block(
+    model_dir: Path, cohort: Path, size: int, sample: int, seed: int, head: str
+) -> str:
+    """Exact mode against batched enumeration on a sample of a 10-lever cohort, as text."""
+    model = sleeprx.load_model(model_dir)
+    frame = sleeprx.read_survey(cohort, model.description).frame
+    rng = np.random.default_rng(seed)
+    ids = sorted(rng.choice(frame.index.to_numpy(), size=min(sample, len(frame)), replace=False))
+    load_before = load_average()
+    results = []
+    for k in (2, 3):
+        log(f"exact vs enumeration, K = {k}, {len(ids)} people")
+        results += exact_vs_enumeration(model, frame, list(ids), k)
+    load_after = load_average()
+    out = [
+        "### Exact mode against batched enumeration (10-lever example)",
+        "",
+        head,
+        "",
+        f"{len(ids)} people drawn at random (seed {seed}) from the {size:,}-person cohort "
+        "of the 10-lever example; default model; lambda 0.1, min_gain = min_gain_prob = 0. "
+        "Exact = set-up by `prepare_problems` (encode, margin, factor tables) + "
+        "`plan_person` (enumeration of the tables, or the MIP when the program allows more "
+        "than 20,000 profiles). Enumeration = set-up by `prepare_problems` without trees + "
+        "`enumerate_choices` + `profile_features` + one "
+        '`booster.inplace_predict(rows, predict_type="margin")` on every profile + gain - '
+        "lambda * cost. Each person's solve is timed on its own after a garbage collection, "
+        'the two methods interleaved. Set-up "alone": `prepare_problems` on that one '
+        f'person. Set-up "in a chunk": `prepare_problems` on all {len(ids)} at once, as '
+        "the batch engine prepares a chunk (median of three runs), its time shared "
+        "equally among them. Same objective: |exact's objective - the booster's best| <= "
+        f"{TOL:g} (no change scores 0).",
+        "",
+        comparison_table(results),
+        "",
+        machine_block(load_before, load_after),
+    ]
+    return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------ report
@@ -641,13 +704,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--million", action="store_true", help="also the 1,000,000-person run")
     parser.add_argument("--million-only", action="store_true", help="only the 1,000,000 run")
+    parser.add_argument(
+        "--enumeration-only",
+        action="store_true",
+        help="only exact mode against batched enumeration (a cohort of the first size)",
+    )
     parser.add_argument("--sample", type=int, default=300, help="people for exact vs enumeration")
     parser.add_argument("--seed", type=int, default=0, help="cohorts and the sample")
     parser.add_argument("--write", action="store_true", help="write the tables to BENCHMARKS.md")
     args = parser.parse_args(argv)
     sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
     sample = 40 if args.quick else args.sample
-    main_part = not args.million_only
+    main_part = not (args.million_only or args.enumeration_only)
     million = args.million or args.million_only
 
     started = time.perf_counter()
@@ -666,7 +734,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(folder)
         bases, models = {}, {}
         for key, spec in SURVEYS.items():
-            if not main_part and key != "shipped":
+            if not main_part and key != ("messy" if args.enumeration_only else "shipped"):
                 continue
             log(f"training the default model on the {spec.title}")
             bases[key] = load_base(spec)
@@ -707,20 +775,10 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"writing a cohort of {n:,} people from the {SURVEYS[key].title}")
                     cohorts[key, n] = (path, write_cohort(bases[key], n, path, args.seed + n))
             # exact mode against batched enumeration, 10-lever example (first: quick)
-            key = "messy"
-            path, _ = cohorts[key, sizes[0]]
-            model = sleeprx.load_model(tmp / f"model-{key}")
-            frame = sleeprx.read_survey(path, model.description).frame
-            rng = np.random.default_rng(args.seed)
-            ids = sorted(
-                rng.choice(frame.index.to_numpy(), size=min(sample, len(frame)), replace=False)
+            path, _ = cohorts["messy", sizes[0]]
+            enumeration = enumeration_block(
+                tmp / "model-messy", path, sizes[0], sample, args.seed, head
             )
-            enum_load_before = load_average()
-            results = []
-            for k in (2, 3):
-                log(f"exact vs enumeration, K = {k}, {len(ids)} people")
-                results.append(exact_vs_enumeration(model, frame, list(ids), k))
-            enum_load_after = load_average()
             runs = []
             for key in bases:
                 for n in sizes:
@@ -746,29 +804,18 @@ def main(argv: list[str] | None = None) -> int:
             blocks["throughput"] = "\n".join(out)
             print("\n".join(out) + "\n", flush=True)
 
-            out = [
-                "### Exact mode against batched enumeration (10-lever example)",
-                "",
-                head,
-                "",
-                f"{len(ids)} people drawn at random (seed {args.seed}) from the "
-                f"{sizes[0]:,}-person cohort of the 10-lever example; default model; "
-                "lambda 0.1, min_gain = min_gain_prob = 0. Per person, each timed on its "
-                "own after a garbage collection, interleaved: exact = `prepare_problems` "
-                "(encode, margin, the person's factor tables) + `plan_person` (enumeration "
-                "of the tables, or the MIP when the program allows more than 20,000 "
-                "profiles); enumeration = `prepare_problems` without trees + "
-                "`enumerate_choices` + `profile_features` + one "
-                '`booster.inplace_predict(rows, predict_type="margin")` on every profile '
-                "+ gain - lambda * cost. Same objective: |exact's objective - the "
-                f"booster's best| <= {TOL:g} (no change scores 0).",
-                "",
-                comparison_table(results),
-                "",
-                machine_block(enum_load_before, enum_load_after),
-            ]
-            blocks["enumeration"] = "\n".join(out)
-            print("\n".join(out) + "\n", flush=True)
+            blocks["enumeration"] = enumeration
+            print(enumeration + "\n", flush=True)
+
+        if args.enumeration_only:
+            path = tmp / "cohort-messy.csv"
+            log(f"writing a cohort of {sizes[0]:,} people from the {SURVEYS['messy'].title}")
+            write_cohort(bases["messy"], sizes[0], path, args.seed + sizes[0])
+            enumeration = enumeration_block(
+                tmp / "model-messy", path, sizes[0], sample, args.seed, head
+            )
+            blocks["enumeration"] = enumeration
+            print(enumeration + "\n", flush=True)
 
         if million:
             key = "shipped"
