@@ -310,7 +310,8 @@ def test_tables_compiled_together_equal_each_person_compiled_alone(messy, monkey
     plain, _ = prepare_problems(model, frame, PrescribeSettings(mode="surrogate"))
     assert len({p.factor_features for p in plain.values()}) > 1  # not all alike
     ensemble = tree_scorer(model.booster).ensemble
-    monkeypatch.setattr(factor_tables, "BATCH", 7)  # several batches, mixed people
+    # batches of 7 people: several batches, mixed people
+    monkeypatch.setattr(factor_tables, "ENTRIES", 7 * len(ensemble.trees))
     together = factor_tables.compile_tables(list(plain.values()), ensemble, max_cells=24)
     for problem, batched in zip(plain.values(), together, strict=True):
         alone = factor_tables.compile_trees(problem, ensemble, max_cells=24)

@@ -34,9 +34,9 @@ from .problem import FactorTable, PersonProblem
 
 __all__ = ["attach_ensemble", "attach_ensembles", "compile_tables", "compile_trees"]
 
-#: People compiled in one walk: their (cell, tree) pairs, a few thousand a person on
-#: the 10-lever example, stay a few tens of MB.
-BATCH = 128
+#: (person, tree) pairs compiled in one walk: 128 people of a 200-tree booster. Their
+#: arrays, and the (cell, tree) pairs of their tables, stay a few tens of MB.
+ENTRIES = 25_600
 
 
 def attach_ensemble(
@@ -86,15 +86,17 @@ def compile_tables(
 ) -> list[PersonProblem]:
     """``problems`` with their trees as factor tables, and pruned trees for the rest.
 
-    People are compiled :data:`BATCH` at a time in one vectorised walk, since per
-    person the numpy calls, not the arithmetic, would dominate. Each table is filled
-    by walking only its own trees over its cells (:meth:`Ensemble.walk_pairs`,
-    XGBoost's rule; tested against the booster's ``pred_leaf``), and summed tree by
-    tree in order, so a person's tables do not depend on who shares the batch.
+    People are compiled together, as many as :data:`ENTRIES` (person, tree) pairs
+    allow, in one vectorised walk, since per person the numpy calls, not the
+    arithmetic, would dominate. Each table is filled by walking only its own trees
+    over its cells (:meth:`Ensemble.walk_pairs`, XGBoost's rule; tested against the
+    booster's ``pred_leaf``), and summed tree by tree in order, so a person's tables do
+    not depend on who shares the batch.
     """
     out: list[PersonProblem] = []
-    for at in range(0, len(problems), BATCH):
-        out += _compile_batch(problems[at : at + BATCH], ensemble, max_cells)
+    batch = max(1, ENTRIES // len(ensemble.trees))
+    for at in range(0, len(problems), batch):
+        out += _compile_batch(problems[at : at + batch], ensemble, max_cells)
     return out
 
 
@@ -180,9 +182,11 @@ def _level_classes(
     tree (:attr:`Ensemble.cut_counts`).
     """
     _, counts = ensemble.cut_counts
-    depth = people.levels32.shape[2]
-    seen = counts[groups.tree[:, None, None], people.column[groups.owner]]
-    key = np.add.reduceat(seen, groups.first, axis=0)
+    width, depth = people.levels32.shape[1:]
+    key = np.empty((len(groups.first), width, depth), dtype=counts.dtype)
+    for k in range(width):  # a factor at a time: memory of pairs x levels, not x factors
+        seen = counts[groups.tree[:, None], people.column[groups.owner, k]]
+        key[:, k] = np.add.reduceat(seen, groups.first, axis=0)
     slot = np.arange(depth) < groups.extent[:, :, None]
     key = np.where(slot & groups.bits[:, :, None], key, np.iinfo(key.dtype).max)
     by_key = np.argsort(key, axis=2, kind="stable")
