@@ -1,0 +1,132 @@
+"""Figures of a population's prescriptions: how many changes, which factors, and
+the surrogate's promise against the verified gain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ...display import factor_label, wrap_label
+from ...learn.survey import SurveyDescription
+from .style import (
+    COLOURS,
+    factor_names,
+    gain_label,
+    identity_scatter,
+    new_figure,
+    rows_height,
+    styled,
+)
+
+
+def _factor_pairs(table: pd.DataFrame) -> list[str]:
+    """Names with ``_before`` and ``_after`` columns: the factors of a prescriptions table."""
+    pairs = [n for n in factor_names(table, suffix="_before") if f"{n}_after" in table.columns]
+    return [n for n in pairs if n != "p"]
+
+
+def _valid(prescriptions: pd.DataFrame) -> pd.DataFrame:
+    return prescriptions[prescriptions["status"].ne("error")]
+
+
+@styled
+def changes_histogram(prescriptions: pd.DataFrame) -> Figure:
+    """How many factors each person is asked to change (people with an error excluded)."""
+    valid = _valid(prescriptions)
+    counts = valid["n_changes"].fillna(0).astype(int).value_counts().sort_index()
+    full = range(0, max(int(counts.index.max()) if len(counts) else 0, 2) + 1)
+    counts = counts.reindex(full, fill_value=0)
+    fig, ax = new_figure()
+    bars = ax.bar(counts.index, counts.to_numpy(), color=COLOURS[0], width=0.7)
+    ax.bar_label(bars, labels=[f"{c}" for c in counts], padding=2)
+    ax.set_xticks(list(counts.index))
+    ax.set_xlabel("factors changed in the prescription")
+    ax.set_ylabel("people")
+    ax.set_ylim(top=max(counts.max(), 1) * 1.15)
+    return fig
+
+
+@styled
+def factor_share_figure(
+    prescriptions: pd.DataFrame,
+    *,
+    factors: Sequence[str] | None = None,
+    description: SurveyDescription | None = None,
+) -> Figure:
+    """Share of people whose prescription raises or lowers each modifiable factor.
+
+    ``factors`` defaults to every ``<name>_before`` / ``<name>_after`` column pair of
+    the table other than the probabilities ``p_before`` / ``p_after``. Rows are
+    labelled with the description's labels (wrapped when long); the figure grows with
+    the number of factors. A clock-time lever's decrease is an earlier time.
+    """
+    valid = _valid(prescriptions)
+    names = list(factors) if factors is not None else _factor_pairs(valid)
+    n = max(len(valid), 1)
+    delta = {m: valid[f"{m}_after"] - valid[f"{m}_before"] for m in names}
+    up = pd.Series({m: float((d > 1e-9).sum()) / n for m, d in delta.items()})
+    down = pd.Series({m: float((d < -1e-9).sum()) / n for m, d in delta.items()})
+    order = (up + down).sort_values(kind="stable").index
+    clock = description is not None and any(
+        f.clock_origin for f in description.modifiable if f.column in names
+    )
+    rise, fall = ("increase / later", "decrease / earlier") if clock else ("increase", "decrease")
+    labels = [wrap_label(factor_label(description, m), 24) for m in order]
+    fig, ax = new_figure((3.5, rows_height(labels, 0.3) + 1.3))
+    y = np.arange(len(order))
+    ax.barh(y, 100 * up[order], color=COLOURS[2], label=rise, height=0.6)
+    ax.barh(
+        y,
+        100 * down[order],
+        left=100 * up[order],
+        color=COLOURS[5],
+        label=fall,
+        height=0.6,
+    )
+    for yi, total in zip(y, up[order] + down[order], strict=True):
+        ax.annotate(
+            f"{total:.0%}",
+            (100 * total, yi),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            annotation_clip=False,
+        )
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.set_xlim(0, 112)  # room for a label of 100%
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_xlabel(f"people prescribed a change (%)\nof n = {len(valid)}")
+    ax.set_ylabel("modifiable factor")
+    fig.legend(loc="outside upper center", ncols=2, handlelength=1.2)
+    return fig
+
+
+@styled
+def surrogate_vs_verified_figure(
+    prescriptions: pd.DataFrame, *, description: SurveyDescription | None = None
+) -> Figure:
+    """The surrogate's planned gain against the real model's, for every change made.
+
+    Points on the line y = x are prescriptions the real model agrees with exactly;
+    points flagged ``model_disagrees`` are drawn in orange.
+    """
+    rows = prescriptions[prescriptions["status"].isin(["changed", "time_limit"])]
+    rows = rows.dropna(subset=["gain_surrogate", "gain_logit"])
+    flagged = rows.get("model_disagrees", pd.Series(False, index=rows.index))
+    flagged = flagged.astype(str).str.lower().eq("true")
+    fig, ax = new_figure((3.5, 3.0))
+    identity_scatter(
+        ax,
+        rows["gain_surrogate"].to_numpy(float),
+        rows["gain_logit"].to_numpy(float),
+        flagged.to_numpy(),
+        ("agrees", "model disagrees"),
+    )
+    ax.set_xlabel(gain_label(description, "surrogate gain"))
+    ax.set_ylabel(gain_label(description))
+    ax.legend(loc="upper left", handlelength=1.2)
+    return fig
