@@ -270,10 +270,12 @@ def _compile_batch(
         tables[p].append(FactorTable(factors, tuple(trees), values))
     out = []
     for problem, own, rest in zip(problems, tables, left_over, strict=True):
-        levels = tuple(f.levels for f in problem.factors)
-        trees = prune_for_person(
-            ensemble, problem.features, problem.factor_features, levels, trees=sorted(rest)
-        )
+        trees = []
+        if rest:  # groups over max_cells: rare, so the per-person set-up is skipped
+            levels = tuple(f.levels for f in problem.factors)
+            trees = prune_for_person(
+                ensemble, problem.features, problem.factor_features, levels, trees=sorted(rest)
+            )
         out.append(
             replace(
                 problem, tables=tuple(own), trees=tuple(trees), base_margin=ensemble.base_margin
