@@ -47,7 +47,6 @@ import numpy as np
 import pandas as pd
 from machine import load_average, machine_line
 
-from sleeprx.learn.data import read_survey
 from sleeprx.learn.explain import explain
 from sleeprx.learn.model import TrainedModel, train
 from sleeprx.optimize import (
@@ -61,9 +60,10 @@ from sleeprx.optimize import (
     solve,
     tree_scorer,
 )
-from sleeprx.prescriptions import plan_person, prepare_problems
+from sleeprx.prescribing.run import plan_person, prepare_problems
+from sleeprx.prescribing.verify import booster_gain
 from sleeprx.settings import PrescribeSettings
-from sleeprx.verify import booster_gain
+from sleeprx.survey.read import read_survey
 
 TOL = 1e-9
 OUTCOME = "good_sleep"

@@ -63,10 +63,10 @@ from machine import load_average, machine_line
 
 import sleeprx
 from sleeprx.batch import prescribe_batch
-from sleeprx.learn.data import shipped_survey_path
-from sleeprx.learn.survey import SurveyDescription
 from sleeprx.optimize import enumerate_choices, profile_features
-from sleeprx.prescriptions import plan_person, prepare_problems
+from sleeprx.prescribing.run import plan_person, prepare_problems
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.read import shipped_survey_path
 
 try:
     import psutil
@@ -101,7 +101,7 @@ SURVEYS = {
         "messy",
         "10-lever example",
         ROOT / "data" / "messy_sleep_survey.csv",
-        ROOT / "sleeprx" / "surveys" / "messy_sleep.yaml",
+        ROOT / "sleeprx" / "survey" / "shipped" / "messy_sleep.yaml",
         True,
     ),
 }

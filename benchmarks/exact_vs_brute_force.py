@@ -22,8 +22,8 @@ import numpy as np
 
 import sleeprx
 from sleeprx.optimize import brute_force
-from sleeprx.prescriptions import plan_person, prepare_problems
-from sleeprx.verify import booster_gain
+from sleeprx.prescribing.run import plan_person, prepare_problems
+from sleeprx.prescribing.verify import booster_gain
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--survey", type=Path, default=ROOT / "data" / "messy_sleep_survey.csv")
     parser.add_argument(
-        "--description", type=Path, default=ROOT / "sleeprx" / "surveys" / "messy_sleep.yaml"
+        "--description",
+        type=Path,
+        default=ROOT / "sleeprx" / "survey" / "shipped" / "messy_sleep.yaml",
     )
     parser.add_argument("--max-changes", type=int, default=2)
     parser.add_argument("--people", type=int, default=None, help="the first N (default all)")

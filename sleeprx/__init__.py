@@ -6,15 +6,18 @@ mixed-integer program (solved with HiGHS) that picks the smallest worthwhile set
 changes; the real classifier re-scores every answer. Exact mode embeds the tree
 ensemble itself in the program.
 
-The package reads in the order the data flow: :mod:`sleeprx.learn` (survey, model,
-SHAP), :mod:`sleeprx.optimize` (problems, programs, solver), :mod:`sleeprx.prescriptions`
-and :mod:`sleeprx.verify`, :mod:`sleeprx.analysis` (fronts, sensitivity, fidelity,
-figures), then :mod:`sleeprx.pipeline` and the command line.
+The package reads in the order the data flow: :mod:`sleeprx.survey` (description,
+reading, validation), :mod:`sleeprx.learn` (features, model, trees, SHAP),
+:mod:`sleeprx.optimize` (problems, programs, routes, solver), :mod:`sleeprx.prescribing`
+(a population's prescriptions, the policy, the table, verification), :mod:`sleeprx.analysis`
+(fronts, sensitivity, fidelity, figures), :mod:`sleeprx.batch` (cohorts on Dask), then
+:mod:`sleeprx.app` (the command line and pipelines). :mod:`sleeprx.utils` holds what
+every layer shares.
 
 Decision support for research, not medical advice.
 """
 
-from .lazy import lazy_exports
+from sleeprx.utils.lazy import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -24,18 +27,18 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "ModelSettings": "sleeprx.learn.model",
     "PrescribeSettings": "sleeprx.settings",
-    "SleeprxError": "sleeprx.errors",
+    "SleeprxError": "sleeprx.utils.errors",
     "evaluate_models": "sleeprx.learn.evaluate",
     "explain": "sleeprx.learn.explain",
     "fidelity_report": "sleeprx.analysis.fidelity",
-    "load_description": "sleeprx.learn.survey",
+    "load_description": "sleeprx.survey.description",
     "load_model": "sleeprx.learn.model",
-    "load_pipeline": "sleeprx.pipeline",
+    "load_pipeline": "sleeprx.app.pipeline",
     "person_fronts": "sleeprx.analysis.fronts",
     "population_curve": "sleeprx.analysis.fronts",
-    "prescribe": "sleeprx.prescriptions",
-    "read_survey": "sleeprx.learn.data",
-    "run_pipeline": "sleeprx.pipeline",
+    "prescribe": "sleeprx.prescribing.run",
+    "read_survey": "sleeprx.survey.read",
+    "run_pipeline": "sleeprx.app.pipeline",
     "save_model": "sleeprx.learn.model",
     "sensitivity": "sleeprx.analysis.sensitivity",
     "train": "sleeprx.learn.model",

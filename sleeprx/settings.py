@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .config import Strict, validate
-from .errors import ConfigError
-from .odds import logit
+from sleeprx.utils.errors import ConfigError
+from sleeprx.utils.odds import logit
+from sleeprx.utils.validation import Strict, validate
 
 __all__ = [
     "ParetoSettings",

@@ -7,9 +7,9 @@ import copy
 
 import pytest
 
-from sleeprx.learn.data import read_survey
 from sleeprx.learn.model import ModelSettings, train
-from sleeprx.learn.survey import load_description
+from sleeprx.survey.description import load_description
+from sleeprx.survey.read import read_survey
 
 
 @pytest.fixture(scope="session")

@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 
 from sleeprx.batch import engine, parts_dir, prescribe_batch
-from sleeprx.errors import ArtifactError, ConfigError
-from sleeprx.files import write_table
-from sleeprx.learn.data import read_survey, shipped_survey_path
 from sleeprx.learn.model import load_model
-from sleeprx.prescriptions import prescribe
+from sleeprx.prescribing.run import prescribe
 from sleeprx.settings import PrescribeSettings
+from sleeprx.survey.read import read_survey, shipped_survey_path
+from sleeprx.utils.errors import ArtifactError, ConfigError
+from sleeprx.utils.files import write_table
 
 N = 1000
 BAD_ROW = 650  # data row (from 1) with an out-of-range stress level
@@ -123,7 +123,7 @@ def test_ids_keep_their_order_and_settings_apply(cohort, small_model_dir, tmp_pa
 
 def sleeprx_cli(*args, **kwargs):
     return subprocess.run(
-        [sys.executable, "-m", "sleeprx.cli", *map(str, args)],
+        [sys.executable, "-m", "sleeprx.app.cli", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -138,7 +138,7 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(
     args = ["prescribe", "--model", small_model_dir, "--survey", cohort, "--out", out]
     batch = ["--workers", "2", "--chunk-size", "100"]
     run = subprocess.Popen(
-        [sys.executable, "-m", "sleeprx.cli", *map(str, args), *batch],
+        [sys.executable, "-m", "sleeprx.app.cli", *map(str, args), *batch],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: the driver and its workers
@@ -215,7 +215,7 @@ def test_errors_name_the_files_real_rows(small_model_dir, tmp_path):
 def test_the_pipelines_sweeps_on_a_local_dask_cluster_equal_the_in_process_ones(tmp_path):
     """cluster: {workers: 2} runs Pareto fronts and the sensitivity grid in chunks of
     people on a real local cluster; the tables equal the in-process run's."""
-    from sleeprx.pipeline import load_pipeline, run_pipeline
+    from sleeprx.app.pipeline import load_pipeline, run_pipeline
 
     outputs = {}
     for name, cluster in [("local", ""), ("dask", "cluster: {workers: 2, chunk_size: 7}")]:
@@ -237,7 +237,7 @@ def test_the_pipelines_sweeps_on_a_local_dask_cluster_equal_the_in_process_ones(
 def test_text_ids_and_blank_answers_in_parts_equal_the_in_process_table(tmp_path):
     """The messy example: ids such as 'R-00017' and blank cells survive the Parquet parts."""
     from sleeprx.learn.model import ModelSettings, save_model, train
-    from sleeprx.learn.survey import load_description, shipped_description_path
+    from sleeprx.survey.description import load_description, shipped_description_path
 
     description = load_description(shipped_description_path().with_name("messy_sleep.yaml"))
     source = shipped_survey_path().parents[0] / "messy_sleep_survey.csv"

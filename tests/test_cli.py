@@ -12,7 +12,7 @@ import pytest
 
 def sleeprx(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sleeprx.cli", *map(str, args)],
+        [sys.executable, "-m", "sleeprx.app.cli", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -77,7 +77,7 @@ def test_bad_input_exits_2_without_traceback(small_model_dir, tmp_path, args, me
 
 
 def test_bad_survey_file_names_row_column_value(small_model_dir, tmp_path):
-    from sleeprx.learn.data import shipped_survey_path
+    from sleeprx.survey.read import shipped_survey_path
 
     lines = shipped_survey_path().read_text().splitlines()
     lines[3] = lines[3].replace("Normal", "Gigantic", 1) if "Normal" in lines[3] else lines[3]
@@ -169,7 +169,7 @@ def test_json_suffix_picks_the_json_format(small_model_dir, tmp_path):
 
 
 def test_rows_without_a_valid_id_are_reported(small_model_dir, tmp_path):
-    from sleeprx.learn.data import shipped_survey_path
+    from sleeprx.survey.read import shipped_survey_path
 
     lines = shipped_survey_path().read_text().splitlines()
     lines[1] = "abc" + lines[1][lines[1].index(",") :]

@@ -17,9 +17,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from sleeprx.errors import DescriptionError, SleeprxError, SurveyError
-from sleeprx.learn.data import RowProblem, read_survey, shipped_survey_path
-from sleeprx.learn.survey import description_from_dict, load_description, shipped_description_path
+from sleeprx.survey.description import (
+    description_from_dict,
+    load_description,
+    shipped_description_path,
+)
+from sleeprx.survey.read import RowProblem, read_survey, shipped_survey_path
+from sleeprx.utils.errors import DescriptionError, SleeprxError, SurveyError
 
 FILE = "survey.csv"
 

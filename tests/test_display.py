@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from sleeprx import display
-from sleeprx.learn.survey import description_from_dict
-from sleeprx.prescriptions import _advice, _number
+from sleeprx.prescribing.run import _advice, _number
+from sleeprx.survey import display
+from sleeprx.survey.description import description_from_dict
 
 TINY = {
     "name": "tiny",

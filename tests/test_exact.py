@@ -19,17 +19,17 @@ from conftest import fixed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sleeprx.errors import ModelMismatchError
+from sleeprx.learn.ensemble import prune_for_person, read_ensemble, tree_scorer
 from sleeprx.learn.explain import explain
 from sleeprx.optimize.bruteforce import brute_force
-from sleeprx.optimize.ensemble import prune_for_person, read_ensemble, tree_scorer
 from sleeprx.optimize.factor_tables import compile_trees
 from sleeprx.optimize.formulation import build_program
 from sleeprx.optimize.problem import FactorChoice, PersonProblem
 from sleeprx.optimize.solver import solve
-from sleeprx.prescriptions import plan_person, prepare_problems
+from sleeprx.prescribing.run import plan_person, prepare_problems
+from sleeprx.prescribing.verify import booster_gain
 from sleeprx.settings import PrescribeSettings
-from sleeprx.verify import booster_gain
+from sleeprx.utils.errors import ModelMismatchError
 
 TOL = 1e-6
 EXACT = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -46,7 +46,7 @@ def leaf_margin(booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
     """Margin from the leaves the booster's traversal picks, summed in float64.
 
     Leaf values and the base score are read from the booster's JSON here, not through
-    :func:`sleeprx.optimize.ensemble.read_ensemble`.
+    :func:`sleeprx.learn.ensemble.read_ensemble`.
     """
     raw = json.loads(booster.save_raw(raw_format="json"))
     config = json.loads(booster.save_config())
@@ -376,7 +376,7 @@ def test_only_binary_logistic_is_read():
 
 def test_vectorised_dependencies_match_the_pruned_trees(survey, small_model, model):
     """The bitmask walk over all trees at once finds the same factors as pruning."""
-    from sleeprx.optimize.ensemble import dependencies
+    from sleeprx.learn.ensemble import dependencies
 
     settings = PrescribeSettings(mode="exact", tree_encoding="leaves")
     for booster_model in (small_model, model):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from sleeprx.optimize.bruteforce import brute_force
-from sleeprx.prescriptions import plan_person, prepare_problems
+from sleeprx.prescribing.run import plan_person, prepare_problems
+from sleeprx.prescribing.verify import booster_gain
 from sleeprx.settings import PrescribeSettings
-from sleeprx.verify import booster_gain
 
 
 @pytest.mark.slow

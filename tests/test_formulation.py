@@ -5,7 +5,7 @@ the current value (cost 0, intensity 0, gain 0) and random levels, gains, costs 
 intensities for the others. Numbers are multiples of 1/64 or 1/4, so sums are exact
 and a tie at a budget or at a goal is a tie for the solver and for the enumeration
 alike. Exact mode is exercised on random tree ensembles written as arrays, scored
-by a traversal written here, independent of :func:`sleeprx.optimize.ensemble.prune_for_person`.
+by a traversal written here, independent of :func:`sleeprx.learn.ensemble.prune_for_person`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from conftest import fixed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sleeprx.learn.survey import Direction, ModifiableFactor
+from sleeprx.learn.ensemble import Ensemble, Tree, prune_for_person
 from sleeprx.optimize.bruteforce import brute_force
-from sleeprx.optimize.ensemble import Ensemble, Tree, prune_for_person
 from sleeprx.optimize.formulation import build_program
 from sleeprx.optimize.problem import FactorChoice, PersonProblem, allowed_levels
 from sleeprx.optimize.solver import solve
-from sleeprx.prescriptions import plan_person
+from sleeprx.prescribing.run import plan_person
 from sleeprx.settings import PrescribeSettings
+from sleeprx.survey.description import Direction, ModifiableFactor
 
 TOL = 1e-6
 CHEAP = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

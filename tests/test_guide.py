@@ -17,8 +17,8 @@ import pytest
 from pydantic import BaseModel
 
 import sleeprx
-from sleeprx.learn import survey as schema
-from sleeprx.verify import constraint_violations
+from sleeprx.prescribing.verify import constraint_violations
+from sleeprx.survey import description as schema
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HEADING = "## Bring your own survey"

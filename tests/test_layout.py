@@ -9,14 +9,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import sleeprx
 
 PACKAGE = Path(sleeprx.__file__).parent
-
-#: The only learning-side modules the optimisation layer may read: plain data types.
-PLAIN_DATA = {"sleeprx.learn.survey", "sleeprx.learn.curves"}
 
 
 def _modules() -> dict[str, Path]:
@@ -83,14 +78,14 @@ def _cycles() -> list[list[str]]:
 
 def test_the_import_reader_sees_imports_inside_functions_and_type_checking(tmp_path):
     # cli imports every command's modules inside the command functions only
-    assert "sleeprx.learn.model" in GRAPH["sleeprx.cli"]
+    assert "sleeprx.learn.model" in GRAPH["sleeprx.app.cli"]
     module = tmp_path / "curves.py"
     module.write_text(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from .model import TrainedModel\n"
         "def f():\n    from ..optimize import problem\n"
     )
-    assert _imports("sleeprx.learn.curves", module) == {
+    assert _imports("sleeprx.learn.attributions", module) == {
         "sleeprx.learn.model",
         "sleeprx.optimize",
         "sleeprx.optimize.problem",
@@ -105,32 +100,84 @@ def test_no_import_cycles():
 
 def test_a_cycle_would_be_found(monkeypatch):
     """The check can fail: add a back edge and it reports the cycle."""
-    monkeypatch.setitem(GRAPH, "sleeprx.learn.curves", {"sleeprx.learn.model"})
-    assert any("sleeprx.learn.curves" in c for c in _cycles())
+    monkeypatch.setitem(GRAPH, "sleeprx.survey.curves", {"sleeprx.learn.model"})
+    assert any("sleeprx.survey.curves" in c for c in _cycles())
 
 
-@pytest.mark.parametrize("layer", ["sleeprx.optimize"])
-def test_the_optimisation_layer_reads_only_plain_data_from_the_learning_side(layer):
+#: Each layer's rank: a module may import its own layer and the layers ranked below it.
+#: Layers of equal rank (analysis, batch) do not import each other.
+RANKS = {
+    "utils": 0,
+    "settings": 1,
+    "survey": 2,
+    "learn": 3,
+    "optimize": 4,
+    "prescribing": 5,
+    "analysis": 6,
+    "batch": 6,
+    "app": 7,
+    "__main__": 8,
+}
+
+
+def _layer(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else "sleeprx"
+
+
+def _upward_imports() -> set[tuple[str, str]]:
+    found = set()
+    for a, bs in GRAPH.items():
+        if _layer(a) == "sleeprx":  # the package __init__ re-exports lazily from every layer
+            continue
+        for b in bs:
+            if _layer(a) != _layer(b) and RANKS[_layer(b)] >= RANKS[_layer(a)]:
+                found.add((a, b))
+    return found
+
+
+def test_every_module_belongs_to_a_layer():
+    assert {_layer(name) for name in MODULES} - {"sleeprx"} <= set(RANKS)
+
+
+def test_imports_run_downwards_through_the_layers():
+    assert not _upward_imports()
+
+
+def test_an_upward_import_would_be_found(monkeypatch):
+    monkeypatch.setitem(GRAPH, "sleeprx.survey.read", {"sleeprx.learn.model"})
+    assert ("sleeprx.survey.read", "sleeprx.learn.model") in _upward_imports()
+
+
+def test_the_optimisation_layer_reads_only_the_survey_and_the_tree_types():
+    allowed_learn = {"sleeprx.learn", "sleeprx.learn.ensemble"}
     crossing = {
         (a, b)
         for a, bs in GRAPH.items()
-        if a.startswith(layer)
+        if a.startswith("sleeprx.optimize")
         for b in bs
-        if b.startswith("sleeprx.learn") and b not in PLAIN_DATA
+        if _layer(b) not in {"optimize", "survey", "settings", "utils"} and b not in allowed_learn
     }
     assert not crossing
 
 
-def test_the_learning_side_does_not_import_the_layers_above_it():
-    above = ("sleeprx.optimize", "sleeprx.analysis", "sleeprx.prescriptions", "sleeprx.verify")
-    crossing = {
-        (a, b)
-        for a, bs in GRAPH.items()
-        if a.startswith("sleeprx.learn")
-        for b in bs
-        if b.startswith(above) or b in ("sleeprx.pipeline", "sleeprx.cli")
-    }
-    assert not crossing
+def test_the_verifier_does_not_read_the_optimisation_layer():
+    """verify re-derives steps, ladders and limits from the description alone, so a
+    mistake in the optimisation layer cannot hide from it."""
+    assert not {b for b in GRAPH["sleeprx.prescribing.verify"] if _layer(b) == "optimize"}
+
+
+def test_no_module_imports_a_private_name_of_another():
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("sleeprx")
+            ):
+                found += [f"{name}: {node.module}.{a.name}" for a in node.names if a.name[0] == "_"]
+    assert not found
 
 
 def test_public_api_is_small_and_documented():
@@ -152,7 +199,8 @@ def test_plain_data_modules_import_nothing_heavy():
 
     heavy = ("xgboost", "shap", "sklearn", "highspy", "pyomo", "pandas")
     code = (
-        "import sys, sleeprx.optimize.problem, sleeprx.learn.survey, sleeprx.learn.curves; "
+        "import sys, sleeprx.optimize.problem, sleeprx.survey.description, sleeprx.survey.curves, "
+        "sleeprx.learn.ensemble; "
         f"print([m for m in {heavy!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

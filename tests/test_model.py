@@ -16,12 +16,12 @@ import xgboost
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 import sleeprx.learn.evaluate as evaluate_module
-from sleeprx.errors import ArtifactError, ModelMismatchError, SleeprxError
-from sleeprx.learn.data import Survey, read_survey
 from sleeprx.learn.evaluate import METRICS, duplicate_groups, evaluate_models
 from sleeprx.learn.features import feature_names, target_vector
 from sleeprx.learn.model import ModelSettings, load_model, save_model
-from sleeprx.learn.survey import SurveyDescription, description_from_dict
+from sleeprx.survey.description import SurveyDescription, description_from_dict
+from sleeprx.survey.read import Survey, read_survey
+from sleeprx.utils.errors import ArtifactError, ModelMismatchError, SleeprxError
 
 MODELS = ("xgboost", "logistic_regression", "random_forest", "hist_gradient_boosting")
 FAST = ModelSettings(n_estimators=20, max_depth=3, cv_repeats=1, cv_splits=3)

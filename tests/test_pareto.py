@@ -16,9 +16,9 @@ from sleeprx.analysis.fronts import (
     population_curve,
 )
 from sleeprx.analysis.sensitivity import sensitivity
-from sleeprx.errors import ConfigError
 from sleeprx.learn.explain import explain
 from sleeprx.settings import PrescribeSettings
+from sleeprx.utils.errors import ConfigError
 
 BUDGETS = (0, 1, 2, 4, 8, 20)
 KS = (0, 1, 2, 4)

@@ -8,8 +8,8 @@ import textwrap
 import pandas as pd
 import pytest
 
-from sleeprx.errors import ArtifactError, ConfigError
-from sleeprx.pipeline import load_pipeline, run_pipeline
+from sleeprx.app.pipeline import load_pipeline, run_pipeline
+from sleeprx.utils.errors import ArtifactError, ConfigError
 
 
 def write(tmp_path, text: str):
@@ -98,7 +98,7 @@ def test_a_failed_run_leaves_the_previous_output_alone(tmp_path):
     out.mkdir()
     (out / "summary.md").write_text("previous\n")
     path = write(tmp_path, "data: {survey: missing.csv}\noutput: run\n")
-    from sleeprx.errors import SurveyError
+    from sleeprx.utils.errors import SurveyError
 
     with pytest.raises(SurveyError, match=r"missing\.csv"):
         run_pipeline(load_pipeline(path))
@@ -117,7 +117,7 @@ def test_an_output_folder_not_written_by_sleeprx_is_never_replaced(tmp_path):
 
 
 def test_an_output_folder_holding_the_inputs_is_refused(tmp_path):
-    from sleeprx.learn.data import shipped_survey_path
+    from sleeprx.survey.read import shipped_survey_path
 
     data = tmp_path / "data"
     data.mkdir()
@@ -138,7 +138,7 @@ def test_unknown_people_to_sweep_are_refused_before_any_work(tmp_path):
 def _summary_inputs(description, *, reference: bool):
     """A hand-made run: ten people, four changed, one of them doubted by the model."""
     from sleeprx.analysis.fronts import population_curve
-    from sleeprx.learn.survey import description_from_dict
+    from sleeprx.survey.description import description_from_dict
 
     raw = description.model_dump(mode="json")
     raw["target"]["positive_label"] = "restful nights"
@@ -184,7 +184,7 @@ def _summary_inputs(description, *, reference: bool):
 
 @pytest.mark.parametrize("reference", [True, False])
 def test_summary_counts_disagreement_among_the_changed(description, monkeypatch, reference):
-    import sleeprx.pipeline as pipeline
+    import sleeprx.app.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "constraint_violations", lambda *args, **kwargs: [])
     metrics, table, curve_k, relabelled = _summary_inputs(description, reference=reference)

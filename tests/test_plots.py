@@ -13,11 +13,11 @@ from matplotlib.figure import Figure
 from sleeprx.analysis import plots
 from sleeprx.analysis.fronts import person_fronts, population_curve
 from sleeprx.analysis.sensitivity import sensitivity
-from sleeprx.errors import ArtifactError
 from sleeprx.learn.explain import explain
-from sleeprx.learn.survey import description_from_dict
-from sleeprx.prescriptions import prescribe
+from sleeprx.prescribing.run import prescribe
 from sleeprx.settings import PrescribeSettings
+from sleeprx.survey.description import description_from_dict
+from sleeprx.utils.errors import ArtifactError
 
 
 @pytest.fixture(scope="module")

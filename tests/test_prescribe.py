@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import sleeprx.optimize.solver as solve_module
-from sleeprx.learn.data import read_survey, shipped_survey_path
-from sleeprx.prescriptions import prescribe
+from sleeprx.prescribing.run import prescribe
+from sleeprx.prescribing.verify import constraint_violations
 from sleeprx.settings import PrescribeSettings
-from sleeprx.verify import constraint_violations
+from sleeprx.survey.read import read_survey, shipped_survey_path
 
 FACTORS = ("sleep_duration", "physical_activity", "stress_level", "daily_steps")
 
@@ -118,7 +118,7 @@ def test_invalid_person_gets_an_error_row_and_the_run_goes_on(tmp_path, small_mo
 
 
 def test_unknown_id_is_refused(survey, small_model):
-    from sleeprx.errors import ConfigError
+    from sleeprx.utils.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no person with id 9999"):
         prescribe(survey, small_model, ids=[9999])
@@ -126,7 +126,7 @@ def test_unknown_id_is_refused(survey, small_model):
 
 def test_a_different_policy_applies_without_retraining(survey, small_model, description):
     """Costs and grids are policy: a survey read with other costs is accepted, and used."""
-    from sleeprx.learn.survey import description_from_dict
+    from sleeprx.survey.description import description_from_dict
 
     raw = description.model_dump(mode="json")
     for factor in raw["modifiable"]:
@@ -200,8 +200,8 @@ def test_a_time_limit_is_reported_not_mistaken_for_infeasibility(survey, small_m
 
 def test_people_without_a_reported_sleep_quality_can_be_prescribed_for(tmp_path, small_model):
     """The target is optional when reading: new people have not reported it yet."""
-    from sleeprx.errors import SurveyError
     from sleeprx.learn.model import train
+    from sleeprx.utils.errors import SurveyError
 
     frame = pd.read_csv(shipped_survey_path(), keep_default_na=False)
     path = tmp_path / "new_people.csv"

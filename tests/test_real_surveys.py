@@ -3,7 +3,7 @@ linear constraints.
 
 Descriptions and people are drawn by hypothesis. Each program is checked three ways:
 its optimum equals brute-force enumeration; its answer passes
-:func:`sleeprx.verify.constraint_violations`, which reads the description and the
+:func:`sleeprx.prescribing.verify.constraint_violations`, which reads the description and the
 person's answers and knows nothing of how the program was built; and the set of
 profiles the problem allows is exactly the set of profiles on the safe values that
 the verifier accepts.
@@ -21,17 +21,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sleeprx.learn.curves import EffectCurve
-from sleeprx.learn.data import read_survey
+from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import ModelSettings, train
-from sleeprx.learn.survey import description_from_dict, load_description, shipped_description_path
 from sleeprx.optimize.bruteforce import brute_force, enumerate_choices
-from sleeprx.optimize.ensemble import tree_scorer
 from sleeprx.optimize.problem import build_problem, profile_features
 from sleeprx.optimize.routes import Sweep
-from sleeprx.prescriptions import decide, plan_person, prepare_problems, prescribe
+from sleeprx.prescribing.run import decide, plan_person, prepare_problems, prescribe
+from sleeprx.prescribing.verify import booster_gain, constraint_violations
 from sleeprx.settings import PrescribeSettings
-from sleeprx.verify import booster_gain, constraint_violations
+from sleeprx.survey.curves import EffectCurve
+from sleeprx.survey.description import (
+    description_from_dict,
+    load_description,
+    shipped_description_path,
+)
+from sleeprx.survey.read import read_survey
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LADDER = [0.0, 0.029, 0.087, 0.25, 0.5, 1.5, 3.5, 5.5, 7.0]

@@ -23,7 +23,6 @@ from sleeprx.learn.calibration import (
     expected_calibration_error,
     reliability_table,
 )
-from sleeprx.learn.data import read_survey, shipped_survey_path
 from sleeprx.learn.evaluate import METRICS, evaluate_models
 from sleeprx.learn.features import SurveyEncoder, target_vector
 from sleeprx.learn.model import (
@@ -35,8 +34,9 @@ from sleeprx.learn.model import (
     save_model,
     train,
 )
-from sleeprx.learn.survey import description_from_dict
 from sleeprx.learn.tuning import tune
+from sleeprx.survey.description import description_from_dict
+from sleeprx.survey.read import read_survey, shipped_survey_path
 
 FAST = ModelSettings(n_estimators=20, max_depth=3, cv_repeats=1, cv_splits=3)
 #: Blanked source columns: covariates (gender, age, BMI category, blood pressure) and levers.
@@ -281,7 +281,7 @@ def test_the_goal_margin_is_exact_for_a_calibrated_model(calibrated, blank_surve
 
 
 def test_a_map_without_calibrate_in_the_settings_is_refused(calibrated, tmp_path):
-    from sleeprx.errors import ArtifactError
+    from sleeprx.utils.errors import ArtifactError
 
     out = save_model(calibrated, tmp_path / "m")
     meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))

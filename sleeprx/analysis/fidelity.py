@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..settings import PrescribeSettings
+from sleeprx.settings import PrescribeSettings
 
 __all__ = ["fidelity_report"]
 

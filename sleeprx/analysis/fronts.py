@@ -18,14 +18,14 @@ penalty switched off (:math:`\\lambda = 0`, ``min_gain = 0``) two sweeps trace t
 
 Each :math:`G_i` is non-decreasing in its limit, because a larger limit only enlarges the
 feasible set. Every optimum is then re-scored by the real classifier (one batched call
-of :func:`~sleeprx.verify.margin64`), since the surrogate's gain is an estimate.
+of :func:`~sleeprx.prescribing.verify.margin64`), since the surrogate's gain is an estimate.
 
 **Columns of** :func:`person_fronts` (and of ``pareto.csv``, one row per person, sweep and
 limit):
 
 ``person_id``, ``sweep`` (``"budget"`` or ``"k"``), ``budget`` (the limit :math:`B`;
 ``inf`` on K-sweep rows), ``k`` (the limit :math:`K`; the number of factors on budget
-rows), ``mode``, ``status`` (as in :class:`~sleeprx.prescriptions.Plan`, or ``error``),
+rows), ``mode``, ``status`` (as in :class:`~sleeprx.prescribing.run.Plan`, or ``error``),
 ``n_changes``, ``intensity`` (:math:`\\sum |change|/step` of the optimum), ``cost``
 (the resistance-weighted cost of the optimum, at the settings' ``resistance_scale``),
 ``gain_planned`` (delta-logit under the mode's own gain model: what was maximised),
@@ -47,16 +47,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, SolverError
-from ..learn.explain import Explanation
-from ..learn.model import TrainedModel
-from ..odds import sigmoid
-from ..optimize.ensemble import tree_scorer
-from ..optimize.problem import PersonProblem, profile_features
-from ..optimize.routes import Sweep
-from ..prescriptions import Plan, decide, prepare_problems
-from ..progress import track
-from ..settings import ParetoSettings, PrescribeSettings
+from sleeprx.learn.ensemble import tree_scorer
+from sleeprx.learn.explain import Explanation
+from sleeprx.learn.model import TrainedModel
+from sleeprx.optimize.problem import PersonProblem, profile_features
+from sleeprx.optimize.routes import Sweep
+from sleeprx.prescribing.run import Plan, decide, prepare_problems
+from sleeprx.settings import ParetoSettings, PrescribeSettings
+from sleeprx.utils.errors import ConfigError, SolverError
+from sleeprx.utils.odds import sigmoid
+from sleeprx.utils.progress import track
 
 __all__ = [
     "Knee",
@@ -91,7 +91,7 @@ def person_fronts(
     ``settings`` supplies the mode, resistance scale and solver options; ``lam``,
     ``min_gain``, ``goal``, ``budget`` and ``max_changes`` are overridden by the sweeps
     (see the module docstring for the programs and the columns). ``frame`` is indexed
-    by person id, like :attr:`sleeprx.learn.data.Survey.frame`. The effect curves come from
+    by person id, like :attr:`sleeprx.survey.read.Survey.frame`. The effect curves come from
     ``frame`` unless ``explanation`` is given.
 
     People who cannot have a problem (a modifiable value is missing) get no rows; their

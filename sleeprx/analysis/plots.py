@@ -10,7 +10,7 @@ fonts of at least 8 pt; :func:`save_figure` writes each one as PNG (200 dpi) and
 
 Inputs are the tables a run writes (see :func:`plot_all`):
 
-``prescriptions.csv``  :func:`sleeprx.prescriptions.prescribe`'s table
+``prescriptions.csv``  :func:`sleeprx.prescribing.run.prescribe`'s table
 ``pareto.csv``         :func:`sleeprx.analysis.fronts.person_fronts`'s table
 ``sensitivity.csv``    :func:`sleeprx.analysis.sensitivity.sensitivity`'s table
 ``shap_modifiable.csv`` :func:`shap_table`: one row per person with ``person_id``,
@@ -19,9 +19,9 @@ Inputs are the tables a run writes (see :func:`plot_all`):
 ``model/meta.json``    the model's survey description (key ``description``): labels,
                        units, clock times and the positive class of every figure
 
-Every figure takes ``description`` (a :class:`~sleeprx.learn.survey.SurveyDescription`,
+Every figure takes ``description`` (a :class:`~sleeprx.survey.description.SurveyDescription`,
 or None): axis titles, tick labels and legends use its labels, units and positive
-class (:mod:`sleeprx.display`); without one they fall back to the column names.
+class (:mod:`sleeprx.survey.display`); without one they fall back to the column names.
 """
 
 from __future__ import annotations
@@ -34,22 +34,27 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..errors import ArtifactError, DescriptionError
-from ..learn.survey import SurveyDescription, description_from_dict
-from .figures.model import fidelity_figure, reliability_figure, shap_summary_figure, shap_table
-from .figures.pareto import (
+from sleeprx.analysis.figures.model import (
+    fidelity_figure,
+    reliability_figure,
+    shap_summary_figure,
+    shap_table,
+)
+from sleeprx.analysis.figures.pareto import (
     k_curve_figure,
     person_fronts_figure,
     population_pareto_figure,
     probability_curve_figure,
     sensitivity_heatmap,
 )
-from .figures.prescriptions import (
+from sleeprx.analysis.figures.prescriptions import (
     changes_histogram,
     factor_share_figure,
     surrogate_vs_verified_figure,
 )
-from .figures.style import DOUBLE, SINGLE, save_figure
+from sleeprx.analysis.figures.style import DOUBLE, SINGLE, save_figure
+from sleeprx.survey.description import SurveyDescription, description_from_dict
+from sleeprx.utils.errors import ArtifactError, DescriptionError
 
 __all__ = [
     "DOUBLE",

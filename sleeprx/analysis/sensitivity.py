@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..learn.explain import Explanation, effect_curves
-from ..learn.model import TrainedModel
-from ..optimize.problem import PersonProblem
-from ..prescriptions import Plan, prepare_problems
-from ..progress import track
-from ..settings import PrescribeSettings, SensitivitySettings
-from .fronts import check_grid, describe_plans, sweep_of
+from sleeprx.analysis.fronts import check_grid, describe_plans, sweep_of
+from sleeprx.learn.explain import Explanation, effect_curves
+from sleeprx.learn.model import TrainedModel
+from sleeprx.optimize.problem import PersonProblem
+from sleeprx.prescribing.run import Plan, prepare_problems
+from sleeprx.settings import PrescribeSettings, SensitivitySettings
+from sleeprx.utils.progress import track
 
 __all__ = ["sensitivity", "sensitivity_points", "summarise"]
 

@@ -1,10 +1,10 @@
 """Batch prescriptions for large cohorts: chunks of rows on Dask, parts in Parquet.
 
-:func:`prescribe_batch` gives the table of :func:`sleeprx.prescriptions.prescribe` for a
+:func:`prescribe_batch` gives the table of :func:`sleeprx.prescribing.run.prescribe` for a
 survey file of any size with flat memory, in parallel, and finishes a run that was
 killed (``resume=True``). See :mod:`sleeprx.batch.engine`.
 """
 
-from .engine import BatchResult, parts_dir, prescribe_batch
+from sleeprx.batch.engine import BatchResult, parts_dir, prescribe_batch
 
 __all__ = ["BatchResult", "parts_dir", "prescribe_batch"]

@@ -4,7 +4,7 @@ The driver of a batch run never holds the survey: it reads the file once, record
 record, to hash its bytes, find the byte offsets where chunks start, and check what
 only the whole file can tell (every line has the header's fields, no id appears
 twice). It keeps the ids, nothing else. Each chunk is then read by the task that
-solves it (:func:`sleeprx.learn.data.read_survey` with ``rows=``), with the file's own row
+solves it (:func:`sleeprx.survey.read.read_survey` with ``rows=``), with the file's own row
 numbers in every message.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import SurveyError
-from ..learn.data import RowRange, _check_unique_ids, parse_id
-from ..learn.survey import SurveyDescription
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.read import RowRange, _check_unique_ids, parse_id
+from sleeprx.utils.errors import SurveyError
 
 __all__ = ["SurveyScan", "scan_survey"]
 

@@ -18,15 +18,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ArtifactError, ConfigError, SurveyError
-from ..files import fresh_dir, table_format, written_by_sleeprx
-from ..learn.data import read_survey, shipped_survey_path, typed_id
-from ..learn.model import load_model
-from ..settings import PrescribeSettings
-from .chunks import SurveyScan, scan_survey
-from .manifest import NAME, Manifest, inputs_of, model_sha256
-from .parts import assemble, part_path, read_rows
-from .worker import ChunkTask, solve_chunk
+from sleeprx.batch.chunks import SurveyScan, scan_survey
+from sleeprx.batch.manifest import NAME, Manifest, inputs_of, model_sha256
+from sleeprx.batch.parts import assemble, part_path, read_rows
+from sleeprx.batch.worker import ChunkTask, solve_chunk
+from sleeprx.learn.model import load_model
+from sleeprx.settings import PrescribeSettings
+from sleeprx.survey.read import read_survey, shipped_survey_path, typed_id
+from sleeprx.utils.errors import ArtifactError, ConfigError, SurveyError
+from sleeprx.utils.files import fresh_dir, table_format, written_by_sleeprx
 
 __all__ = ["BatchResult", "parts_dir", "prescribe_batch"]
 
@@ -78,7 +78,7 @@ def prescribe_batch(
     """Prescribe for every person of ``survey_path`` (or ``ids``) in chunks of rows.
 
     The output (``fmt`` "csv" or "json"; default from the suffix of ``out_path``)
-    equals :func:`sleeprx.prescriptions.prescribe`'s table for the same people, row for
+    equals :func:`sleeprx.prescribing.run.prescribe`'s table for the same people, row for
     row. ``workers=N`` starts a local Dask cluster of N single-threaded processes;
     ``scheduler="tcp://host:port"`` uses a running cluster (its workers must import
     sleeprx and read the same paths); neither solves in this process. ``progress``

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..files import atomic_write_json
-from ..settings import PrescribeSettings
+from sleeprx.settings import PrescribeSettings
+from sleeprx.utils.errors import ConfigError
+from sleeprx.utils.files import atomic_write_json
 
 __all__ = ["FORMAT_VERSION", "Manifest", "inputs_of", "model_sha256"]
 

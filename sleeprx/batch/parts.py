@@ -1,7 +1,7 @@
 """The Parquet parts of a batch run: one schema for all, and the final table from them.
 
 Every part holds the prescription table of one chunk, with the columns of
-:func:`sleeprx.prescriptions.prescribe` in its order. Parts share one schema whatever
+:func:`sleeprx.prescribing.run.prescribe` in its order. Parts share one schema whatever
 their rows (a chunk of error rows only has all-null numbers and strings), so they
 read back as one dataset. The final CSV or JSON is merged from the parts a few
 thousand rows at a time, in the order of an in-process run.
@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import atomic_open
+from sleeprx.utils.files import atomic_open
 
 __all__ = ["assemble", "part_path", "read_rows", "write_part"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pandas as pd
 from distributed import Future
 
-from ..learn.model import TrainedModel
+from sleeprx.learn.model import TrainedModel
 
 __all__ = ["map_people", "share_model"]
 

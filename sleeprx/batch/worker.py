@@ -11,13 +11,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..learn.data import RowRange, read_survey
-from ..learn.model import TrainedModel, load_model
-from ..prescriptions import _table, prescribe
-from ..settings import PrescribeSettings
-from ..verify import constraint_violations
-from .parts import write_part
+from sleeprx.batch.parts import write_part
+from sleeprx.learn.model import TrainedModel, load_model
+from sleeprx.prescribing.run import _table, prescribe
+from sleeprx.prescribing.verify import constraint_violations
+from sleeprx.settings import PrescribeSettings
+from sleeprx.survey.read import RowRange, read_survey
+from sleeprx.utils.errors import ConfigError
 
 __all__ = ["ChunkTask", "solve_chunk"]
 

@@ -1,6 +1,7 @@
-"""The learning side: read a survey against its description, train and evaluate the
-classifier, and explain it with SHAP effect curves.
+"""The learning side: features, the classifier (fit, evaluate, tune, calibrate, save
+and load without pickle), its trees parsed as plain arrays (:mod:`sleeprx.learn.ensemble`),
+and SHAP explanations.
 
-Nothing here knows the optimisation layer; the optimisation layer reads only the plain
-data defined here (the survey description and the effect curves).
+It reads the survey layer and never the layers above it; the optimisation layer reads
+only the tree types defined here.
 """

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .curves import EffectCurve
+from sleeprx.survey.curves import EffectCurve
 
 __all__ = ["effect_curve", "shap_attributions"]
 

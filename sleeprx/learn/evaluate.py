@@ -29,22 +29,22 @@ from joblib import Parallel, delayed
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from .calibration import (
+from sleeprx.learn.calibration import (
     ECE_BINS,
     CalibrationMap,
     expected_calibration_error,
     reliability_table,
 )
-from .data import Survey
-from .features import target_vector
-from .model import (
+from sleeprx.learn.features import target_vector
+from sleeprx.learn.model import (
     CLASSIFIERS,
     ModelSettings,
     cross_validated_margins,
     make_pipeline,
     pipeline_margin,
 )
-from .splits import duplicate_groups
+from sleeprx.learn.splits import duplicate_groups
+from sleeprx.survey.read import Survey
 
 __all__ = ["METRICS", "duplicate_groups", "evaluate_models", "score"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .attributions import effect_curve, shap_attributions
-from .curves import EffectCurve
-from .model import TrainedModel
+from sleeprx.learn.attributions import effect_curve, shap_attributions
+from sleeprx.learn.model import TrainedModel
+from sleeprx.survey.curves import EffectCurve
 
 __all__ = ["Explanation", "effect_curves", "explain"]
 

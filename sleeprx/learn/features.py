@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..errors import SurveyError
-from .survey import SurveyDescription
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.utils.errors import SurveyError
 
 __all__ = ["SurveyEncoder", "feature_names", "target_vector"]
 

@@ -37,17 +37,17 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
-from ..config import Strict
-from ..errors import ArtifactError, ModelMismatchError, SurveyError
-from ..files import atomic_write_json, atomic_write_text, staged_dir
-from ..odds import logit
-from .attributions import effect_curve, shap_attributions
-from .calibration import CalibrationMap
-from .curves import EffectCurve, curves_from_json, curves_to_json
-from .data import Survey
-from .features import SurveyEncoder, feature_names, target_vector
-from .splits import duplicate_groups
-from .survey import SurveyDescription, description_from_dict
+from sleeprx.learn.attributions import effect_curve, shap_attributions
+from sleeprx.learn.calibration import CalibrationMap
+from sleeprx.learn.features import SurveyEncoder, feature_names, target_vector
+from sleeprx.learn.splits import duplicate_groups
+from sleeprx.survey.curves import EffectCurve, curves_from_json, curves_to_json
+from sleeprx.survey.description import SurveyDescription, description_from_dict
+from sleeprx.survey.read import Survey
+from sleeprx.utils.errors import ArtifactError, ModelMismatchError, SurveyError
+from sleeprx.utils.files import atomic_write_json, atomic_write_text, staged_dir
+from sleeprx.utils.odds import logit
+from sleeprx.utils.validation import Strict
 
 __all__ = [
     "CLASSIFIERS",

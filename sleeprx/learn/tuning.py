@@ -28,11 +28,11 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ..errors import SurveyError
-from .data import Survey
-from .features import SurveyEncoder, target_vector
-from .model import ModelSettings, TuningRecord, xgboost_params
-from .splits import duplicate_groups
+from sleeprx.learn.features import SurveyEncoder, target_vector
+from sleeprx.learn.model import ModelSettings, TuningRecord, xgboost_params
+from sleeprx.learn.splits import duplicate_groups
+from sleeprx.survey.read import Survey
+from sleeprx.utils.errors import SurveyError
 
 __all__ = ["MAX_ROUNDS", "TUNING_SEED_OFFSET", "tune"]
 

@@ -6,17 +6,17 @@ These are the low-level steps that :func:`sleeprx.prescribe` chains; use them
 directly to inspect or reuse one person's program.
 """
 
-from ..lazy import lazy_exports
+from sleeprx.utils.lazy import lazy_exports
 
 _EXPORTS = {
-    name: f"{__name__}.{module}"
+    name: module if "." in module else f"{__name__}.{module}"
     for name, module in {
         "FactorChoice": "problem",
         "LinearModel": "formulation",
         "PersonProblem": "problem",
         "Program": "formulation",
         "Solution": "solver",
-        "TreeScorer": "ensemble",
+        "TreeScorer": "sleeprx.learn.ensemble",
         "allowed_levels": "problem",
         "attach_ensemble": "factor_tables",
         "attach_ensembles": "factor_tables",
@@ -29,7 +29,7 @@ _EXPORTS = {
         "profile_features": "problem",
         "resistance_of": "problem",
         "solve": "solver",
-        "tree_scorer": "ensemble",
+        "tree_scorer": "sleeprx.learn.ensemble",
     }.items()
 }
 

@@ -14,8 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..settings import PrescribeSettings
-from .problem import PersonProblem
+from sleeprx.optimize.problem import PersonProblem
+from sleeprx.settings import PrescribeSettings
 
 __all__ = ["BruteForceResult", "brute_force", "count_profiles", "enumerate_choices", "total"]
 

@@ -29,8 +29,8 @@ from typing import Literal
 
 import numpy as np
 
-from .ensemble import Ensemble, TreeScorer, dependency_masks, prune_for_person
-from .problem import FactorTable, PersonProblem
+from sleeprx.learn.ensemble import Ensemble, TreeScorer, dependency_masks, prune_for_person
+from sleeprx.optimize.problem import FactorTable, PersonProblem
 
 __all__ = ["attach_ensemble", "attach_ensembles", "compile_tables", "compile_trees"]
 

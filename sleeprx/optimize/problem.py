@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..learn.curves import EffectCurve
-from ..learn.survey import Direction, Limits, ModifiableFactor, SurveyDescription
-from .ensemble import PrunedTree
+from sleeprx.learn.ensemble import PrunedTree
+from sleeprx.survey.curves import EffectCurve
+from sleeprx.survey.description import Direction, Limits, ModifiableFactor, SurveyDescription
 
 __all__ = [
     "FactorChoice",

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..settings import PrescribeSettings
-from .bruteforce import brute_force, count_profiles, enumerate_choices, total
-from .formulation import build_program
-from .problem import PersonProblem
-from .separable import Frontier, frontier, groups_of
-from .solver import HighsSession, solve
+from sleeprx.optimize.bruteforce import brute_force, count_profiles, enumerate_choices, total
+from sleeprx.optimize.formulation import build_program
+from sleeprx.optimize.problem import PersonProblem
+from sleeprx.optimize.separable import Frontier, frontier, groups_of
+from sleeprx.optimize.solver import HighsSession, solve
+from sleeprx.settings import PrescribeSettings
 
 __all__ = ["Found", "Sweep", "find_best", "table_gain", "uses_enumeration"]
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .problem import PersonProblem
+from sleeprx.optimize.problem import PersonProblem
 
 __all__ = ["Frontier", "Group", "frontier", "groups_of"]
 

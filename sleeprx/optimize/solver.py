@@ -24,9 +24,9 @@ from typing import Literal
 import highspy
 import numpy as np
 
-from ..errors import SolverError
-from ..settings import PrescribeSettings
-from .formulation import LinearModel
+from sleeprx.optimize.formulation import LinearModel
+from sleeprx.settings import PrescribeSettings
+from sleeprx.utils.errors import SolverError
 
 __all__ = ["SOLVERS", "HighsSession", "Solution", "solve"]
 

@@ -8,11 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ...display import factor_label, format_range, positive_label, wrap_label
-from ...errors import ArtifactError
-from ...learn.explain import Explanation
-from ...learn.survey import SurveyDescription
-from .style import (
+from sleeprx.analysis.figures.style import (
     COLOURS,
     GREY,
     factor_names,
@@ -22,6 +18,10 @@ from .style import (
     rows_height,
     styled,
 )
+from sleeprx.learn.explain import Explanation
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.display import factor_label, format_range, positive_label, wrap_label
+from sleeprx.utils.errors import ArtifactError
 
 
 def shap_table(explanation: Explanation) -> pd.DataFrame:

@@ -12,11 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ...display import positive_label, wrap_label
-from ...errors import ArtifactError
-from ...learn.survey import SurveyDescription
-from ..fronts import knee, non_dominated, population_curve
-from .style import (
+from sleeprx.analysis.figures.style import (
     COLOURS,
     GREY,
     INTENSITY_LABEL,
@@ -26,6 +22,10 @@ from .style import (
     pretty,
     styled,
 )
+from sleeprx.analysis.fronts import knee, non_dominated, population_curve
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.display import positive_label, wrap_label
+from sleeprx.utils.errors import ArtifactError
 
 
 def _band_and_means(ax: Axes, x: np.ndarray, curve: pd.DataFrame, colour: str, *, median: bool):

@@ -9,9 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ...display import factor_label, wrap_label
-from ...learn.survey import SurveyDescription
-from .style import (
+from sleeprx.analysis.figures.style import (
     COLOURS,
     factor_names,
     gain_label,
@@ -20,6 +18,8 @@ from .style import (
     rows_height,
     styled,
 )
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.display import factor_label, wrap_label
 
 
 def _factor_pairs(table: pd.DataFrame) -> list[str]:

@@ -17,9 +17,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ...display import positive_label, wrap_label
-from ...files import atomic_write_bytes
-from ...learn.survey import SurveyDescription
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.display import positive_label, wrap_label
+from sleeprx.utils.files import atomic_write_bytes
 
 #: Figure sizes in inches: one journal column, and the full page width.
 SINGLE: tuple[float, float] = (3.5, 2.6)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import ConfigError
-from ...settings import PrescribeSettings
-from ..problem import PersonProblem
-from .linear import LinearModel
+from sleeprx.optimize.formulation.linear import LinearModel
+from sleeprx.optimize.problem import PersonProblem
+from sleeprx.settings import PrescribeSettings
+from sleeprx.utils.errors import ConfigError
 
 __all__ = ["GAIN_MODELS", "GainExpr", "Program", "build_program"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelMismatchError
+from sleeprx.utils.errors import ModelMismatchError
 
 __all__ = [
     "Ensemble",

@@ -19,8 +19,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, SurveyError
-from .survey import Column, SurveyDescription, load_description
+from sleeprx.survey.description import Column, SurveyDescription, load_description
+from sleeprx.utils.errors import ConfigError, SurveyError
 
 #: A blank cell where the description allows none; names the key that would allow it.
 MISSING = (
@@ -85,7 +85,7 @@ def shipped_survey_path() -> Path:
     """The survey shipped with sleeprx: the repository copy, else the wheel's copy."""
     name = "Sleep_health_and_lifestyle_dataset.csv"
     package = Path(__file__).resolve().parents[1]
-    for candidate in (package.parent / "data" / name, package / "surveys" / name):
+    for candidate in (package.parent / "data" / name, package / "survey" / "shipped" / name):
         if candidate.is_file():
             return candidate
     raise SurveyError(f"the shipped survey {name} is not installed; pass --survey")

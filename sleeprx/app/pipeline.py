@@ -17,21 +17,27 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field
 
-from .analysis.fidelity import fidelity_report
-from .analysis.fronts import knee, person_fronts, population_curve
-from .analysis.plots import plot_all, shap_table
-from .analysis.sensitivity import sensitivity_points, summarise
-from .config import Strict, validate
-from .errors import ConfigError
-from .files import atomic_write_json, atomic_write_text, read_yaml, staged_dir, write_table
-from .learn.data import read_survey
-from .learn.evaluate import evaluate_models
-from .learn.explain import explain
-from .learn.model import ModelSettings, load_model, save_model, train
-from .learn.survey import SurveyDescription, load_description
-from .prescriptions import prescribe
-from .settings import ParetoSettings, PrescribeSettings, SensitivitySettings, make_settings
-from .verify import constraint_violations
+from sleeprx.analysis.fidelity import fidelity_report
+from sleeprx.analysis.fronts import knee, person_fronts, population_curve
+from sleeprx.analysis.plots import plot_all, shap_table
+from sleeprx.analysis.sensitivity import sensitivity_points, summarise
+from sleeprx.learn.evaluate import evaluate_models
+from sleeprx.learn.explain import explain
+from sleeprx.learn.model import ModelSettings, load_model, save_model, train
+from sleeprx.prescribing.run import prescribe
+from sleeprx.prescribing.verify import constraint_violations
+from sleeprx.settings import ParetoSettings, PrescribeSettings, SensitivitySettings, make_settings
+from sleeprx.survey.description import SurveyDescription, load_description
+from sleeprx.survey.read import read_survey
+from sleeprx.utils.errors import ConfigError
+from sleeprx.utils.files import (
+    atomic_write_json,
+    atomic_write_text,
+    read_yaml,
+    staged_dir,
+    write_table,
+)
+from sleeprx.utils.validation import Strict, validate
 
 __all__ = ["PipelineConfig", "RunResult", "load_pipeline", "run_pareto", "run_pipeline"]
 
@@ -275,7 +281,7 @@ def summary_markdown(
     The positive class is named as the description names it; the share of
     prescriptions the model disagrees with is among the people changed.
     """
-    from .display import is_missing, positive_label
+    from sleeprx.survey.display import is_missing, positive_label
 
     def cell(value: object, spec: str) -> str:
         return "-" if is_missing(value) else format(float(value), spec)
@@ -394,8 +400,8 @@ def sweeper(cluster: ClusterConfig, model, explanation, progress: bool):
 
         yield local
         return
-    from .batch.engine import dask_client
-    from .batch.sweeps import map_people, share_model
+    from sleeprx.batch.engine import dask_client
+    from sleeprx.batch.sweeps import map_people, share_model
 
     with dask_client(cluster.workers, cluster.scheduler) as client:
         # sent once for every sweep, with the curves the sweeps use

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import ConfigError, SleeprxError
-from .settings import PrescribeSettings
+from sleeprx.settings import PrescribeSettings
+from sleeprx.utils.errors import ConfigError, SleeprxError
 
 app = typer.Typer(
     add_completion=False,
@@ -75,12 +75,12 @@ def train(
     ] = None,
 ) -> None:
     """Evaluate the classifiers, train XGBoost on all rows and save it (no pickle)."""
-    from .files import check_output_dir
-    from .learn.data import read_survey
-    from .learn.evaluate import evaluate_models
-    from .learn.model import ModelSettings, save_model
-    from .learn.model import train as fit
-    from .learn.survey import load_description
+    from sleeprx.learn.evaluate import evaluate_models
+    from sleeprx.learn.model import ModelSettings, save_model
+    from sleeprx.learn.model import train as fit
+    from sleeprx.survey.description import load_description
+    from sleeprx.survey.read import read_survey
+    from sleeprx.utils.files import check_output_dir
 
     check_output_dir(out_dir)  # refuse a bad --out before the cross-validation
     data = read_survey(survey, load_description(description))
@@ -92,7 +92,7 @@ def train(
     settings = ModelSettings(**values)
     tuned = None
     if tune:
-        from .learn.tuning import tune as search
+        from sleeprx.learn.tuning import tune as search
 
         with err.status(f"tuning XGBoost ({settings.tune_trials} trials)...") as status:
             tuned = search(data, settings=settings, log=lambda line: status.update(line))
@@ -186,12 +186,12 @@ def prescribe(
     With --workers, --scheduler, --resume or --chunk-size, the survey is solved in
     chunks of rows that stream into OUT.parts/ (Parquet) and the run can be resumed.
     """
-    from .files import table_format, write_table
-    from .learn.data import read_survey
-    from .learn.model import load_model
-    from .prescriptions import prescribe as run
-    from .settings import make_settings, parse_goal
-    from .verify import constraint_violations
+    from sleeprx.learn.model import load_model
+    from sleeprx.prescribing.run import prescribe as run
+    from sleeprx.prescribing.verify import constraint_violations
+    from sleeprx.settings import make_settings, parse_goal
+    from sleeprx.survey.read import read_survey
+    from sleeprx.utils.files import table_format, write_table
 
     fmt = table_format(out_file, fmt)  # refuse a bad format before solving anything
     settings = make_settings(
@@ -232,7 +232,7 @@ def prescribe(
 
 def prescribe_batch(survey, model_dir, out_file, settings, fmt, ids, **batch) -> None:
     """``prescribe`` in chunks (sleeprx.batch); progress lines go to stderr."""
-    from .batch import prescribe_batch as run
+    from sleeprx.batch import prescribe_batch as run
 
     result = run(
         survey,
@@ -280,7 +280,7 @@ def pareto(
     mode: Annotated[str, typer.Option(help="surrogate or exact")] = "surrogate",
 ) -> None:
     """Per-person Pareto fronts and population curves (CSV); draw them with 'plot'."""
-    from .pipeline import run_pareto
+    from sleeprx.app.pipeline import run_pareto
 
     written = run_pareto(model_dir, out_dir, survey=survey, mode=mode, progress=sys.stderr.isatty())
     out.print(f"wrote {', '.join(str(p) for p in written)}")
@@ -289,7 +289,7 @@ def pareto(
 @app.command()
 def plot(run: Annotated[Path, typer.Option("--run", help="a run folder with the CSVs")]) -> None:
     """Redraw every figure of a run from its CSVs, without re-solving."""
-    from .analysis.plots import plot_all
+    from sleeprx.analysis.plots import plot_all
 
     written = plot_all(run)
     out.print(f"wrote {len(written)} files into {run / 'figures'}")
@@ -298,8 +298,8 @@ def plot(run: Annotated[Path, typer.Option("--run", help="a run folder with the 
 @app.command("run")
 def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) -> None:
     """Run a whole pipeline: train, explain, prescribe, sweep, plot, summarise."""
-    from .pipeline import load_pipeline
-    from .pipeline import run_pipeline as execute
+    from sleeprx.app.pipeline import load_pipeline
+    from sleeprx.app.pipeline import run_pipeline as execute
 
     result = execute(load_pipeline(config), progress=sys.stderr.isatty(), log=err.print)
     out.print(metrics_table(result.metrics))

@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError, SolverError, SurveyError
-from .learn.curves import EffectCurve
-from .learn.data import Survey, typed_id
-from .learn.explain import Explanation, effect_curves
-from .learn.model import TrainedModel
-from .odds import sigmoid
-from .optimize.ensemble import tree_scorer
-from .optimize.factor_tables import attach_ensembles
-from .optimize.problem import PersonProblem, build_problem
-from .optimize.routes import Found, find_best
-from .progress import track
-from .settings import PrescribeSettings
-from .verify import rescore
+from sleeprx.learn.ensemble import tree_scorer
+from sleeprx.learn.explain import Explanation, effect_curves
+from sleeprx.learn.model import TrainedModel
+from sleeprx.optimize.factor_tables import attach_ensembles
+from sleeprx.optimize.problem import PersonProblem, build_problem
+from sleeprx.optimize.routes import Found, find_best
+from sleeprx.prescribing.verify import rescore
+from sleeprx.settings import PrescribeSettings
+from sleeprx.survey.curves import EffectCurve
+from sleeprx.survey.read import Survey, typed_id
+from sleeprx.utils.errors import ConfigError, SolverError, SurveyError
+from sleeprx.utils.odds import sigmoid
+from sleeprx.utils.progress import track
 
 __all__ = ["Plan", "decide", "plan_person", "prepare_problems", "prescribe"]
 
@@ -381,7 +381,11 @@ def _order_columns(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
 
 def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[float]) -> str:
     """One plain sentence in the description's words (labels, units, clock times)."""
-    from .display import change_phrase, join_phrases, sentence  # formatting lives there
+    from sleeprx.survey.display import (  # formatting lives there
+        change_phrase,
+        join_phrases,
+        sentence,
+    )
 
     if plan.levels is None:
         return f"No prescription: {plan.reason}."
@@ -403,6 +407,6 @@ def _held_note(model: TrainedModel, problem: PersonProblem) -> str:
 
 
 def _number(v: float) -> str:
-    from .display import format_number
+    from sleeprx.survey.display import format_number
 
     return format_number(v)

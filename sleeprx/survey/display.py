@@ -17,7 +17,7 @@ import math
 import textwrap
 from collections.abc import Sequence
 
-from .learn.survey import Column, ModifiableFactor, SurveyDescription
+from sleeprx.survey.description import Column, ModifiableFactor, SurveyDescription
 
 __all__ = [
     "FALLBACK_POSITIVE",

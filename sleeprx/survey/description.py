@@ -21,9 +21,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..config import Strict, validate
-from ..errors import DescriptionError
-from ..files import read_yaml
+from sleeprx.utils.errors import DescriptionError
+from sleeprx.utils.files import read_yaml
+from sleeprx.utils.validation import Strict, validate
 
 __all__ = [
     "Column",
@@ -416,7 +416,7 @@ class SurveyDescription(Strict):
 
 def shipped_description_path() -> Path:
     """The description of the survey shipped with sleeprx."""
-    return Path(__file__).parents[1] / "surveys" / "sleep_health.yaml"
+    return Path(__file__).parent / "shipped" / "sleep_health.yaml"
 
 
 def load_description(path: str | Path | None = None) -> SurveyDescription:

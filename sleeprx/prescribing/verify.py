@@ -7,10 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .learn.model import TrainedModel
-from .learn.survey import SurveyDescription
-from .optimize.ensemble import tree_scorer
-from .optimize.problem import PersonProblem, profile_features, steps_between
+from sleeprx.learn.ensemble import tree_scorer
+from sleeprx.learn.model import TrainedModel
+from sleeprx.optimize.problem import PersonProblem, profile_features, steps_between
+from sleeprx.survey.description import SurveyDescription
 
 __all__ = [
     "apply_profiles",

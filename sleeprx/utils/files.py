@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from .errors import ArtifactError, ConfigError
+from sleeprx.utils.errors import ArtifactError, ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
