@@ -468,3 +468,69 @@ def test_description_alias_to_unknown_category(tmp_path):
 def test_description_from_dict_needs_a_mapping():
     with pytest.raises(DescriptionError, match="expected a mapping"):
         description_from_dict(["not", "a", "mapping"])
+
+
+# --- rules that could never match, and misspelt keys --------------------------------
+
+
+def _messy_yaml() -> dict:
+    path = shipped_description_path().with_name("messy_sleep.yaml")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _rules(raw: dict, lever: str) -> list[dict]:
+    return next(f for f in raw["modifiable"] if f["column"] == lever)["rules"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "pieces"),
+    [
+        (
+            lambda raw: _rules(raw, "drinks_per_day")[1]["when"][0].update(value="female"),
+            [
+                "modifiable 'drinks_per_day', rule 2",
+                "'female' is not one of the categories",
+                "['Male', 'Female']",
+                "did you mean 'Female'?",
+            ],
+        ),
+        (
+            lambda raw: _rules(raw, "sleep_weekday")[0]["when"][0].update(value="65"),
+            ["modifiable 'sleep_weekday', rule 1", "'age' holds numbers", "'65' is text"],
+        ),
+        (
+            lambda raw: _rules(raw, "sleep_weekday")[0].update(upper=10),
+            ["modifiable 'sleep_weekday', rule 1", "upper 10 is outside", "safe range 6..9"],
+        ),
+    ],
+    ids=["not-a-category", "quoted-number", "bound-outside-safe-range"],
+)
+def test_a_rule_that_could_not_work_is_refused_in_one_line_naming_it(tmp_path, edit, pieces):
+    raw = _messy_yaml()
+    assert description_from_dict(raw)  # the shipped rules are fine
+    edit(raw)
+    with pytest.raises(DescriptionError, match=_pieces("desc.yaml", *pieces)) as caught:
+        load_description(_write_yaml(tmp_path, raw))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_misspelt_key_gets_did_you_mean(tmp_path):
+    raw = _shipped_yaml()
+    raw["modifable"] = raw.pop("modifiable")
+    with pytest.raises(
+        DescriptionError, match=_pieces("unknown key 'modifable'", "did you mean 'modifiable'?")
+    ) as caught:
+        load_description(_write_yaml(tmp_path, raw))
+    assert "required" not in str(caught.value)  # the misspelling is the one problem
+
+
+def test_a_header_that_differs_only_by_case_names_both_spellings(tmp_path):
+    def lower_stress_header(frame: pd.DataFrame) -> None:
+        frame.columns = ["stress level" if c == "Stress Level" else c for c in frame.columns]
+
+    path = _edited(tmp_path, lower_stress_header)
+    with pytest.raises(
+        SurveyError,
+        match=_pieces(FILE, "'stress level' in the file", "'Stress Level' in the description"),
+    ):
+        read_survey(path)

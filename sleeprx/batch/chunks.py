@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from sleeprx.survey.description import SurveyDescription
-from sleeprx.survey.read import RowRange, _check_unique_ids, parse_id
+from sleeprx.survey.read import RowRange, check_unique_ids, parse_id
 from sleeprx.utils.errors import SurveyError
 
 __all__ = ["SurveyScan", "scan_survey"]
@@ -83,7 +83,7 @@ def scan_survey(path: Path, description: SurveyDescription, chunk_size: int) -> 
     sizes = [min(chunk_size, n - k * chunk_size) for k in range(len(chunks))]
     typed = pd.Series([parse_id(description, t) for t in ids], dtype=object)
     if id_at is not None:
-        _check_unique_ids(typed, name, description)
+        check_unique_ids(typed, name, description)
     return SurveyScan(path, digest.hexdigest(), n, chunks, sizes, typed)
 
 

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from difflib import get_close_matches
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -347,28 +348,16 @@ class SurveyDescription(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"canonical names used twice: {dupes}")
-        known = set(names)
+        answers = {n: c for c in self.columns for n in c.output_names}
+        known = sorted(answers)
         for ref, what in [(self.id_column, "id_column"), (self.target.column, "target.column")]:
-            if ref not in known:
-                raise ValueError(f"{what} '{ref}' is not a column; known: {sorted(known)}")
+            if ref not in answers:
+                raise ValueError(f"{what} '{ref}' is not a column; known: {known}")
         for c in self.columns:
             if c.type == "text" and c.name != self.id_column:
                 raise ValueError(f"column '{c.source}': type text is for the id column only")
         for f in self.modifiable:
-            if f.column not in known:
-                raise ValueError(f"modifiable '{f.column}' is not a column; known: {sorted(known)}")
-            col = self.column(f.column)
-            if col.type not in ("numeric", "integer"):
-                raise ValueError(f"modifiable '{f.column}' must be numeric, not {col.type}")
-            if not col.feature:
-                raise ValueError(f"modifiable '{f.column}' must be a model feature")
-            for rule in f.rules:
-                for c in rule.when:
-                    if c.column not in known:
-                        raise ValueError(
-                            f"modifiable '{f.column}': a rule names '{c.column}', which is not "
-                            f"a column; known: {sorted(known)}"
-                        )
+            _check_lever(f, answers)
         levers = set(self.modifiable_names)
         for c in self.constraints:
             for t in c.terms:
@@ -412,6 +401,86 @@ class SurveyDescription(Strict):
         the prescription policy (modifiable factors, costs, resistances)."""
         part = self.model_dump(mode="json", include={"id_column", "columns", "target"})
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
+
+
+_NUMBERS = ("numeric", "integer", "split")
+
+
+def _check_lever(factor: ModifiableFactor, answers: Mapping[str, Column]) -> None:
+    """A lever's column is a numeric feature, and each of its rules can match someone."""
+    if factor.column not in answers:
+        raise ValueError(f"modifiable '{factor.column}' is not a column; known: {sorted(answers)}")
+    col = answers[factor.column]
+    if col.type not in ("numeric", "integer"):
+        raise ValueError(f"modifiable '{factor.column}' must be numeric, not {col.type}")
+    if not col.feature:
+        raise ValueError(f"modifiable '{factor.column}' must be a model feature")
+    for number, rule in enumerate(factor.rules, start=1):
+        where = f"modifiable '{factor.column}', rule {number} (when {_when(rule)})"
+        for condition in rule.when:
+            if condition.column not in answers:
+                raise ValueError(
+                    f"{where}: '{condition.column}' is not a column; known: {sorted(answers)}"
+                )
+            _check_value(where, condition, answers[condition.column])
+        _check_bounds(where, rule, factor)
+
+
+def _check_value(where: str, condition: Condition, column: Column) -> None:
+    """The value is of the answer's kind: a rule comparing unlike kinds never matches."""
+    values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
+    name = condition.column
+    for value in values:
+        if column.type in _NUMBERS:
+            if isinstance(value, str):
+                fix = "write it without quotes" if _is_number(value) else "give a number"
+                raise ValueError(f"{where}: '{name}' holds numbers, but {value!r} is text; {fix}")
+        elif not isinstance(value, str):
+            raise ValueError(
+                f"{where}: '{name}' holds text, but {_show(value)} is a number; quote it"
+            )
+        elif column.type == "categorical" and value not in column.categories:
+            near = column.aliases.get(value) or next(
+                (c for c in column.categories if c.casefold() == value.casefold()),
+                None,
+            )
+            near = near or next(iter(get_close_matches(value, column.categories, n=1)), None)
+            raise ValueError(
+                f"{where}: {value!r} is not one of the categories of '{name}' "
+                f"{list(column.categories)}" + (f"; did you mean {near!r}?" if near else "")
+            )
+
+
+def _check_bounds(where: str, rule: Rule, factor: ModifiableFactor) -> None:
+    """A rule's bounds lie in the lever's safe range: sleeprx never prescribes outside it."""
+    low, high = factor.safe_lower, factor.safe_upper
+    for key, bound in (("lower", rule.lower), ("upper", rule.upper)):
+        if bound is not None and not low - 1e-9 <= bound <= high + 1e-9:
+            raise ValueError(
+                f"{where}: {key} {_show(bound)} is outside the lever's safe range "
+                f"{_show(low)}..{_show(high)}"
+            )
+    if rule.lower is not None and rule.upper is not None and rule.lower > rule.upper:
+        raise ValueError(f"{where}: lower {_show(rule.lower)} > upper {_show(rule.upper)}")
+
+
+def _when(rule: Rule) -> str:
+    """A rule's conditions as written, e.g. ``age >= 65 and sex == 'Female'``."""
+    return " and ".join(f"{c.column} {c.op} {_show(c.value)}" for c in rule.when)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(_show, value)) + "]"
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def shipped_description_path() -> Path:

@@ -32,6 +32,7 @@ __all__ = [
     "RowProblem",
     "RowRange",
     "Survey",
+    "check_unique_ids",
     "parse_id",
     "read_survey",
     "shipped_survey_path",
@@ -131,64 +132,99 @@ def read_survey(
     errors : ``"raise"`` stops at the first invalid cell; ``"collect"`` sets invalid
         rows aside in :attr:`Survey.problems` and keeps the valid ones.
     rows : read only these rows (and the header); messages keep the file's row numbers.
+
+    Returns
+    -------
+    Survey
+        ``frame`` holds one column per canonical name (a split column gives one per
+        part) and ``resistance__<lever>`` for each per-person resistance read, indexed
+        by id and sorted; ``problems`` holds the rows set aside, in file order.
     """
     path = Path(path) if path is not None else shipped_survey_path()
     description = description if description is not None else load_description()
     raw = _read_csv(path, rows)
     name = path.name
     first = rows.first if rows is not None else 0  # data rows before the ones read
+    _check_columns(raw, description, name)
+    columns, problems = _canonical(raw, description, name, first)
+    frame = pd.DataFrame(columns)
+    check_unique_ids(frame[description.id_column], name, description, first)
+    problems.sort(key=lambda p: p.row)
+    if problems and errors == "raise":
+        raise SurveyError(problems[0].message)
+    frame = _valid_rows_by_id(frame, problems, description, first)
+    return Survey(frame=frame, description=description, source=str(path), problems=problems)
 
+
+def _check_columns(raw: pd.DataFrame, description: SurveyDescription, name: str) -> None:
+    """Every column the description names is in the file, headers spelt as it spells them."""
+    header = list(raw.columns)
+    folded = {h.casefold(): h for h in header}
+    cased = [
+        f"'{folded[c.source.casefold()]}' in the file, '{c.source}' in the description"
+        for c in description.columns
+        if c.source not in header and c.source.casefold() in folded
+    ]
+    if cased:
+        raise SurveyError(
+            f"{name}: header(s) differ from the description only by case ({'; '.join(cased)}); "
+            f"write them as the description does"
+        )
     # The target may be absent: people who have not reported their sleep quality can
     # still be prescribed for (training and evaluation refuse such a survey).
     target = _source_of(description, description.target.column)
     needed = [c.source for c in description.columns if c.source != target]
-    missing = [c for c in needed if c not in raw.columns]
+    missing = [c for c in needed if c not in header]
     if missing:
         raise SurveyError(
-            f"{name}: missing column(s) {missing}; found {list(raw.columns)}. "
+            f"{name}: missing column(s) {missing}; found {header}. "
             f"The description '{description.name}' needs {needed}."
         )
 
-    problems: list[RowProblem] = []
+
+def _canonical(
+    raw: pd.DataFrame, description: SurveyDescription, name: str, first: int
+) -> tuple[dict[str, pd.Series], list[RowProblem]]:
+    """The canonical columns (and per-person resistances), and every invalid cell."""
     ids = raw[_source_of(description, description.id_column)]
+
+    def problems(source: str, bad: list[tuple[int, str]]) -> list[RowProblem]:
+        return [
+            RowProblem(
+                first + pos + 1,
+                ids.iloc[pos],
+                source,
+                f"{name} {_at(first + pos)}, column '{source}': {message}",
+            )
+            for pos, message in bad
+        ]
+
     out: dict[str, pd.Series] = {}
+    found: list[RowProblem] = []
     for column in description.columns:
         if column.source not in raw.columns:
             continue  # only the target can be absent here
         for out_name, values, bad in _convert(column, raw[column.source]):
             out[out_name] = values
-            for pos, msg in bad:
-                problems.append(
-                    RowProblem(
-                        first + pos + 1,
-                        ids.iloc[pos],
-                        column.source,
-                        f"{name} {_at(first + pos)}, column '{column.source}': {msg}",
-                    )
-                )
+            found += problems(column.source, bad)
     for factor in description.modifiable:
         rc = factor.resistance_column
         if rc is not None and rc in raw.columns:
             values, bad = _numbers(raw[rc], low=0.0, high=None, integer=False, missing_ok=True)
             out[f"resistance__{factor.column}"] = values
-            problems += [
-                RowProblem(
-                    first + p + 1, ids.iloc[p], rc, f"{name} {_at(first + p)}, column '{rc}': {m}"
-                )
-                for p, m in bad
-            ]
+            found += problems(rc, bad)
+    return out, found
 
-    frame = pd.DataFrame(out)
-    _check_unique_ids(frame[description.id_column], name, description, first)
-    problems.sort(key=lambda p: p.row)
-    if problems and errors == "raise":
-        raise SurveyError(problems[0].message)
+
+def _valid_rows_by_id(
+    frame: pd.DataFrame, problems: list[RowProblem], description: SurveyDescription, first: int
+) -> pd.DataFrame:
+    """The rows without a problem, indexed by id (whole numbers as int64) and sorted."""
     bad_rows = sorted({p.row - 1 - first for p in problems})
     frame = frame.drop(index=frame.index[bad_rows])
     if description.column(description.id_column).type != "text":
         frame[description.id_column] = frame[description.id_column].astype(np.int64)
-    frame = frame.set_index(description.id_column).sort_index()
-    return Survey(frame=frame, description=description, source=str(path), problems=problems)
+    return frame.set_index(description.id_column).sort_index()
 
 
 def _at(pos: int) -> str:
@@ -323,9 +359,11 @@ def _categories(column: Column, text: pd.Series):
     return mapped.where(mapped != "", None), bad
 
 
-def _check_unique_ids(
+def check_unique_ids(
     ids: pd.Series, name: str, description: SurveyDescription, first_row: int = 0
 ) -> None:
+    """Refuse ids that appear twice, naming the file ``name`` and the rows (counted from
+    ``first_row + 1``); blank or invalid ids (``None``) are not compared."""
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if not dup.empty:
         first = dup.iloc[0]

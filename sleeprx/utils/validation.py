@@ -3,13 +3,15 @@
 Every configuration sleeprx reads (survey descriptions, prescription settings,
 pipelines) is a pydantic model derived from :class:`Strict`: unknown keys are refused
 and values are frozen. :func:`validate` turns pydantic's errors into one line that
-names each key, the value found and, for an unknown key, the keys allowed there.
+names each key, the value found and, for an unknown key, the keys allowed there and
+the one it most likely misspells.
 """
 
 from __future__ import annotations
 
 import types
 import typing
+from difflib import get_close_matches
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -34,18 +36,41 @@ def validate(model: type[M], raw: object, error: type[Exception], source: str) -
 
 
 def validation_message(exc: ValidationError, root: type[BaseModel] | None = None) -> str:
-    """Each problem as ``key 'a.b': message (found value)``, joined by ``; ``."""
+    """Each problem as ``key 'a.b': message (found value)``, joined by ``; ``.
+
+    An unknown key close to an allowed one says which (``did you mean 'modifiable'?``);
+    the required key it was meant for is then not reported missing as well.
+    """
+    errors = exc.errors()
+    meant = {}  # the location of a required key -> the unknown key that misspells it
+    for e in errors:
+        if e["type"] == "extra_forbidden" and root is not None:
+            near = _near(str(e["loc"][-1]), _allowed_keys(root, e["loc"][:-1]))
+            if near is not None:
+                meant[(*e["loc"][:-1], near)] = e["loc"]
     parts = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    for e in errors:
+        loc = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(root, e["loc"][:-1]) if root is not None else []
-            parts.append(f"unknown key '{loc}'; allowed keys here: {allowed}")
+            near = _near(str(e["loc"][-1]), allowed)
+            hint = f" (did you mean '{near}'?)" if near is not None else ""
+            parts.append(f"unknown key '{loc}'; allowed keys here: {allowed}{hint}")
+        elif e["type"] == "missing":
+            if tuple(e["loc"]) not in meant:
+                parts.append(f"key '{loc}' is required")
         elif e["type"] in ("value_error", "assertion_error"):
-            parts.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
+            message = e["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {message}" if loc else message)
         else:
-            parts.append(f"key '{loc}': {e['msg']} (found {e.get('input')!r})")
+            parts.append(f"key '{loc or '(top level)'}': {e['msg']} (found {e.get('input')!r})")
     return "; ".join(parts)
+
+
+def _near(key: str, allowed: list[str]) -> str | None:
+    """The allowed key ``key`` most likely misspells, if one is close."""
+    found = get_close_matches(key, allowed, n=1, cutoff=0.75)
+    return found[0] if found else None
 
 
 def _allowed_keys(root: type[BaseModel], loc: tuple) -> list[str]:
