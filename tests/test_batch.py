@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from sleeprx.batch import engine, parts_dir, prescribe_batch
@@ -257,3 +259,121 @@ def test_text_ids_and_blank_answers_in_parts_equal_the_in_process_table(tmp_path
     columns = [c for c in direct.columns if c != "solve_seconds"]
     expected = pd.read_csv(io.StringIO(direct.to_csv(index=False)))
     pd.testing.assert_frame_equal(batch[columns], expected[columns])
+
+
+# --- a resumed run never trusts a damaged part or manifest ---------------------------
+
+
+@pytest.fixture(scope="module")
+def undamaged(small_model_dir, tmp_path_factory):
+    """A finished run of 300 people in three chunks of 100 (the first has 99 rows: one
+    row has no valid id), and its table."""
+    folder = tmp_path_factory.mktemp("undamaged")
+    survey = make_cohort(folder / "cohort.csv", 300, seed=2)
+    out = folder / "p.csv"
+    prescribe_batch(survey, small_model_dir, out, chunk_size=100)
+    return survey, out, pd.read_csv(out).drop(columns="solve_seconds")
+
+
+@pytest.fixture
+def damaged_copy(undamaged, tmp_path):
+    """A copy of the finished run's output and parts, to damage."""
+    survey, out, _ = undamaged
+    copy = tmp_path / out.name
+    shutil.copytree(parts_dir(out), parts_dir(copy))
+    shutil.copy(out, copy)
+    return survey, copy
+
+
+def _corrupt_data_pages(parts):
+    path = parts / "part-00001.parquet"
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    assert pq.ParquetFile(path).metadata.num_rows == 100  # the footer still reads
+
+
+def _overwrite_with_another_chunks_part(parts):
+    rows = [pq.ParquetFile(parts / f"part-{k:05d}.parquet").metadata.num_rows for k in (1, 2)]
+    assert rows == [100, 100]  # same row count: only the content tells them apart
+    shutil.copy(parts / "part-00001.parquet", parts / "part-00002.parquet")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _corrupt_data_pages,
+        _overwrite_with_another_chunks_part,
+        lambda parts: (parts / "part-00000.parquet").unlink(),
+    ],
+    ids=["corrupt-data-pages", "another-chunks-part", "missing-part"],
+)
+def test_resume_solves_a_damaged_part_again(damage, damaged_copy, undamaged, small_model_dir):
+    survey, out = damaged_copy
+    damage(parts_dir(out))
+    result = prescribe_batch(survey, small_model_dir, out, chunk_size=100, resume=True)
+    assert (result.solved, result.reused) == (1, 2)
+    table = pd.read_csv(out).drop(columns="solve_seconds")
+    pd.testing.assert_frame_equal(table, undamaged[2])  # nobody lost or duplicated
+
+
+def _edit_manifest(out, edit):
+    path = parts_dir(out) / "manifest.json"
+    raw = json.loads(path.read_text())
+    edit(raw)
+    path.write_text(json.dumps(raw))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda out: _edit_manifest(out, lambda raw: raw["done"].update({"1": {}})), "done.1"),
+        (
+            lambda out: _edit_manifest(
+                out, lambda raw: raw["done"].update({"7": raw["done"]["1"]})
+            ),
+            "done.7",
+        ),
+        (
+            lambda out: (parts_dir(out) / "manifest.json").write_text('{"kind": "sleeprx.batch'),
+            "not JSON",
+        ),
+    ],
+    ids=["emptied-entry", "entry-under-another-key", "truncated"],
+)
+def test_resume_refuses_a_damaged_manifest_in_one_line(
+    damage, message, damaged_copy, small_model_dir
+):
+    survey, out = damaged_copy
+    damage(out)
+    with pytest.raises(ArtifactError, match=message) as caught:
+        prescribe_batch(survey, small_model_dir, out, chunk_size=100, resume=True)
+    assert "manifest.json" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_cli_refuses_a_damaged_manifest_with_exit_2(damaged_copy, small_model_dir):
+    survey, out = damaged_copy
+    _edit_manifest(out, lambda raw: raw["done"].update({"1": {}}))
+    args = ["prescribe", "--model", small_model_dir, "--survey", survey, "--out", out]
+    result = sleeprx_cli(*args, "--resume", "--chunk-size", "100")
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "manifest.json" in line and "done.1" in line, line
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"chunk_size": 0}, "argument chunk_size: Input should be greater than or equal to 1"),
+        ({"workers": "two"}, "argument workers: Input should be a valid integer"),
+        ({"workers": -1}, "argument workers"),
+        ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "workers and scheduler: give one"),
+    ],
+)
+def test_bad_cluster_arguments_are_refused_before_anything_runs(
+    options, message, cohort, small_model_dir, tmp_path
+):
+    with pytest.raises(ConfigError, match=message):
+        prescribe_batch(cohort, small_model_dir, tmp_path / "p.csv", **options)
+    assert not parts_dir(tmp_path / "p.csv").exists()

@@ -6,27 +6,41 @@ processes, or the cluster at ``scheduler``), or solves the chunks itself one aft
 the other. Each task writes its part into ``<out>.parts/``; the driver records each
 finished chunk in ``manifest.json`` and, at the end, merges the parts into the
 output file. A run that was killed is finished by running it again with
-``resume=True``: finished chunks are kept, the others are solved.
+``resume=True``: a finished chunk is kept if its part is still the file it wrote (the
+manifest records each part's sha256), every other chunk is solved again, and a
+manifest that is damaged is refused.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SkipValidation
 
 from sleeprx.batch.chunks import SurveyScan, scan_survey
-from sleeprx.batch.manifest import NAME, Manifest, inputs_of, model_sha256
-from sleeprx.batch.parts import assemble, part_path, read_rows
+from sleeprx.batch.manifest import (
+    NAME,
+    ChunkRecord,
+    Manifest,
+    file_sha256,
+    inputs_of,
+    model_sha256,
+)
+from sleeprx.batch.parts import assemble, part_path
 from sleeprx.batch.worker import ChunkTask, solve_chunk
 from sleeprx.learn.model import load_model
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.read import read_survey, shipped_survey_path, typed_id
 from sleeprx.utils.errors import ArtifactError, ConfigError, SurveyError
 from sleeprx.utils.files import fresh_dir, table_format, written_by_sleeprx
+from sleeprx.utils.progress import Progress
+from sleeprx.utils.validation import checked_call
 
 __all__ = ["BatchResult", "parts_dir", "prescribe_batch"]
 
@@ -60,6 +74,7 @@ def parts_dir(out: Path) -> Path:
     return out.parent / f"{out.name}.parts"
 
 
+@checked_call(ConfigError)
 def prescribe_batch(
     survey_path: str | Path | None,
     model_dir: str | Path,
@@ -67,11 +82,11 @@ def prescribe_batch(
     *,
     settings: PrescribeSettings | None = None,
     fmt: str | None = None,
-    ids: Iterable[int] | None = None,
-    workers: int | None = None,
+    ids: Annotated[Iterable[int | str] | None, SkipValidation] = None,  # typed by the survey
+    workers: Annotated[int, Field(ge=0)] | None = None,
     scheduler: str | None = None,
     resume: bool = False,
-    chunk_size: int = 2000,
+    chunk_size: Annotated[int, Field(ge=1)] = 2000,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BatchResult:
@@ -83,21 +98,61 @@ def prescribe_batch(
     ``scheduler="tcp://host:port"`` uses a running cluster (its workers must import
     sleeprx and read the same paths); neither solves in this process. ``progress``
     shows a progress bar; otherwise ``log`` gets a line at most every few seconds.
+    ``resume`` keeps the chunks a run of the same inputs finished, if their parts are
+    intact, and solves the others. Arguments of the wrong type or out of range raise
+    :class:`ConfigError`.
     """
     started = time.perf_counter()
+    if workers and scheduler:
+        raise ConfigError("workers and scheduler: give one (a local cluster, or a running one)")
     settings = settings or PrescribeSettings()
     out = Path(out_path)
     fmt = table_format(out, fmt)
-    if chunk_size < 1:
-        raise ConfigError(f"--chunk-size {chunk_size}: expected a whole number >= 1")
-    if workers is not None and workers < 0:
-        raise ConfigError(f"--workers {workers}: expected a whole number >= 0")
-    if workers and scheduler:
-        raise ConfigError("--workers and --scheduler: give one (a local cluster, or a running one)")
     if out.is_dir():
         raise ArtifactError(f"{out}: is a folder; give a file name")
+    job = _prepare(survey_path, Path(model_dir), settings, ids, chunk_size, parts_dir(out))
+    manifest = _open_manifest(job, resume, log)
+    reused = len(manifest.done)
+    tasks = _tasks(job, settings, finished=manifest.done)
+    if log is not None:
+        again = f"; {reused} already finished" if reused else ""
+        log(
+            f"{job.people:,} people in {len(job.plan)} chunk(s) of up to {chunk_size:,} "
+            f"rows{again}; solving {len(tasks)} on {_where(workers, scheduler)}"
+        )
+    with _progress(job, manifest, progress, log) as bar:
+        _solve(tasks, manifest, job.folder, workers, scheduler, bar, job.people_of)
+    return _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a run was asked to do, once its inputs are read and checked."""
+
+    survey: Path
+    model_dir: Path
+    ids: list | None  # typed like the survey's ids, in output order
+    scan: SurveyScan
+    plan: dict[int, tuple | None]  # chunk -> the ids wanted from it (None: everyone)
+    people_of: dict[int, int]  # chunk -> people it prescribes for
+    folder: Path  # the parts folder
+    inputs: dict  # what the manifest records the run was made on
+
+    @property
+    def people(self) -> int:
+        return sum(self.people_of.values())
+
+
+def _prepare(
+    survey_path: str | Path | None,
+    model_dir: Path,
+    settings: PrescribeSettings,
+    ids: Iterable[int | str] | None,
+    chunk_size: int,
+    folder: Path,
+) -> _Job:
+    """Load the model, scan the survey once and plan the chunks; refuse bad inputs."""
     survey = Path(survey_path) if survey_path is not None else shipped_survey_path()
-    model_dir = Path(model_dir)
     model = load_model(model_dir)  # refuse a bad model folder before anything else
     ids = None if ids is None else list(dict.fromkeys(typed_id(model.description, i) for i in ids))
     if not model.curves or any(n not in model.curves for n in model.description.modifiable_names):
@@ -105,70 +160,95 @@ def prescribe_batch(
             f"{model_dir}: the model has no saved effect curves; a batch run needs them so "
             f"that every chunk is judged by the same curves (retrain with 'sleeprx train')"
         )
-
     scan = scan_survey(survey, model.description, chunk_size)
     # The columns, the CSV dialect: the first chunk is read as every task will read it.
     read_survey(survey, model.description, errors="collect", rows=scan.chunks[0])
     plan = _plan(scan, ids, chunk_size)
     people_of = {k: len(p) if p is not None else scan.sizes[k] for k, p in plan.items()}
-    people = sum(people_of.values())
-
-    folder = parts_dir(out)
     inputs = inputs_of(scan.sha256, model_sha256(model_dir), settings, ids, chunk_size)
-    manifest = _open_manifest(folder, inputs, len(plan), people, resume, log)
-    reused = len(manifest.done)
-    tasks = [
+    return _Job(survey, model_dir, ids, scan, plan, people_of, folder, inputs)
+
+
+def _tasks(job: _Job, settings: PrescribeSettings, finished: Collection[int]) -> list[ChunkTask]:
+    """One task per chunk of the plan not ``finished``."""
+    return [
         ChunkTask(
             index=k,
-            survey=str(survey),
-            rows=scan.chunks[k],
-            model_dir=str(model_dir),
-            model_sha256=inputs["model_sha256"],
+            survey=str(job.survey),
+            rows=job.scan.chunks[k],
+            model_dir=str(job.model_dir),
+            model_sha256=job.inputs["model_sha256"],
             settings=settings,
-            ids=plan[k],
-            parts_dir=str(folder),
+            ids=job.plan[k],
+            parts_dir=str(job.folder),
         )
-        for k in plan
-        if k not in manifest.done
+        for k in job.plan
+        if k not in finished
     ]
-    where = (
-        f"the Dask cluster at {scheduler}"
-        if scheduler
-        else f"{workers} local Dask worker(s)"
-        if workers
-        else "this process"
-    )
-    if log is not None:
-        again = f"; {reused} already finished" if reused else ""
-        log(
-            f"{people:,} people in {len(plan)} chunk(s) of up to {chunk_size:,} rows{again}; "
-            f"solving {len(tasks)} on {where}"
-        )
-    done_people = sum(people_of[k] for k in manifest.done)
-    with _Progress(people, done_people, progress, log) as bar:
-        last_save = time.monotonic()
-        for summary in _run(tasks, workers, scheduler):
-            manifest.done[summary["chunk"]] = summary
-            bar.advance(people_of[summary["chunk"]])
-            if time.monotonic() - last_save >= SAVE_EVERY:
-                manifest.save()
-                last_save = time.monotonic()
-        manifest.save()
 
-    summaries = [manifest.done[k] for k in sorted(manifest.done)]
-    if ids is None and not any(s["valid"] for s in summaries):
-        first = summaries[0]["first_problem"]
+
+def _where(workers: int | None, scheduler: str | None) -> str:
+    if scheduler:
+        return f"the Dask cluster at {scheduler}"
+    return f"{workers} local Dask worker(s)" if workers else "this process"
+
+
+def _progress(
+    job: _Job, manifest: Manifest, bar: bool, log: Callable[[str], None] | None
+) -> Progress:
+    done = sum(job.people_of[k] for k in manifest.done)
+    return Progress(
+        job.people,
+        "prescribing",
+        unit="people",
+        done=done,
+        bar=bar,
+        log=log,
+        every=LOG_EVERY,
+        done_label="prescribed",
+    )
+
+
+def _solve(
+    tasks: list[ChunkTask],
+    manifest: Manifest,
+    folder: Path,
+    workers: int | None,
+    scheduler: str | None,
+    bar: Progress,
+    people_of: dict[int, int],
+) -> None:
+    """Solve ``tasks``, recording each finished chunk with its part's hash."""
+    last_save = time.monotonic()
+    for summary in _run(tasks, workers, scheduler):
+        k = summary["chunk"]
+        sha256 = file_sha256(part_path(folder, k))
+        manifest.done[k] = ChunkRecord.model_validate({**summary, "sha256": sha256})
+        bar.advance(people_of[k])
+        if time.monotonic() - last_save >= SAVE_EVERY:
+            manifest.save()
+            last_save = time.monotonic()
+    manifest.save()
+
+
+def _finish(
+    job: _Job, manifest: Manifest, out: Path, fmt: str, *, solved: int, reused: int, started: float
+) -> BatchResult:
+    """Merge the parts into ``out`` and say how the run went."""
+    records = [manifest.done[k] for k in sorted(manifest.done)]
+    if job.ids is None and not any(r.valid for r in records):
+        first = records[0].first_problem
         raise SurveyError(
-            f"{survey.name}: no valid rows to prescribe for"
+            f"{job.survey.name}: no valid rows to prescribe for"
             + (f"; the first problem: {first}" if first else "")
         )
     status: dict[str, int] = {}
-    for s in summaries:
-        for key, n in s["status"].items():
+    for r in records:
+        for key, n in r.status.items():
             status[key] = status.get(key, 0) + n
-    position = {pid: i for i, pid in enumerate(ids)} if ids is not None else None
+    position = {pid: i for i, pid in enumerate(job.ids)} if job.ids is not None else None
     assemble(
-        [part_path(folder, k) for k in sorted(manifest.done)],
+        [part_path(job.folder, k) for k in sorted(manifest.done)],
         out,
         fmt,
         order=(lambda s: s) if position is None else (lambda s: s.map(position)),
@@ -178,16 +258,16 @@ def prescribe_batch(
     manifest.save()
     return BatchResult(
         out=out,
-        parts=folder,
-        rows=sum(s["rows"] for s in summaries),
+        parts=job.folder,
+        rows=sum(r.rows for r in records),
         status=dict(sorted(status.items(), key=lambda kv: -kv[1])),
-        chunks=len(plan),
-        solved=len(tasks),
+        chunks=len(job.plan),
+        solved=solved,
         reused=reused,
-        violations=sum(s["violations"] for s in summaries),
-        violation_lines=[line for s in summaries for line in s["violation_lines"]][:10],
-        skipped=sum(s["skipped"] for s in summaries),
-        skipped_lines=[line for s in summaries for line in s["skipped_lines"]][:10],
+        violations=sum(r.violations for r in records),
+        violation_lines=[line for r in records for line in r.violation_lines][:10],
+        skipped=sum(r.skipped for r in records),
+        skipped_lines=[line for r in records for line in r.skipped_lines][:10],
         seconds=time.perf_counter() - started,
     )
 
@@ -200,44 +280,48 @@ def _plan(scan: SurveyScan, ids: list | None, chunk_size: int) -> dict[int, tupl
     row_of = dict(zip(ids_in_file, ids_in_file.index, strict=True))
     unknown = [i for i in ids if i not in row_of]
     if unknown:
-        raise ConfigError(f"--ids: no person with id {unknown[0]} in {scan.path}")
+        raise ConfigError(f"ids: no person with id {unknown[0]} in {scan.path}")
     plan: dict[int, list[int]] = {}
     for pid in ids:
         plan.setdefault(row_of[pid] // chunk_size, []).append(pid)
     return {k: tuple(plan[k]) for k in sorted(plan)}
 
 
-def _open_manifest(
-    folder: Path,
-    inputs: dict,
-    chunks: int,
-    people: int,
-    resume: bool,
-    log: Callable[[str], None] | None,
-) -> Manifest:
-    """The manifest to continue (``resume``), or a new one in an emptied parts folder."""
+def _open_manifest(job: _Job, resume: bool, log: Callable[[str], None] | None) -> Manifest:
+    """The manifest to continue (``resume``), or a new one in an emptied parts folder.
+
+    A resumed run keeps a finished chunk only if its part is the very file the chunk
+    wrote (same sha256); a part missing, damaged or replaced is solved again.
+    """
+    folder = job.folder
     path = folder / NAME
     if resume and folder.is_dir():
         if not written_by_sleeprx(folder):
             raise ArtifactError(
                 f"{folder}: exists and was not written by sleeprx; there is nothing to resume"
             )
-        old = Manifest.read(path)
+        old = Manifest.resume(path, job.inputs, job.plan)
         if old is not None:
-            old.check_inputs(inputs)
             for stale in folder.glob(".part-*.tmp"):  # a part being written when it stopped
                 stale.unlink(missing_ok=True)
-            lost = [k for k, s in old.done.items() if read_rows(part_path(folder, k)) != s["rows"]]
-            for k in lost:  # recorded, but the file is gone or damaged: solve it again
+            for k in [k for k, r in old.done.items() if not _intact(part_path(folder, k), r)]:
                 del old.done[k]
             old.complete = False
             return old
         if log is not None:
             log(f"{path}: not found; starting from the beginning")
     fresh_dir(folder)
-    manifest = Manifest(path, inputs, chunks, people)
+    manifest = Manifest(path, job.inputs, len(job.plan), job.people)
     manifest.save()
     return manifest
+
+
+def _intact(part: Path, record: ChunkRecord) -> bool:
+    """Whether ``part`` is still the file its chunk wrote."""
+    try:
+        return file_sha256(part) == record.sha256
+    except OSError:
+        return False
 
 
 def _run(tasks: list[ChunkTask], workers: int | None, scheduler: str | None) -> Iterator[dict]:
@@ -267,7 +351,7 @@ def dask_client(workers: int | None, scheduler: str | None):
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+            raise ConfigError(f"scheduler {scheduler}: cannot connect ({exc})") from None
         with client:
             yield client
         return
@@ -283,76 +367,3 @@ def dask_client(workers: int | None, scheduler: str | None):
             yield client
     finally:
         cluster.close()
-
-
-class _Progress:
-    """A progress bar over people on a terminal; else a plain line every few seconds."""
-
-    def __init__(self, total: int, done: int, bar: bool, log: Callable[[str], None] | None) -> None:
-        self.total, self.done, self.start_done = total, done, done
-        self.log = None if bar else log
-        self.bar = bar
-        self.started = self.last = time.monotonic()
-        self.logged = -1  # people done at the last line
-
-    def __enter__(self) -> _Progress:
-        if self.bar:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                "prescribing",
-                BarColumn(),
-                MofNCompleteColumn(),
-                "people",
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("prescribing", total=self.total)
-            self.progress.update(self.task, completed=self.done)
-        return self
-
-    def advance(self, people: int) -> None:
-        self.done += people
-        if self.bar:
-            self.progress.update(self.task, completed=self.done)
-        elif self.log is not None and time.monotonic() - self.last >= LOG_EVERY:
-            self.log(self.line())
-            self.last, self.logged = time.monotonic(), self.done
-
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = (self.done - self.start_done) / elapsed
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        share = 100 * self.done / self.total if self.total else 100.0
-        eta = "done" if self.done >= self.total else f"about {_duration(left)} left"
-        return (
-            f"prescribed {self.done:,}/{self.total:,} people ({share:.0f}%), "
-            f"{rate:,.0f} people/s, {eta}"
-        )
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if self.bar:
-            self.progress.stop()
-        elif self.log is not None and kind is None and self.logged != self.done:
-            self.log(self.line())
-
-
-def _duration(seconds: float) -> str:
-    if seconds != seconds:  # NaN: no rate yet
-        return "unknown time"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

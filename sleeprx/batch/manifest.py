@@ -3,24 +3,32 @@
 ``manifest.json`` lives in the parts folder. Its ``inputs`` are hashes of everything
 that decides the parts (the survey file's bytes, the model's model.json and
 meta.json, the settings, the ids, the chunk size, the parts' format), so that a
-resumed run only ever adds parts computed from the same inputs.
+resumed run only ever adds parts computed from the same inputs. Each finished chunk
+is recorded with the sha256 of its part file, so that a resumed run can tell a part
+that is still the one its chunk wrote from one that was damaged or replaced.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from sleeprx.settings import PrescribeSettings
-from sleeprx.utils.errors import ConfigError
+from sleeprx.utils.errors import ArtifactError, ConfigError
 from sleeprx.utils.files import atomic_write_json
+from sleeprx.utils.validation import Strict, validate
 
-__all__ = ["FORMAT_VERSION", "Manifest", "inputs_of", "model_sha256"]
+__all__ = ["FORMAT_VERSION", "ChunkRecord", "Manifest", "file_sha256", "inputs_of", "model_sha256"]
 
-#: Bump when the parts' schema or the chunking changes: old parts are then refused.
-FORMAT_VERSION = 1
+#: Bump when the parts' schema, the chunking or the manifest changes: old runs are then
+#: refused. 2: every finished chunk carries its part's sha256.
+FORMAT_VERSION = 2
 KIND = "sleeprx.batch_manifest"
 NAME = "manifest.json"
 
@@ -29,14 +37,25 @@ _CHANGED = {
     "survey_sha256": "the survey file changed",
     "model_sha256": "the model changed (model.json or meta.json)",
     "settings_sha256": "the settings changed",
-    "ids_sha256": "--ids changed",
+    "ids_sha256": "the ids changed",
     "chunk_size": "the chunk size changed",
     "format_version": "it was written by another version of the batch format",
 }
 
+SHA256 = r"^[0-9a-f]{64}$"
+
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def model_sha256(model_dir: Path) -> str:
@@ -64,15 +83,51 @@ def inputs_of(
     }
 
 
+class ChunkRecord(Strict):
+    """A finished chunk: the summary its task returned, and its part file's sha256."""
+
+    chunk: int = Field(ge=0)
+    rows: int = Field(ge=0, description="rows of the chunk's table")
+    valid: int = Field(ge=0, description="valid survey rows in the chunk")
+    status: dict[str, int] = Field(description="status -> rows")
+    violations: int = Field(ge=0)
+    violation_lines: tuple[str, ...]
+    skipped: int = Field(ge=0, description="rows without a valid id")
+    skipped_lines: tuple[str, ...]
+    first_problem: str | None
+    sha256: str = Field(pattern=SHA256, description="of the part file")
+
+
+class _File(Strict):
+    """``manifest.json`` as written by :meth:`Manifest.save`."""
+
+    kind: Literal["sleeprx.batch_manifest"]
+    inputs: dict[str, Any]
+    chunks_total: int = Field(ge=1)
+    people_total: int = Field(ge=0)
+    complete: bool
+    done: dict[int, ChunkRecord]
+
+    @model_validator(mode="after")
+    def _keys_are_chunks(self) -> _File:
+        for k, record in self.done.items():
+            if not 0 <= k < self.chunks_total or record.chunk != k:
+                raise ValueError(
+                    f"done.{k}: chunk {record.chunk} recorded under {k}, of "
+                    f"{self.chunks_total} chunks"
+                )
+        return self
+
+
 @dataclass
 class Manifest:
-    """The inputs of a run and its finished chunks (chunk index -> its summary)."""
+    """The inputs of a run and its finished chunks (chunk index -> its record)."""
 
     path: Path
     inputs: dict
     chunks_total: int
     people_total: int
-    done: dict[int, dict] = field(default_factory=dict)
+    done: dict[int, ChunkRecord] = field(default_factory=dict)
     complete: bool = False
 
     def save(self) -> None:
@@ -84,37 +139,49 @@ class Manifest:
                 "chunks_total": self.chunks_total,
                 "people_total": self.people_total,
                 "complete": self.complete,
-                "done": {str(k): self.done[k] for k in sorted(self.done)},
+                "done": {str(k): self.done[k].model_dump(mode="json") for k in sorted(self.done)},
             },
         )
 
     @classmethod
-    def read(cls, path: Path) -> Manifest | None:
-        """The manifest at ``path``; ``None`` when there is none or it is not ours."""
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(raw, dict) or raw.get("kind") != KIND:
-            return None
-        try:
-            done = {int(k): dict(v) for k, v in raw["done"].items()}
-            return cls(
-                path,
-                dict(raw["inputs"]),
-                int(raw["chunks_total"]),
-                int(raw["people_total"]),
-                done,
-                bool(raw.get("complete")),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return None
+    def resume(cls, path: Path, inputs: dict, chunks: Collection[int]) -> Manifest | None:
+        """The manifest at ``path`` to continue a run of ``inputs`` cut into ``chunks``;
+        ``None`` when there is none.
 
-    def check_inputs(self, inputs: dict) -> None:
-        """Refuse to resume a run made on other inputs, saying what differs."""
-        differs = [_CHANGED.get(k, k) for k in _CHANGED if self.inputs.get(k) != inputs.get(k)]
-        if differs:
-            raise ConfigError(
-                f"{self.path}: cannot resume: {'; '.join(differs)} since this run started; "
-                f"run without --resume to start over"
+        Raises :class:`ConfigError` when it was made on other inputs, and
+        :class:`ArtifactError` when it does not parse or an entry is malformed: a
+        damaged manifest cannot say which parts to trust.
+        """
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ArtifactError(f"{path}: cannot read the manifest ({exc}){_START_OVER}") from None
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ArtifactError(f"{path}: the manifest is not JSON ({exc}){_START_OVER}") from None
+        if isinstance(raw, dict) and isinstance(raw.get("inputs"), dict):
+            _check_inputs(path, raw["inputs"], inputs)  # before the entries: an old format
+        read = validate(_File, raw, ArtifactError, f"{path}: damaged manifest")
+        extra = sorted(set(read.done) - set(chunks))
+        if read.chunks_total != len(chunks) or extra:
+            raise ArtifactError(
+                f"{path}: damaged manifest: it records {read.chunks_total} chunks "
+                f"{f'(and chunk {extra[0]}) ' if extra else ''}where this run has "
+                f"{len(chunks)}{_START_OVER}"
             )
+        return cls(path, read.inputs, read.chunks_total, read.people_total, read.done)
+
+
+_START_OVER = "; run again without resume to start over"
+
+
+def _check_inputs(path: Path, recorded: dict, inputs: dict) -> None:
+    """Refuse to resume a run made on other inputs, saying what differs."""
+    differs = [_CHANGED.get(k, k) for k in _CHANGED if recorded.get(k) != inputs.get(k)]
+    if differs:
+        raise ConfigError(
+            f"{path}: cannot resume: {'; '.join(differs)} since this run started{_START_OVER}"
+        )

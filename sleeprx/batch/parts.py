@@ -12,15 +12,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sleeprx.utils.errors import ArtifactError
 from sleeprx.utils.files import atomic_open
 
-__all__ = ["assemble", "part_path", "read_rows", "write_part"]
+__all__ = ["assemble", "part_path", "write_part"]
 
 STRINGS = ("status", "advice", "solver_status", "mode")
 BOOLS = ("model_disagrees",)
@@ -54,14 +56,6 @@ def write_part(table: pd.DataFrame, folder: Path, index: int, *, text_ids: bool)
     finally:
         tmp.unlink(missing_ok=True)
     return final
-
-
-def read_rows(path: Path) -> int:
-    """Rows in a part; -1 when it is missing or unreadable."""
-    try:
-        return pq.ParquetFile(path).metadata.num_rows
-    except (OSError, pa.ArrowException):
-        return -1
 
 
 def assemble(
@@ -104,7 +98,8 @@ def _groups(parts: list[Path], order: Callable[[pd.Series], pd.Series]) -> list[
     """
     spans = []
     for path in parts:
-        ids = pq.read_table(path, columns=["person_id"]).column(0).to_pandas()
+        with _readable(path):
+            ids = pq.read_table(path, columns=["person_id"]).column(0).to_pandas()
         if len(ids):
             keys = order(ids)
             spans.append((keys.min(), keys.max(), path))
@@ -128,12 +123,16 @@ def _merged(
     Each round takes every buffered row up to the smallest of the buffers' last keys:
     no row still unread can come before those.
     """
-    readers = [pq.ParquetFile(p).iter_batches(batch_size=batch_rows) for p in parts]
+    readers = []
+    for path in parts:
+        with _readable(path):
+            readers.append(pq.ParquetFile(path).iter_batches(batch_size=batch_rows))
     buffers: list[pd.DataFrame | None] = [None] * len(parts)
 
     def refill(i: int) -> None:
         while buffers[i] is None or buffers[i].empty:
-            batch = next(readers[i], None)
+            with _readable(parts[i]):
+                batch = next(readers[i], None)
             if batch is None:
                 buffers[i] = None
                 return
@@ -154,3 +153,14 @@ def _merged(
             refill(i)
         block = pd.concat([t for t in taken if len(t)], ignore_index=True)
         yield block.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
+
+
+@contextmanager
+def _readable(part: Path) -> Iterator[None]:
+    """Name the part that cannot be read, in one line."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        raise ArtifactError(
+            f"{part}: cannot read this part ({exc}); run again with resume to solve its chunk again"
+        ) from None

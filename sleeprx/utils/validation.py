@@ -9,16 +9,20 @@ the one it most likely misspells.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import types
 import typing
+from collections.abc import Callable
 from difflib import get_close_matches
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, validate_call
 
-__all__ = ["Strict", "validate", "validation_message"]
+__all__ = ["Strict", "checked_call", "validate", "validation_message"]
 
 M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Strict(BaseModel):
@@ -33,6 +37,43 @@ def validate(model: type[M], raw: object, error: type[Exception], source: str) -
         return model.model_validate(raw)
     except ValidationError as exc:
         raise error(f"{source}: {validation_message(exc, model)}") from None
+
+
+def checked_call(error: type[Exception]) -> Callable[[F], F]:
+    """Check a public function's arguments against its annotations, once, at the call.
+
+    ``pydantic.validate_call``: write the contract in the signature
+    (``chunk_size: Annotated[int, Field(ge=1)]``); a bad argument raises ``error``
+    in one line naming the function, the argument and the value found, before the
+    body runs. Errors raised inside the body pass through unchanged.
+    """
+
+    def decorate(fn: F) -> F:
+        checked = validate_call(config=ConfigDict(arbitrary_types_allowed=True))(fn)
+        names = list(inspect.signature(fn).parameters)
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return checked(*args, **kwargs)
+            except ValidationError as exc:
+                if exc.title != fn.__name__:
+                    raise  # not about the arguments: the body's own
+                raise error(f"{fn.__name__}: {_arguments_message(exc, names)}") from None
+
+        return typing.cast(F, call)
+
+    return decorate
+
+
+def _arguments_message(exc: ValidationError, names: list[str]) -> str:
+    """The first problem of each argument (a union reports one per member)."""
+    parts: dict[str, str] = {}
+    for e in exc.errors():
+        where = e["loc"][0] if e["loc"] else "(arguments)"
+        name = names[where] if isinstance(where, int) and where < len(names) else str(where)
+        parts.setdefault(name, f"argument {name}: {e['msg']} (found {e.get('input')!r})")
+    return "; ".join(parts.values())
 
 
 def validation_message(exc: ValidationError, root: type[BaseModel] | None = None) -> str:
