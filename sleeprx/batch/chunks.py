@@ -92,7 +92,7 @@ class _Offsets:
 
 
 def _lines(path: Path, digest, offsets: _Offsets) -> Iterator[str]:
-    """The file's lines as text, counting bytes; the checks of ``data._read_csv``."""
+    """The file's lines as text, counting bytes; the checks of ``survey.read._read_csv``."""
     name = path.name
     with path.open("rb") as handle:
         for number, raw in enumerate(handle):

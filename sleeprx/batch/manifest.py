@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from sleeprx.settings import PrescribeSettings
 from sleeprx.utils.errors import ArtifactError, ConfigError
 from sleeprx.utils.files import atomic_write_json
-from sleeprx.utils.validation import Strict, validate
+from sleeprx.utils.validation import Strict, validation_message
 
 __all__ = ["FORMAT_VERSION", "ChunkRecord", "Manifest", "file_sha256", "inputs_of", "model_sha256"]
 
@@ -164,7 +164,11 @@ class Manifest:
             raise ArtifactError(f"{path}: the manifest is not JSON ({exc}){_START_OVER}") from None
         if isinstance(raw, dict) and isinstance(raw.get("inputs"), dict):
             _check_inputs(path, raw["inputs"], inputs)  # before the entries: an old format
-        read = validate(_File, raw, ArtifactError, f"{path}: damaged manifest")
+        try:
+            read = _File.model_validate(raw)
+        except ValidationError as exc:
+            message = validation_message(exc, _File)
+            raise ArtifactError(f"{path}: damaged manifest: {message}{_START_OVER}") from None
         extra = sorted(set(read.done) - set(chunks))
         if read.chunks_total != len(chunks) or extra:
             raise ArtifactError(

@@ -89,7 +89,8 @@ def validation_message(exc: ValidationError, root: type[BaseModel] | None = None
             near = _near(str(e["loc"][-1]), _allowed_keys(root, e["loc"][:-1]))
             if near is not None:
                 meant[(*e["loc"][:-1], near)] = e["loc"]
-    parts = []
+    parts: list[str] = []
+    missing: dict[tuple, tuple[int, list[str]]] = {}  # parent -> (its part, keys missing)
     for e in errors:
         loc = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
@@ -99,13 +100,28 @@ def validation_message(exc: ValidationError, root: type[BaseModel] | None = None
             parts.append(f"unknown key '{loc}'; allowed keys here: {allowed}{hint}")
         elif e["type"] == "missing":
             if tuple(e["loc"]) not in meant:
-                parts.append(f"key '{loc}' is required")
+                _add_missing(parts, missing, e["loc"])
         elif e["type"] in ("value_error", "assertion_error"):
             message = e["msg"].removeprefix("Value error, ")
             parts.append(f"{loc}: {message}" if loc else message)
         else:
             parts.append(f"key '{loc or '(top level)'}': {e['msg']} (found {e.get('input')!r})")
     return "; ".join(parts)
+
+
+def _add_missing(parts: list[str], missing: dict, loc: tuple) -> None:
+    """One part per place with keys missing: ``keys ['a', 'b'] are required in 'x.0'``."""
+    parent, key = tuple(loc[:-1]), str(loc[-1])
+    if parent not in missing:
+        missing[parent] = (len(parts), [])
+        parts.append("")
+    at, keys = missing[parent]
+    keys.append(key)
+    where = ".".join(str(p) for p in parent)
+    if len(keys) == 1:
+        parts[at] = f"key '{'.'.join([*map(str, parent), key])}' is required"
+    else:
+        parts[at] = f"keys {keys} are required" + (f" in '{where}'" if where else "")
 
 
 def _near(key: str, allowed: list[str]) -> str | None:
