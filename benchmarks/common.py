@@ -266,15 +266,18 @@ def markdown(header: list[str], rows: list[list[str]], *, numeric: bool = False)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
-def write_blocks(section: str, title: str, header: str, blocks: dict[str, str]) -> None:
+def write_blocks(
+    section: str, title: str, header: str, blocks: dict[str, str], *, path: Path | None = None
+) -> None:
     """Put ``blocks`` into the section ``section`` of BENCHMARKS.md, each between its
     own markers, replacing a block of the same name and leaving every other line alone.
 
     A missing section is made after the file's title, headed ``## {title}`` and
     ``header``. Markers are HTML comments ``<!-- {section}:{block}:start -->``.
+    ``path`` defaults to the repository's BENCHMARKS.md.
     """
     mark = "<!-- " + section + ":{}:{} -->"
-    path = ROOT / "BENCHMARKS.md"
+    path = path or ROOT / "BENCHMARKS.md"
     text = path.read_text()
     start_all, end_all = mark.format("section", "start"), mark.format("section", "end")
     if start_all not in text:
