@@ -2,12 +2,11 @@
 
     python benchmarks/bench_workers.py [--people 100000] [--survey shipped|messy]
 
-Writes one cohort (``common.write_cohort``, as ``bench_scale.py`` does: resampled
-rows, behaviours jittered inside their observed ranges), trains the default model
-untimed, then times
-``prescribe_batch`` with 1 worker and with 2, surrogate and exact, alternating so that
-load from other processes falls on both alike, and prints the speed-up with the load
-average before and after each run.
+Writes one cohort (``common.write_cohort``, as ``bench_scale.py`` does: resampled rows,
+behaviours jittered inside their observed ranges), trains the default model untimed,
+then times ``prescribe_batch`` with 1 worker and with 2, surrogate and exact,
+alternating so that load from other processes falls on both alike, and prints the
+speed-up with the load average before and after each run.
 """
 
 from __future__ import annotations
