@@ -2,11 +2,11 @@
 
     python benchmarks/bench_workers.py [--people 100000] [--survey shipped|messy]
 
-Writes one cohort (as ``bench_scale.py`` does: resampled rows, behaviours jittered
-inside their observed ranges), trains the default model untimed, then times
-``prescribe_batch`` with 1 worker and with 2, surrogate and exact, alternating so that
-load from other processes falls on both alike, and prints the speed-up with the load
-average before and after each run.
+Writes one cohort (``common.write_cohort``, as ``bench_scale.py`` does: resampled rows,
+behaviours jittered inside their observed ranges), trains the default model untimed,
+then times ``prescribe_batch`` with 1 worker and with 2, surrogate and exact,
+alternating so that load from other processes falls on both alike, and prints the
+speed-up with the load average before and after each run.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import bench_scale
-from machine import load_average, machine_line
+from common import SURVEYS, load_average, load_base, machine_line, write_cohort
+from scale_throughput import PACKAGES
 
 import sleeprx
 from sleeprx.batch import prescribe_batch
@@ -26,20 +26,20 @@ from sleeprx.batch import prescribe_batch
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=100_000)
-    parser.add_argument("--survey", choices=sorted(bench_scale.SURVEYS), default="shipped")
+    parser.add_argument("--survey", choices=sorted(SURVEYS), default="shipped")
     parser.add_argument("--chunk-size", type=int, default=2_000)
     args = parser.parse_args()
-    spec = bench_scale.SURVEYS[args.survey]
+    spec = SURVEYS[args.survey]
     with tempfile.TemporaryDirectory(prefix="sleeprx-workers-") as folder:
         tmp = Path(folder)
-        base = bench_scale.load_base(spec)
+        base = load_base(spec)
         survey = sleeprx.read_survey(spec.csv, base.description)
         sleeprx.save_model(sleeprx.train(survey), tmp / "model")
         cohort = tmp / "cohort.csv"
-        distinct = bench_scale.write_cohort(base, args.people, cohort, seed=1)
+        distinct = write_cohort(base, args.people, cohort, seed=1)
         print(
             f"{spec.title}, {args.people:,} people ({distinct:.1%} distinct), chunks of "
-            f"{args.chunk_size:,}; machine: {machine_line(bench_scale.PACKAGES)}"
+            f"{args.chunk_size:,}; machine: {machine_line(PACKAGES)}"
         )
         print("| mode | workers | wall s | people/s | load before | load after |")
         print("| --- | --- | --- | --- | --- | --- |")

@@ -19,13 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import ROOT, booster_gain, plan_person, prepare_problems
 
 import sleeprx
 from sleeprx.optimize import brute_force
-from sleeprx.prescribing.run import plan_person, prepare_problems
-from sleeprx.prescribing.verify import booster_gain
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
