@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
 
 __all__ = ["fidelity_report"]
@@ -41,7 +42,8 @@ def fidelity_report(
     """
     s = surrogate.set_index("person_id")
     e = exact.set_index("person_id").loc[s.index]
-    ok = s["status"].isin(["changed", "no_change"]) & e["status"].isin(["changed", "no_change"])
+    solved = [Status.CHANGED, Status.NO_CHANGE]
+    ok = s["status"].isin(solved) & e["status"].isin(solved)
     s, e = s[ok], e[ok]
     after_s = s[[f"{f}_after" for f in factors]].to_numpy(float)
     after_e = e[[f"{f}_after" for f in factors]].to_numpy(float)
@@ -61,7 +63,7 @@ def fidelity_report(
             "changes_exact": e["n_changes"],
         }
     )
-    changed = s["status"].eq("changed")
+    changed = s["status"].eq(Status.CHANGED)
     summary = {
         "people": len(per_person),
         "share_differ": float(differ.mean()),

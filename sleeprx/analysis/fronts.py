@@ -53,6 +53,7 @@ from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem, profile_features
 from sleeprx.optimize.routes import Sweep
 from sleeprx.prescribing.run import Plan, decide, prepare_problems
+from sleeprx.prescribing.status import Status
 from sleeprx.settings import ParetoSettings, PrescribeSettings
 from sleeprx.utils.errors import ConfigError, SolverError
 from sleeprx.utils.odds import sigmoid
@@ -180,7 +181,7 @@ def describe_plans(
     for j, ((problem, plan), point) in enumerate(zip(plans, points, strict=True)):
         record = point | {"mode": mode, "p_before": sigmoid(problem.logit_before)}
         if plan is None or not plan.levels:
-            record |= {"status": "error" if plan is None else plan.status}
+            record |= {"status": Status.ERROR if plan is None else plan.status}
             records.append(record)
             continue
         after = verified[j]

@@ -13,6 +13,7 @@ from sleeprx.learn.explain import Explanation, effect_curves
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.prescribing.run import Plan, prepare_problems
+from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings, SensitivitySettings
 from sleeprx.utils.progress import track
 
@@ -100,7 +101,7 @@ def summarise(table: pd.DataFrame, frame: pd.DataFrame, names: Sequence[str]) ->
     # a no-change plan keeps the current profile, so its verified gain is exactly 0
     rows = []
     for (lam, scale, k), group in table.groupby(["lam", "resistance_scale", "k"], sort=True):
-        ok = group[group["status"].ne("error")]
+        ok = group[group["status"].ne(Status.ERROR)]
         row = {
             "lam": lam,
             "resistance_scale": scale,
@@ -111,8 +112,8 @@ def summarise(table: pd.DataFrame, frame: pd.DataFrame, names: Sequence[str]) ->
             "mean_n_changes": ok["n_changes"].mean(),
             "mean_intensity": ok["intensity"].mean(),
             "mean_cost": ok["cost"].mean(),
-            "share_no_change": ok["status"].eq("no_change").mean(),
-            "share_changed": ok["status"].isin(["changed", "time_limit"]).mean(),
+            "share_no_change": ok["status"].eq(Status.NO_CHANGE).mean(),
+            "share_changed": ok["status"].isin([Status.CHANGED, Status.TIME_LIMIT]).mean(),
             "n_errors": int(len(group) - len(ok)),
         }
         for name in names:

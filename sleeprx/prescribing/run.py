@@ -22,6 +22,7 @@ from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.factor_tables import attach_ensembles
 from sleeprx.optimize.problem import PersonProblem, build_problem
 from sleeprx.optimize.routes import Found, find_best
+from sleeprx.prescribing.status import Status
 from sleeprx.prescribing.verify import rescore
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.curves import EffectCurve
@@ -38,7 +39,7 @@ class Plan:
     """The program's answer for one person, before verification."""
 
     person_id: object
-    status: str  # changed | no_change | infeasible | time_limit | error
+    status: Status
     levels: tuple[int, ...] | None  # chosen level index per factor
     gain_planned: float  # delta-logit under the mode's own gain model
     gain_surrogate: float  # delta-logit under the SHAP surrogate
@@ -82,23 +83,23 @@ def decide(
     """Turn an optimum into a plan: changed, no change (with the reason), infeasible or
     time limit, applying the minimum-gain rules of ``settings``."""
     pid = problem.person_id
-    if solution.levels is None:
+    if solution.levels is None:  # solution.status is the solver's termination
         if solution.status == "time_limit":
             status, reason = (
-                "time_limit",
+                Status.TIME_LIMIT,
                 (f"time limit {settings.time_limit:g} s reached before any solution was found"),
             )
         elif settings.goal is not None:
             judge = VERDICT_BY[settings.mode]
             status, reason = (
-                "infeasible",
+                Status.INFEASIBLE,
                 (
                     f"no allowed change (at most {settings.max_changes}, inside the safe ranges) "
                     f"reaches p >= {settings.goal:g} {judge}"
                 ),
             )
         else:
-            status, reason = "infeasible", "the program has no feasible point"
+            status, reason = Status.INFEASIBLE, "the program has no feasible point"
         nan = math.nan
         return Plan(
             pid,
@@ -123,7 +124,7 @@ def decide(
     objective = gain - settings.lam * cost if settings.goal is None else cost
     n_changes = sum(i > 0 for i in levels)
     margin = problem.logit_before + gain
-    status = "changed" if n_changes else "no_change"
+    status = Status.CHANGED if n_changes else Status.NO_CHANGE
     reason = ""
     rise = sigmoid(margin) - sigmoid(problem.logit_before)
     too_small = ""
@@ -139,7 +140,7 @@ def decide(
             f"the minimum {settings.min_gain_prob:g}"
         )
     if too_small:
-        status, reason = "no_change", too_small
+        status, reason = Status.NO_CHANGE, too_small
         levels = (0,) * len(levels)
         gain = surrogate = cost = intensity = objective = 0.0
         margin = problem.logit_before
@@ -150,7 +151,7 @@ def decide(
             else f"no allowed change raises the predicted chance of {outcome} by more than it costs"
         )
     if solution.status == "time_limit":
-        status = "time_limit"
+        status = Status.TIME_LIMIT
         reason = (
             f"time limit {settings.time_limit:g} s reached; best solution found, "
             f"gap {solution.gap:.2g}"
@@ -302,7 +303,7 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
     rows = []
     for pid in wanted:
         if pid in errors:
-            rows.append({"person_id": pid, "status": "error", "advice": errors[pid]})
+            rows.append({"person_id": pid, "status": Status.ERROR, "advice": errors[pid]})
             continue
         plan, problem = plans[pid], problems[pid]
         row = {"person_id": pid, "status": plan.status}
@@ -348,7 +349,7 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
 def _disagrees(table: pd.DataFrame, settings: PrescribeSettings) -> pd.Series:
     """The real model does not bear the plan out: its gain is not positive or far below
     the planned one, or (with a goal) its probability falls short of the goal."""
-    changed = table["status"].eq("changed")
+    changed = table["status"].eq(Status.CHANGED)
     real, planned = table["gain_logit"], table["gain_planned"]
     short = (real <= 0) | (real < settings.disagree_ratio * planned)
     if settings.goal is not None:
@@ -396,7 +397,7 @@ def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[fl
     ]
     if not parts:
         return f"No change: {plan.reason}."
-    suffix = f" ({plan.reason})" if plan.status == "time_limit" else ""
+    suffix = f" ({plan.reason})" if plan.status == Status.TIME_LIMIT else ""
     return sentence(join_phrases(parts) + suffix)
 
 

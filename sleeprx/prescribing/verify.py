@@ -10,6 +10,7 @@ import pandas as pd
 from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem, profile_features, steps_between
+from sleeprx.prescribing.status import DONE
 from sleeprx.survey.description import SurveyDescription
 
 __all__ = [
@@ -75,7 +76,7 @@ def constraint_violations(
     """
     after_columns = [f"{f.column}_after" for f in description.modifiable]
     prescribed = table[after_columns].notna().any(axis=1)  # a time limit may leave none
-    done = table[table["status"].isin(["changed", "no_change", "time_limit"]) & prescribed]
+    done = table[table["status"].isin(DONE) & prescribed]
     found: list[str] = []
     ids = done["person_id"].tolist()
     answers = frame.loc[ids]

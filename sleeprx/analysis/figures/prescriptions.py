@@ -18,6 +18,7 @@ from sleeprx.analysis.figures.style import (
     rows_height,
     styled,
 )
+from sleeprx.prescribing.status import Status
 from sleeprx.survey.description import SurveyDescription
 from sleeprx.survey.display import factor_label, wrap_label
 
@@ -29,7 +30,7 @@ def _factor_pairs(table: pd.DataFrame) -> list[str]:
 
 
 def _valid(prescriptions: pd.DataFrame) -> pd.DataFrame:
-    return prescriptions[prescriptions["status"].ne("error")]
+    return prescriptions[prescriptions["status"].ne(Status.ERROR)]
 
 
 @styled
@@ -114,7 +115,7 @@ def surrogate_vs_verified_figure(
     Points on the line y = x are prescriptions the real model agrees with exactly;
     points flagged ``model_disagrees`` are drawn in orange.
     """
-    rows = prescriptions[prescriptions["status"].isin(["changed", "time_limit"])]
+    rows = prescriptions[prescriptions["status"].isin([Status.CHANGED, Status.TIME_LIMIT])]
     rows = rows.dropna(subset=["gain_surrogate", "gain_logit"])
     flagged = rows.get("model_disagrees", pd.Series(False, index=rows.index))
     flagged = flagged.astype(str).str.lower().eq("true")
