@@ -52,6 +52,7 @@ from sleeprx.learn.explain import Explanation
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem, profile_features
 from sleeprx.optimize.routes import Sweep
+from sleeprx.prescribing.columns import after
 from sleeprx.prescribing.run import Plan, decide, prepare_problems
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import ParetoSettings, PrescribeSettings
@@ -184,7 +185,7 @@ def describe_plans(
             record |= {"status": Status.ERROR if plan is None else plan.status}
             records.append(record)
             continue
-        after = verified[j]
+        margin = verified[j]
         record |= {
             "status": plan.status,
             "n_changes": sum(i > 0 for i in plan.levels),
@@ -192,11 +193,11 @@ def describe_plans(
             "cost": plan.cost,
             "gain_planned": plan.gain_planned,
             "gain_surrogate": plan.gain_surrogate,
-            "gain_verified": after - problem.logit_before,
-            "p_after": sigmoid(after),
+            "gain_verified": margin - problem.logit_before,
+            "p_after": sigmoid(margin),
         }
         for f, i in zip(problem.factors, plan.levels, strict=True):  # held levers stay blank
-            record[f"{f.name}_after"] = float(f.levels[i])
+            record[after(f.name)] = float(f.levels[i])
         records.append(record)
     columns = [
         "person_id",
@@ -213,7 +214,7 @@ def describe_plans(
         "gain_verified",
         "p_before",
         "p_after",
-        *(f"{n}_after" for n in names),
+        *(after(n) for n in names),
     ]
     return pd.DataFrame.from_records(records, columns=columns)
 

@@ -12,6 +12,7 @@ from sleeprx.analysis.fronts import check_grid, describe_plans, sweep_of
 from sleeprx.learn.explain import Explanation, effect_curves
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem
+from sleeprx.prescribing.columns import after
 from sleeprx.prescribing.run import Plan, prepare_problems
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings, SensitivitySettings
@@ -118,7 +119,7 @@ def summarise(table: pd.DataFrame, frame: pd.DataFrame, names: Sequence[str]) ->
         }
         for name in names:
             before = frame.loc[ok["person_id"], name].to_numpy(float)
-            changed = np.abs(ok[f"{name}_after"].to_numpy(float) - before) > _TOL
+            changed = np.abs(ok[after(name)].to_numpy(float) - before) > _TOL
             row[f"share_{name}"] = float(changed.mean()) if len(ok) else math.nan
         rows.append(row)
     return pd.DataFrame(rows)

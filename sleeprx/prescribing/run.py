@@ -22,6 +22,8 @@ from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.factor_tables import attach_ensembles
 from sleeprx.optimize.problem import PersonProblem, build_problem
 from sleeprx.optimize.routes import Found, find_best
+from sleeprx.prescribing import columns
+from sleeprx.prescribing.columns import after, before
 from sleeprx.prescribing.status import Status
 from sleeprx.prescribing.verify import rescore
 from sleeprx.settings import PrescribeSettings
@@ -307,8 +309,8 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
             continue
         plan, problem = plans[pid], problems[pid]
         row = {"person_id": pid, "status": plan.status}
-        before = [float(current[pid][n]) for n in names]
-        after = [chosen[pid][n] for n in names] if pid in chosen else before
+        was = [float(current[pid][n]) for n in names]
+        now = [chosen[pid][n] for n in names] if pid in chosen else was
         if pid in scores:
             s = scores[pid]
             row |= {
@@ -332,9 +334,9 @@ def _table(model, frame, problems, plans, errors, wanted, settings) -> pd.DataFr
             "objective": plan.objective,
             "margin_mip": plan.margin_mip,
         }
-        for name, b, a in zip(names, before, after, strict=True):
-            row[f"{name}_before"], row[f"{name}_after"] = b, (a if plan.levels else math.nan)
-        row["advice"] = _advice(model, plan, before, after) + _held_note(model, problem)
+        for name, b, a in zip(names, was, now, strict=True):
+            row[before(name)], row[after(name)] = b, (a if plan.levels else math.nan)
+        row["advice"] = _advice(model, plan, was, now) + _held_note(model, problem)
         row |= {
             "solver_status": plan.solver_status,
             "gap": plan.gap,
@@ -358,26 +360,13 @@ def _disagrees(table: pd.DataFrame, settings: PrescribeSettings) -> pd.Series:
 
 
 def _order_columns(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
-    head = [
-        "person_id",
-        "status",
-        "n_changes",
-        "p_before",
-        "p_after",
-        "p_after_surrogate",
-        "gain_logit",
-        "gain_surrogate",
-        "gain_planned",
-        "cost",
-        "intensity",
-        "objective",
-    ]
-    factors = [c for n in names for c in (f"{n}_before", f"{n}_after")]
-    tail = ["advice", "solver_status", "gap", "margin_mip", "solve_seconds", "mode"]
-    for column in head + factors + tail:
+    """The columns of :mod:`~sleeprx.prescribing.columns` but ``model_disagrees``, in
+    order; a column no row filled (an all-error table) is blank."""
+    order = columns.names(names)[:-1]
+    for column in order:
         if column not in table.columns:
             table[column] = math.nan
-    return table[head + factors + tail]
+    return table[order]
 
 
 def _advice(model: TrainedModel, plan: Plan, before: list[float], after: list[float]) -> str:

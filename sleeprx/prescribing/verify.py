@@ -10,6 +10,7 @@ import pandas as pd
 from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem, profile_features, steps_between
+from sleeprx.prescribing.columns import after, before
 from sleeprx.prescribing.status import DONE
 from sleeprx.survey.description import SurveyDescription
 
@@ -74,7 +75,7 @@ def constraint_violations(
     change; at most ``max_changes`` levers move; and every linear constraint holds
     after the change, or is no worse than before it.
     """
-    after_columns = [f"{f.column}_after" for f in description.modifiable]
+    after_columns = [after(f.column) for f in description.modifiable]
     prescribed = table[after_columns].notna().any(axis=1)  # a time limit may leave none
     done = table[table["status"].isin(DONE) & prescribed]
     found: list[str] = []
@@ -82,23 +83,22 @@ def constraint_violations(
     answers = frame.loc[ids]
     n_changed = np.zeros(len(done), dtype=int)
     for f in description.modifiable:
-        before = done[f"{f.column}_before"].to_numpy(float)
-        after = done[f"{f.column}_after"].to_numpy(float)
-        after = np.where(np.isnan(after) & np.isnan(before), before, after)
-        blank = np.isnan(before)
-        moved = ~np.isclose(before, after, rtol=0, atol=1e-9) & ~(blank & np.isnan(after))
+        was = done[before(f.column)].to_numpy(float)
+        now = done[after(f.column)].to_numpy(float)
+        now = np.where(np.isnan(now) & np.isnan(was), was, now)
+        blank = np.isnan(was)
+        moved = ~np.isclose(was, now, rtol=0, atol=1e-9) & ~(blank & np.isnan(now))
         n_changed += moved
         for k in np.flatnonzero(moved):
-            pid, b, a = ids[k], before[k], after[k]
+            pid, b, a = ids[k], was[k], now[k]
             for rule in _lever_rules(f, answers.loc[pid].to_dict(), b, a):
                 found.append(f"person {pid}: {f.column} moved from {b:g} to {a:g}: {rule}")
     for pid, n in zip(ids, n_changed, strict=True):
         if n > max_changes:
             found.append(f"person {pid}: {n} factors changed, more than K = {max_changes}")
     for c in description.constraints:
-        before = {t.column: done[f"{t.column}_before"].to_numpy(float) for t in c.terms}
-        after = {t.column: done[f"{t.column}_after"].to_numpy(float) for t in c.terms}
-        was, now = c.value(before), c.value(after)
+        was = c.value({t.column: done[before(t.column)].to_numpy(float) for t in c.terms})
+        now = c.value({t.column: done[after(t.column)].to_numpy(float) for t in c.terms})
         for k in np.flatnonzero(~np.isnan(now)):
             low = -np.inf if c.lower is None else min(c.lower, was[k])
             high = np.inf if c.upper is None else max(c.upper, was[k])
