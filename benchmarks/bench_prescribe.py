@@ -89,12 +89,8 @@ def sleeprx_method(model, frame, settings, explanation) -> Callable[[int], Answe
 
     def run(pid: int) -> Answer:
         start = time.perf_counter()
-        problems, errors = prepare_problems(
-            model, frame.loc[[pid]], settings, explanation=explanation
-        )
+        problems = prepare_problems(model, frame.loc[[pid]], settings, explanation=explanation)
         middle = time.perf_counter()
-        if pid in errors:
-            return Answer(None, middle - start, None, errors[pid])
         problem = problems[pid]
         plan = plan_person(problem, settings)
         end = time.perf_counter()
@@ -118,11 +114,7 @@ def brute_force_method(model, frame, settings, explanation) -> Callable[[int], A
 
     def run(pid: int) -> Answer:
         start = time.perf_counter()
-        problems, errors = prepare_problems(
-            model, frame.loc[[pid]], settings, explanation=explanation
-        )
-        if pid in errors:
-            return Answer(None, time.perf_counter() - start, None, errors[pid])
+        problems = prepare_problems(model, frame.loc[[pid]], settings, explanation=explanation)
         problem = problems[pid]
         result = brute_force(problem, settings, gain_of=booster_gain(model, problem))
         seconds = time.perf_counter() - start

@@ -454,7 +454,7 @@ def exact_vs_enumeration(model, frame: pd.DataFrame, ids: list, k: int) -> list[
 
     def prepare(people, settings):
         t0 = time.perf_counter()
-        problems, _ = prepare_problems(model, frame.loc[people], settings, curves=curves)
+        problems = prepare_problems(model, frame.loc[people], settings, curves=curves)
         return problems, time.perf_counter() - t0
 
     def solve_exact(problem):

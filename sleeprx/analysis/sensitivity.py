@@ -13,7 +13,8 @@ from sleeprx.learn.explain import Explanation, effect_curves
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.prescribing.columns import after
-from sleeprx.prescribing.run import Plan, prepare_problems
+from sleeprx.prescribing.policy import Plan
+from sleeprx.prescribing.run import prepare_problems
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings, SensitivitySettings
 from sleeprx.utils.progress import track
@@ -82,7 +83,7 @@ def sensitivity_points(
     points: list[dict] = []
     for scale in track(scales, "sensitivity", enabled=progress):
         scaled = base.model_copy(update={"resistance_scale": scale})
-        problems, _ = prepare_problems(model, frame, scaled, curves=curves)
+        problems = prepare_problems(model, frame, scaled, curves=curves)
         widest = scaled.model_copy(update={"max_changes": max(ks)})
         limits = [scaled.model_copy(update={"lam": lam, "max_changes": k}) for lam, k in combos]
         for pid, problem in problems.items():  # each program built once per scale
