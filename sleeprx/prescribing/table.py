@@ -67,6 +67,9 @@ def build_table(data: TableInput) -> pd.DataFrame:
     scores = (rescore(model, frame, profiles) if len(profiles) else pd.DataFrame()).to_dict(
         orient="index"
     )
+    planned = [pid for pid in data.wanted if pid not in data.errors]
+    # the calibrated probability, for people without a profile to re-score as well
+    p_before = model.predict_proba(frame.loc[planned]).to_dict() if planned else {}
     rows = []
     for pid in data.wanted:
         if pid in data.errors:
@@ -74,7 +77,7 @@ def build_table(data: TableInput) -> pd.DataFrame:
             continue
         was = [float(current[pid][n]) for n in names]
         now = [chosen[pid][n] for n in names] if pid in chosen else was
-        rows.append(_row(data, pid, scores.get(pid), was, now))
+        rows.append(_row(data, pid, scores.get(pid), p_before[pid], was, now))
     table = _order_columns(pd.DataFrame(rows), names)
     return table.assign(model_disagrees=lambda t: _disagrees(t, data.settings))
 
@@ -83,24 +86,20 @@ def _row(
     data: TableInput,
     pid: object,
     score: dict | None,
+    p_before: float,
     was: list[float],
     now: list[float],
 ) -> dict:
     """The row of one person who has a plan; ``score`` is the re-score of its profile."""
     plan, problem = data.plans[pid], data.problems[pid]
-    row = {"person_id": pid, "status": plan.status}
+    row = {"person_id": pid, "status": plan.status, "p_before": p_before}
     if score is not None:
         row |= {
-            "p_before": score["p_before"],
             "p_after": score["p_after"],
             "gain_logit": score["logit_after"] - score["logit_before"],
         }
     else:
-        row |= {
-            "p_before": sigmoid(problem.logit_before),
-            "p_after": math.nan,
-            "gain_logit": math.nan,
-        }
+        row |= {"p_after": math.nan, "gain_logit": math.nan}
     row |= {
         "n_changes": sum(i > 0 for i in plan.levels) if plan.levels else 0,
         "p_after_surrogate": sigmoid(problem.logit_before + plan.gain_surrogate),
