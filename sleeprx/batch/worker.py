@@ -15,7 +15,7 @@ from sleeprx.batch.parts import write_part
 from sleeprx.learn.model import TrainedModel, load_model
 from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.table import TableInput, build_table
-from sleeprx.prescribing.verify import constraint_violations
+from sleeprx.prescribing.verify import check_margins, constraint_violations
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.read import RowRange, check_known_ids, read_survey
 
@@ -61,6 +61,7 @@ def solve_chunk(task: ChunkTask) -> dict:
         table = _error_rows(survey, model, task)
     else:
         table = prescribe(survey, model, settings=task.settings, ids=task.ids)
+        check_margins(table)  # every exact-mode row: planned margin = the booster's
     text_ids = survey.description.column(survey.description.id_column).type == "text"
     write_part(table, Path(task.parts_dir), task.index, text_ids=text_ids)
     broken = constraint_violations(

@@ -24,6 +24,7 @@ from sleeprx.optimize.factor_tables import attach_ensembles
 from sleeprx.optimize.problem import PersonProblem, build_problem
 from sleeprx.prescribing.policy import Plan, decide, plan_person
 from sleeprx.prescribing.table import TableInput, build_table
+from sleeprx.prescribing.verify import check_margins
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.curves import EffectCurve
 from sleeprx.survey.read import Survey, check_known_ids, typed_id
@@ -92,7 +93,9 @@ def prescribe(
     """One verified prescription per person, as a DataFrame.
 
     The effect curves are the model's own (estimated on its training survey) unless
-    ``explanation`` is given.
+    ``explanation`` is given. In exact mode every planned margin is checked against the
+    booster's own (:func:`~sleeprx.prescribing.verify.check_margins`): a
+    :class:`~sleeprx.utils.errors.SolverError` if one is off by more than rounding.
 
     Returns
     -------
@@ -130,6 +133,8 @@ def prescribe(
         except SolverError as exc:
             errors[pid] = str(exc)
     table = build_table(TableInput(model, frame, settings, wanted, problems, plans, errors))
+    if settings.mode == "exact":  # the trees' program must say what the booster says
+        check_margins(table)
     table.attrs["distinct_problems"] = len(set(same_as.values()))
     return table
 
