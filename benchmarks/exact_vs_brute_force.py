@@ -51,7 +51,7 @@ def main() -> int:
     print(f"{args.survey.name}: {len(frame)} people, K = {args.max_changes}, default model")
     for label, settings in cases.items():
         start = time.perf_counter()
-        problems, errors = prepare_problems(model, frame, settings)
+        problems = prepare_problems(model, frame, settings)
         mismatches, routes, exact_seconds, brute_seconds = [], {}, [], []
         for pid, problem in problems.items():
             plan = plan_person(problem, settings)
@@ -71,7 +71,7 @@ def main() -> int:
                 mismatches.append(pid)
         total = time.perf_counter() - start
         print(
-            f"  {label}: {len(problems)} checked, {len(errors)} without a problem, "
+            f"  {label}: {len(problems)} checked, "
             f"{len(mismatches)} mismatches {mismatches[:5]}; routes {routes}; "
             f"solve median {1e3 * np.median(exact_seconds):.2f} ms (brute force by the "
             f"booster {1e3 * np.median(brute_seconds):.2f} ms); {total:.0f} s in all"

@@ -40,12 +40,8 @@ def sleeprx_method(model, frame, settings, explanation) -> Callable[[int], Answe
 
     def run(pid: int) -> Answer:
         start = time.perf_counter()
-        problems, errors = prepare_problems(
-            model, frame.loc[[pid]], settings, explanation=explanation
-        )
+        problems = prepare_problems(model, frame.loc[[pid]], settings, explanation=explanation)
         middle = time.perf_counter()
-        if pid in errors:
-            return Answer(None, middle - start, None, errors[pid])
         problem = problems[pid]
         plan = plan_person(problem, settings)
         end = time.perf_counter()
@@ -69,11 +65,7 @@ def brute_force_method(model, frame, settings, explanation) -> Callable[[int], A
 
     def run(pid: int) -> Answer:
         start = time.perf_counter()
-        problems, errors = prepare_problems(
-            model, frame.loc[[pid]], settings, explanation=explanation
-        )
-        if pid in errors:
-            return Answer(None, time.perf_counter() - start, None, errors[pid])
+        problems = prepare_problems(model, frame.loc[[pid]], settings, explanation=explanation)
         problem = problems[pid]
         if problem.n_profiles > MAX_PROFILES:
             seconds = time.perf_counter() - start

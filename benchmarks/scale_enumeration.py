@@ -54,7 +54,7 @@ class Methods:
 
     def prepare(self, people, settings):
         t0 = time.perf_counter()
-        problems, _ = prepare_problems(
+        problems = prepare_problems(
             self.model, self.frame.loc[people], settings, curves=self.model.curves
         )
         return problems, time.perf_counter() - t0

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sleeprx.prescribing.run import _advice, _number
+from sleeprx.prescribing.table import advice
 from sleeprx.survey import display
 from sleeprx.survey.description import description_from_dict
 
@@ -96,7 +96,6 @@ def test_numbers_units_and_thousands(tiny):
     assert display.format_value(tiny.factor("bedtime"), 8) == "02:00"
     assert display.format_value(tiny.column("age"), 40) == "40 years"
     assert display.format_value(None, 3.5) == "3.5"
-    assert _number(4000.0) == "4,000" and _number(0.25) == "0.25"
 
 
 @pytest.mark.parametrize("missing", [math.nan, None, float("nan"), "n/a"])
@@ -144,17 +143,17 @@ def test_change_phrases(tiny):
 def test_advice_uses_labels_units_and_clock_times(tiny):
     model = SimpleNamespace(description=tiny)
     plan = SimpleNamespace(levels=[1, 1, 0, 1], status="changed", reason="")
-    text = _advice(model, plan, [8.0, 40.0, 5000.0, 6.0], [7.5, 60.0, 5000.0, 5.0])
+    text = advice(model, plan, [8.0, 40.0, 5000.0, 6.0], [7.5, 60.0, 5000.0, 5.0])
     assert text == (
         "Move weekday bedtime earlier from 02:00 to 01:30, increase physical activity "
         "from 40 min/day to 60 min/day and reduce stress score from 6 to 5."
     )
     assert "after 18:00" not in text and " h " not in text
     still = SimpleNamespace(levels=[0, 0, 0, 0], status="no_change", reason="gain too small")
-    assert _advice(model, still, [8.0, 40.0, 5000.0, 6.0], [8.0, 40.0, 5000.0, 6.0]) == (
+    assert advice(model, still, [8.0, 40.0, 5000.0, 6.0], [8.0, 40.0, 5000.0, 6.0]) == (
         "No change: gain too small."
     )
     none = SimpleNamespace(levels=None, status="infeasible", reason="no allowed change")
-    assert _advice(model, none, [math.nan] * 4, [math.nan] * 4) == (
+    assert advice(model, none, [math.nan] * 4, [math.nan] * 4) == (
         "No prescription: no allowed change."
     )

@@ -120,8 +120,9 @@ def test_invalid_person_gets_an_error_row_and_the_run_goes_on(tmp_path, small_mo
 def test_unknown_id_is_refused(survey, small_model):
     from sleeprx.utils.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="no person with id 9999"):
+    with pytest.raises(ConfigError, match="no person with id 9999 in ") as caught:
         prescribe(survey, small_model, ids=[9999])
+    assert survey.source in str(caught.value) and "--ids" not in str(caught.value)  # no flag
 
 
 def test_a_different_policy_applies_without_retraining(survey, small_model, description):

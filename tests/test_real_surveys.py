@@ -283,8 +283,7 @@ def test_exact_mode_equals_brute_force_on_people_with_blank_answers(messy, data)
         min_gain=0.0,
         min_gain_prob=0.0,
     )
-    problems, errors = prepare_problems(model, survey.frame.loc[[pid]], config)
-    assert not errors
+    problems = prepare_problems(model, survey.frame.loc[[pid]], config)
     problem = problems[pid]
     plan = plan_person(problem, config)
     best = brute_force(problem, config, gain_of=booster_gain(model, problem))
@@ -311,7 +310,7 @@ def test_tables_compiled_together_equal_each_person_compiled_alone(messy, monkey
 
     survey, model = messy
     frame = survey.frame.iloc[:90]
-    plain, _ = prepare_problems(model, frame, PrescribeSettings(mode="surrogate"))
+    plain = prepare_problems(model, frame, PrescribeSettings(mode="surrogate"))
     assert len({p.factor_features for p in plain.values()}) > 1  # not all alike
     ensemble = tree_scorer(model.booster).ensemble
     # batches of 7 people: several batches, mixed people
@@ -343,7 +342,7 @@ def test_every_table_cell_is_the_boosters_own_leaf_sum(messy):
     every table must still be the sum of the leaves the booster picks there."""
     survey, model = messy
     scorer = tree_scorer(model.booster)
-    problems, _ = prepare_problems(model, survey.frame.iloc[:25], PrescribeSettings(mode="exact"))
+    problems = prepare_problems(model, survey.frame.iloc[:25], PrescribeSettings(mode="exact"))
     compressed = 0
     for problem in problems.values():
         for table in problem.tables:
@@ -369,7 +368,7 @@ def test_merged_tables_score_profiles_as_the_tables_do(messy):
 
     survey, model = messy
     config = PrescribeSettings(mode="exact", max_changes=3)
-    problems, _ = prepare_problems(model, survey.frame.iloc[:25], config)
+    problems = prepare_problems(model, survey.frame.iloc[:25], config)
     fewer = 0
     for problem in problems.values():
         choices = enumerate_choices(problem, config)
@@ -405,7 +404,7 @@ def test_a_goal_under_a_calibration_map_is_a_threshold_on_the_margin(survey):
     changed = table[table["status"] == "changed"]
     assert len(changed) > 0
     assert (changed["p_after"] >= goal - 1e-9).all()  # calibrated, from predict_proba
-    problems, _ = prepare_problems(model, survey.frame.loc[changed["person_id"]], config)
+    problems = prepare_problems(model, survey.frame.loc[changed["person_id"]], config)
     for pid, problem in problems.items():
         assert problem.goal_margin == model.goal_margin(goal)
         best = brute_force(problem, config, gain_of=booster_gain(model, problem))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sleeprx.prescribing.columns import after
+from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
 
 __all__ = ["fidelity_report"]
@@ -41,10 +43,11 @@ def fidelity_report(
     """
     s = surrogate.set_index("person_id")
     e = exact.set_index("person_id").loc[s.index]
-    ok = s["status"].isin(["changed", "no_change"]) & e["status"].isin(["changed", "no_change"])
+    solved = [Status.CHANGED, Status.NO_CHANGE]
+    ok = s["status"].isin(solved) & e["status"].isin(solved)
     s, e = s[ok], e[ok]
-    after_s = s[[f"{f}_after" for f in factors]].to_numpy(float)
-    after_e = e[[f"{f}_after" for f in factors]].to_numpy(float)
+    after_s = s[[after(f) for f in factors]].to_numpy(float)
+    after_e = e[[after(f) for f in factors]].to_numpy(float)
     differ = ~np.all(np.isclose(after_s, after_e), axis=1)
     j_s, j_e = _true_objective(s, settings.lam), _true_objective(e, settings.lam)
     loss = j_e - j_s
@@ -61,7 +64,7 @@ def fidelity_report(
             "changes_exact": e["n_changes"],
         }
     )
-    changed = s["status"].eq("changed")
+    changed = s["status"].eq(Status.CHANGED)
     summary = {
         "people": len(per_person),
         "share_differ": float(differ.mean()),

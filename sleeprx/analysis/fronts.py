@@ -18,14 +18,15 @@ penalty switched off (:math:`\\lambda = 0`, ``min_gain = 0``) two sweeps trace t
 
 Each :math:`G_i` is non-decreasing in its limit, because a larger limit only enlarges the
 feasible set. Every optimum is then re-scored by the real classifier (one batched call
-of :func:`~sleeprx.prescribing.verify.margin64`), since the surrogate's gain is an estimate.
+of the booster's own traversal, :meth:`~sleeprx.learn.ensemble.TreeScorer.margin`), since
+the surrogate's gain is an estimate.
 
 **Columns of** :func:`person_fronts` (and of ``pareto.csv``, one row per person, sweep and
 limit):
 
 ``person_id``, ``sweep`` (``"budget"`` or ``"k"``), ``budget`` (the limit :math:`B`;
 ``inf`` on K-sweep rows), ``k`` (the limit :math:`K`; the number of factors on budget
-rows), ``mode``, ``status`` (as in :class:`~sleeprx.prescribing.run.Plan`, or ``error``),
+rows), ``mode``, ``status`` (:class:`~sleeprx.prescribing.status.Status`),
 ``n_changes``, ``intensity`` (:math:`\\sum |change|/step` of the optimum), ``cost``
 (the resistance-weighted cost of the optimum, at the settings' ``resistance_scale``),
 ``gain_planned`` (delta-logit under the mode's own gain model: what was maximised),
@@ -52,7 +53,10 @@ from sleeprx.learn.explain import Explanation
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem, profile_features
 from sleeprx.optimize.routes import Sweep
-from sleeprx.prescribing.run import Plan, decide, prepare_problems
+from sleeprx.prescribing.columns import after
+from sleeprx.prescribing.policy import Plan, decide
+from sleeprx.prescribing.run import prepare_problems
+from sleeprx.prescribing.status import Status
 from sleeprx.settings import ParetoSettings, PrescribeSettings
 from sleeprx.utils.errors import ConfigError, SolverError
 from sleeprx.utils.odds import sigmoid
@@ -93,9 +97,6 @@ def person_fronts(
     (see the module docstring for the programs and the columns). ``frame`` is indexed
     by person id, like :attr:`sleeprx.survey.read.Survey.frame`. The effect curves come from
     ``frame`` unless ``explanation`` is given.
-
-    People who cannot have a problem (a modifiable value is missing) get no rows; their
-    messages are in ``result.attrs["errors"]`` (person id -> message).
     """
     settings = settings or PrescribeSettings()
     budgets, ks = check_grid("budgets", budgets, float), check_grid("ks", ks, int)
@@ -108,7 +109,7 @@ def person_fronts(
         for b in budgets
     ] + [("k", math.inf, k, base.model_copy(update={"budget": None, "max_changes": k})) for k in ks]
 
-    problems, errors = prepare_problems(model, frame, base, explanation=explanation)
+    problems = prepare_problems(model, frame, base, explanation=explanation)
     widest = base.model_copy(update={"max_changes": max(n_factors, *ks), "budget": max(budgets)})
     points: list[dict] = []
     plans: list[tuple[PersonProblem, Plan | None]] = []
@@ -121,7 +122,6 @@ def person_fronts(
             plans.append((problem, plan))
     table = describe_plans(model, plans, points, mode=settings.mode)
     table["non_dominated"] = non_dominated_mask(table)
-    table.attrs["errors"] = errors
     return table
 
 
@@ -180,10 +180,10 @@ def describe_plans(
     for j, ((problem, plan), point) in enumerate(zip(plans, points, strict=True)):
         record = point | {"mode": mode, "p_before": sigmoid(problem.logit_before)}
         if plan is None or not plan.levels:
-            record |= {"status": "error" if plan is None else plan.status}
+            record |= {"status": Status.ERROR if plan is None else plan.status}
             records.append(record)
             continue
-        after = verified[j]
+        margin = verified[j]
         record |= {
             "status": plan.status,
             "n_changes": sum(i > 0 for i in plan.levels),
@@ -191,11 +191,11 @@ def describe_plans(
             "cost": plan.cost,
             "gain_planned": plan.gain_planned,
             "gain_surrogate": plan.gain_surrogate,
-            "gain_verified": after - problem.logit_before,
-            "p_after": sigmoid(after),
+            "gain_verified": margin - problem.logit_before,
+            "p_after": sigmoid(margin),
         }
         for f, i in zip(problem.factors, plan.levels, strict=True):  # held levers stay blank
-            record[f"{f.name}_after"] = float(f.levels[i])
+            record[after(f.name)] = float(f.levels[i])
         records.append(record)
     columns = [
         "person_id",
@@ -212,7 +212,7 @@ def describe_plans(
         "gain_verified",
         "p_before",
         "p_after",
-        *(f"{n}_after" for n in names),
+        *(after(n) for n in names),
     ]
     return pd.DataFrame.from_records(records, columns=columns)
 

@@ -12,7 +12,10 @@ from sleeprx.analysis.fronts import check_grid, describe_plans, sweep_of
 from sleeprx.learn.explain import Explanation, effect_curves
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem
-from sleeprx.prescribing.run import Plan, prepare_problems
+from sleeprx.prescribing.columns import after
+from sleeprx.prescribing.policy import Plan
+from sleeprx.prescribing.run import prepare_problems
+from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings, SensitivitySettings
 from sleeprx.utils.progress import track
 
@@ -80,7 +83,7 @@ def sensitivity_points(
     points: list[dict] = []
     for scale in track(scales, "sensitivity", enabled=progress):
         scaled = base.model_copy(update={"resistance_scale": scale})
-        problems, _ = prepare_problems(model, frame, scaled, curves=curves)
+        problems = prepare_problems(model, frame, scaled, curves=curves)
         widest = scaled.model_copy(update={"max_changes": max(ks)})
         limits = [scaled.model_copy(update={"lam": lam, "max_changes": k}) for lam, k in combos]
         for pid, problem in problems.items():  # each program built once per scale
@@ -100,7 +103,7 @@ def summarise(table: pd.DataFrame, frame: pd.DataFrame, names: Sequence[str]) ->
     # a no-change plan keeps the current profile, so its verified gain is exactly 0
     rows = []
     for (lam, scale, k), group in table.groupby(["lam", "resistance_scale", "k"], sort=True):
-        ok = group[group["status"].ne("error")]
+        ok = group[group["status"].ne(Status.ERROR)]
         row = {
             "lam": lam,
             "resistance_scale": scale,
@@ -111,13 +114,13 @@ def summarise(table: pd.DataFrame, frame: pd.DataFrame, names: Sequence[str]) ->
             "mean_n_changes": ok["n_changes"].mean(),
             "mean_intensity": ok["intensity"].mean(),
             "mean_cost": ok["cost"].mean(),
-            "share_no_change": ok["status"].eq("no_change").mean(),
-            "share_changed": ok["status"].isin(["changed", "time_limit"]).mean(),
+            "share_no_change": ok["status"].eq(Status.NO_CHANGE).mean(),
+            "share_changed": ok["status"].isin([Status.CHANGED, Status.TIME_LIMIT]).mean(),
             "n_errors": int(len(group) - len(ok)),
         }
         for name in names:
             before = frame.loc[ok["person_id"], name].to_numpy(float)
-            changed = np.abs(ok[f"{name}_after"].to_numpy(float) - before) > _TOL
+            changed = np.abs(ok[after(name)].to_numpy(float) - before) > _TOL
             row[f"share_{name}"] = float(changed.mean()) if len(ok) else math.nan
         rows.append(row)
     return pd.DataFrame(rows)

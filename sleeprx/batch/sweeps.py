@@ -44,9 +44,4 @@ def map_people(
     chunks = [frame.iloc[a : a + chunk_size] for a in range(0, len(frame), chunk_size)]
     futures = [client.submit(fn, shared, chunk, pure=False, **options) for chunk in chunks]
     tables = client.gather(futures)
-    joined = pd.concat(tables, ignore_index=True)
-    errors: dict = {}
-    for table in tables:
-        errors |= table.attrs.get("errors", {})
-    joined.attrs["errors"] = errors
-    return joined
+    return pd.concat(tables, ignore_index=True)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from sleeprx.batch.parts import write_part
 from sleeprx.learn.model import TrainedModel, load_model
-from sleeprx.prescribing.run import _table, prescribe
-from sleeprx.prescribing.verify import constraint_violations
+from sleeprx.prescribing.run import prescribe
+from sleeprx.prescribing.table import TableInput, build_table
+from sleeprx.prescribing.verify import check_margins, constraint_violations
 from sleeprx.settings import PrescribeSettings
-from sleeprx.survey.read import RowRange, read_survey
-from sleeprx.utils.errors import ConfigError
+from sleeprx.survey.read import RowRange, check_known_ids, read_survey
 
 __all__ = ["ChunkTask", "solve_chunk"]
 
@@ -61,6 +61,7 @@ def solve_chunk(task: ChunkTask) -> dict:
         table = _error_rows(survey, model, task)
     else:
         table = prescribe(survey, model, settings=task.settings, ids=task.ids)
+        check_margins(table)  # every exact-mode row: planned margin = the booster's
     text_ids = survey.description.column(survey.description.id_column).type == "text"
     write_part(table, Path(task.parts_dir), task.index, text_ids=text_ids)
     broken = constraint_violations(
@@ -86,9 +87,7 @@ def _error_rows(survey, model: TrainedModel, task: ChunkTask):
         pid: p.message for p in survey.problems if (pid := survey.id_of(p.person_id)) is not None
     }
     wanted = sorted(invalid) if task.ids is None else list(task.ids)
-    unknown = [i for i in wanted if i not in invalid]
-    if unknown:
-        raise ConfigError(f"--ids: no person with id {unknown[0]} in {survey.source}")
+    check_known_ids(wanted, invalid, survey.source)
     model = model.with_description(survey.description)
     errors = {i: invalid[i] for i in wanted}
-    return _table(model, survey.frame, {}, {}, errors, wanted, task.settings)
+    return build_table(TableInput(model, survey.frame, task.settings, wanted, errors=errors))

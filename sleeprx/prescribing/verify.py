@@ -1,23 +1,48 @@
-"""Re-score prescribed profiles with the real classifier."""
+"""Re-score prescribed profiles with the real classifier, and check the table.
+
+Independent of the optimisation layer: steps, ladders and limits are re-derived from
+the survey description, and margins from the booster's own traversal, so that a
+mistake in building or solving a program cannot hide from these checks.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
-from sleeprx.optimize.problem import PersonProblem, profile_features, steps_between
-from sleeprx.survey.description import SurveyDescription
+from sleeprx.prescribing.columns import after, before
+from sleeprx.prescribing.status import DONE
+from sleeprx.survey.description import ModifiableFactor, SurveyDescription
+from sleeprx.utils.errors import SolverError
 
 __all__ = [
+    "MARGIN_TOLERANCE",
     "apply_profiles",
     "booster_gain",
+    "check_margins",
     "constraint_violations",
+    "margin_errors",
     "rescore",
 ]
+
+#: The largest gap between the margin an exact-mode program planned and the booster's
+#: own margin of the same profile (log-odds) that is rounding, not a wrong program.
+MARGIN_TOLERANCE = 1e-6
+
+
+class OnePerson(Protocol):
+    """What :func:`booster_gain` reads of a person's problem
+    (:class:`sleeprx.optimize.problem.PersonProblem` has it)."""
+
+    features: np.ndarray  # the encoded feature row of the person's answers
+    factors: Sequence  # each with ``levels``, index 0 the current value
+    factor_features: Sequence[int]  # each factor's column in ``features``
+    logit_before: float
 
 
 def apply_profiles(frame: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
@@ -43,14 +68,17 @@ def rescore(model: TrainedModel, frame: pd.DataFrame, profiles: pd.DataFrame) ->
     )
 
 
-def booster_gain(model: TrainedModel, problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
+def booster_gain(model: TrainedModel, problem: OnePerson) -> Callable[[np.ndarray], np.ndarray]:
     """A ``gain_of`` for :func:`sleeprx.optimize.bruteforce.brute_force` that asks the
     booster. Independent of exact mode's pruning and threshold mapping: the booster's
     own traversal picks the leaves, summed in float64.
     """
 
     def gain_of(choices: np.ndarray) -> np.ndarray:
-        rows = profile_features(problem, choices)
+        choices = np.atleast_2d(np.asarray(choices, dtype=int))
+        rows = np.repeat(problem.features[None, :], len(choices), axis=0)
+        for j, (f, col) in enumerate(zip(problem.factors, problem.factor_features, strict=True)):
+            rows[:, col] = f.levels[choices[:, j]]
         return tree_scorer(model.booster).margin(rows) - problem.logit_before
 
     return gain_of
@@ -73,31 +101,30 @@ def constraint_violations(
     change; at most ``max_changes`` levers move; and every linear constraint holds
     after the change, or is no worse than before it.
     """
-    after_columns = [f"{f.column}_after" for f in description.modifiable]
+    after_columns = [after(f.column) for f in description.modifiable]
     prescribed = table[after_columns].notna().any(axis=1)  # a time limit may leave none
-    done = table[table["status"].isin(["changed", "no_change", "time_limit"]) & prescribed]
+    done = table[table["status"].isin(DONE) & prescribed]
     found: list[str] = []
     ids = done["person_id"].tolist()
     answers = frame.loc[ids]
     n_changed = np.zeros(len(done), dtype=int)
     for f in description.modifiable:
-        before = done[f"{f.column}_before"].to_numpy(float)
-        after = done[f"{f.column}_after"].to_numpy(float)
-        after = np.where(np.isnan(after) & np.isnan(before), before, after)
-        blank = np.isnan(before)
-        moved = ~np.isclose(before, after, rtol=0, atol=1e-9) & ~(blank & np.isnan(after))
+        was = done[before(f.column)].to_numpy(float)
+        now = done[after(f.column)].to_numpy(float)
+        now = np.where(np.isnan(now) & np.isnan(was), was, now)
+        blank = np.isnan(was)
+        moved = ~np.isclose(was, now, rtol=0, atol=1e-9) & ~(blank & np.isnan(now))
         n_changed += moved
         for k in np.flatnonzero(moved):
-            pid, b, a = ids[k], before[k], after[k]
+            pid, b, a = ids[k], was[k], now[k]
             for rule in _lever_rules(f, answers.loc[pid].to_dict(), b, a):
                 found.append(f"person {pid}: {f.column} moved from {b:g} to {a:g}: {rule}")
     for pid, n in zip(ids, n_changed, strict=True):
         if n > max_changes:
             found.append(f"person {pid}: {n} factors changed, more than K = {max_changes}")
     for c in description.constraints:
-        before = {t.column: done[f"{t.column}_before"].to_numpy(float) for t in c.terms}
-        after = {t.column: done[f"{t.column}_after"].to_numpy(float) for t in c.terms}
-        was, now = c.value(before), c.value(after)
+        was = c.value({t.column: done[before(t.column)].to_numpy(float) for t in c.terms})
+        now = c.value({t.column: done[after(t.column)].to_numpy(float) for t in c.terms})
         for k in np.flatnonzero(~np.isnan(now)):
             low = -np.inf if c.lower is None else min(c.lower, was[k])
             high = np.inf if c.upper is None else max(c.upper, was[k])
@@ -109,13 +136,13 @@ def constraint_violations(
     return found
 
 
-def _lever_rules(factor, answers: dict, before: float, after: float) -> list[str]:
+def _lever_rules(factor: ModifiableFactor, answers: dict, before: float, after: float) -> list[str]:
     """The rules a move of ``factor`` from ``before`` to ``after`` breaks."""
     if np.isnan(before):
         return ["the answer was blank"]
     limits = factor.limits_for(answers)
-    steps = float(steps_between(factor, np.asarray([after]), before)[0])
-    largest = limits.max_change if factor.is_ladder else limits.max_change / factor.step
+    steps = abs(float(factor.position(after)) - float(factor.position(before)))
+    largest = factor.steps_of(limits.max_change)
     broken = {
         "not offered to this person": not limits.available,
         "not a safe value": not np.isclose(after, factor.grid, rtol=0, atol=1e-9).any(),
@@ -127,3 +154,35 @@ def _lever_rules(factor, answers: dict, before: float, after: float) -> list[str
         "down, which is not allowed": after < before and factor.direction == "up",
     }
     return [rule for rule, bad in broken.items() if bad]
+
+
+def margin_errors(table: pd.DataFrame) -> pd.Series:
+    """Per row of a prescription table, how far the margin an exact-mode program
+    planned is from the booster's own margin of the prescribed profile (log-odds).
+
+    Both margins start from the person's current margin, so the error is
+    ``|gain_planned - gain_logit|``. NaN on rows that are not exact mode or have no
+    profile (errors, infeasible).
+    """
+    exact = table["mode"].eq("exact") & table["status"].isin(DONE)
+    error = (table["gain_planned"] - table["gain_logit"]).abs()
+    return error.where(exact & error.notna())
+
+
+def check_margins(table: pd.DataFrame, *, tolerance: float = MARGIN_TOLERANCE) -> float:
+    """The largest of :func:`margin_errors` (0 when no row has one); raises
+    :class:`~sleeprx.utils.errors.SolverError` naming the first person beyond
+    ``tolerance``: the program's trees do not say what the booster says."""
+    errors = margin_errors(table)
+    beyond = errors > tolerance
+    if beyond.any():
+        row = table[beyond].iloc[0]
+        planned = row["margin_mip"]
+        real = planned - row["gain_planned"] + row["gain_logit"]
+        raise SolverError(
+            f"person {row['person_id']}: the exact program planned margin {planned:.9g}, "
+            f"the booster gives {real:.9g} for the same profile (error "
+            f"{errors[beyond].iloc[0]:.3g} > tolerance {tolerance:g}); the factor tables "
+            "or the program do not match the model"
+        )
+    return float(errors.max()) if errors.notna().any() else 0.0

@@ -280,7 +280,12 @@ class ModifiableFactor(Strict):
     @property
     def max_steps(self) -> float:
         """The largest change in steps of the grid or rungs of the ladder."""
-        return self.max_change if self.is_ladder else self.max_change / self.step
+        return self.steps_of(self.max_change)
+
+    def steps_of(self, max_change: float) -> float:
+        """A largest change (units; rungs on a ladder), say a person's from
+        :meth:`limits_for`, in steps of the grid or rungs of the ladder."""
+        return max_change if self.is_ladder else max_change / self.step
 
     def position(self, values: np.ndarray | float) -> np.ndarray:
         """Where values stand, in steps from the bottom of the grid or rungs of the ladder

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,6 +33,7 @@ __all__ = [
     "RowProblem",
     "RowRange",
     "Survey",
+    "check_known_ids",
     "check_unique_ids",
     "parse_id",
     "read_survey",
@@ -376,3 +378,11 @@ def check_unique_ids(
 
 def _id_text(value: object) -> str:
     return f"{value:.0f}" if isinstance(value, float) else str(value)
+
+
+def check_known_ids(wanted: Iterable[object], known: Container[object], source: str) -> None:
+    """Refuse the first id of ``wanted`` that is not among ``known``, the ids of the
+    survey read from ``source``."""
+    for pid in wanted:
+        if pid not in known:
+            raise ConfigError(f"no person with id {pid} in {source}")

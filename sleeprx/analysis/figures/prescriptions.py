@@ -11,25 +11,25 @@ from matplotlib.figure import Figure
 
 from sleeprx.analysis.figures.style import (
     COLOURS,
-    factor_names,
     gain_label,
     identity_scatter,
     new_figure,
     rows_height,
     styled,
 )
+from sleeprx.prescribing.columns import after, before, levers_in
+from sleeprx.prescribing.status import Status
 from sleeprx.survey.description import SurveyDescription
 from sleeprx.survey.display import factor_label, wrap_label
 
 
 def _factor_pairs(table: pd.DataFrame) -> list[str]:
     """Names with ``_before`` and ``_after`` columns: the factors of a prescriptions table."""
-    pairs = [n for n in factor_names(table, suffix="_before") if f"{n}_after" in table.columns]
-    return [n for n in pairs if n != "p"]
+    return levers_in(table.columns)
 
 
 def _valid(prescriptions: pd.DataFrame) -> pd.DataFrame:
-    return prescriptions[prescriptions["status"].ne("error")]
+    return prescriptions[prescriptions["status"].ne(Status.ERROR)]
 
 
 @styled
@@ -66,7 +66,7 @@ def factor_share_figure(
     valid = _valid(prescriptions)
     names = list(factors) if factors is not None else _factor_pairs(valid)
     n = max(len(valid), 1)
-    delta = {m: valid[f"{m}_after"] - valid[f"{m}_before"] for m in names}
+    delta = {m: valid[after(m)] - valid[before(m)] for m in names}
     up = pd.Series({m: float((d > 1e-9).sum()) / n for m, d in delta.items()})
     down = pd.Series({m: float((d < -1e-9).sum()) / n for m, d in delta.items()})
     order = (up + down).sort_values(kind="stable").index
@@ -114,7 +114,7 @@ def surrogate_vs_verified_figure(
     Points on the line y = x are prescriptions the real model agrees with exactly;
     points flagged ``model_disagrees`` are drawn in orange.
     """
-    rows = prescriptions[prescriptions["status"].isin(["changed", "time_limit"])]
+    rows = prescriptions[prescriptions["status"].isin([Status.CHANGED, Status.TIME_LIMIT])]
     rows = rows.dropna(subset=["gain_surrogate", "gain_logit"])
     flagged = rows.get("model_disagrees", pd.Series(False, index=rows.index))
     flagged = flagged.astype(str).str.lower().eq("true")

@@ -1,0 +1,168 @@
+"""The decision policy: from one person's optimum to a plan and its verdict.
+
+:func:`plan_person` solves a person's program through the optimisation layer;
+:func:`decide` applies the minimum-gain rules of the settings and says why when the
+answer is no change, infeasible or a time limit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from sleeprx.optimize.problem import PersonProblem
+from sleeprx.optimize.routes import Found, find_best
+from sleeprx.prescribing.status import Status
+from sleeprx.settings import PrescribeSettings
+from sleeprx.utils.odds import sigmoid
+
+__all__ = ["VERDICT_BY", "Plan", "decide", "plan_person"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The program's answer for one person, before verification."""
+
+    person_id: object
+    status: Status
+    levels: tuple[int, ...] | None  # chosen level index per factor
+    gain_planned: float  # delta-logit under the mode's own gain model
+    gain_surrogate: float  # delta-logit under the SHAP surrogate
+    cost: float
+    intensity: float
+    objective: float
+    solver_status: str
+    gap: float
+    seconds: float
+    reason: str = ""
+    margin_mip: float = float("nan")
+
+
+#: Whose estimate an "infeasible" verdict rests on, by mode.
+VERDICT_BY = {
+    "surrogate": "by the SHAP surrogate's estimate",
+    "exact": "by the model itself",
+}
+
+#: The plan's numbers that follow from its levels.
+_SCORES = ("gain_planned", "gain_surrogate", "cost", "intensity", "objective")
+
+
+def plan_person(
+    problem: PersonProblem, settings: PrescribeSettings, *, outcome: str = "the positive outcome"
+) -> Plan:
+    """Solve one person's program and decide changed / no change / infeasible.
+
+    ``outcome`` names the positive class in the reasons (the description's label).
+    """
+    start = time.perf_counter()
+    solution = find_best(problem, settings)
+    return decide(problem, settings, solution, time.perf_counter() - start, outcome=outcome)
+
+
+def decide(
+    problem: PersonProblem,
+    settings: PrescribeSettings,
+    solution: Found,
+    seconds: float,
+    *,
+    outcome: str = "the positive outcome",
+) -> Plan:
+    """Turn an optimum into a plan: changed, no change (with the reason), infeasible or
+    time limit, applying the minimum-gain rules of ``settings``."""
+    levels = solution.levels
+    if levels is None:
+        status, reason = _without_levels(settings, solution)
+        scores = dict.fromkeys(_SCORES, math.nan)
+    else:
+        scores = _scores(problem, settings, solution)
+        n_changes = sum(i > 0 for i in levels)
+        too_small = _too_small(problem, settings, scores, n_changes, outcome)
+        if too_small:  # the best change is not worth making: hold every lever
+            status, reason = Status.NO_CHANGE, too_small
+            levels = (0,) * len(levels)
+            scores = dict.fromkeys(_SCORES, 0.0)
+        elif n_changes:
+            status, reason = Status.CHANGED, ""
+        else:
+            status, reason = Status.NO_CHANGE, _why_no_change(settings, outcome)
+        if solution.status == "time_limit":  # the solver's termination
+            status = Status.TIME_LIMIT
+            reason = (
+                f"time limit {settings.time_limit:g} s reached; best solution found, "
+                f"gap {solution.gap:.2g}"
+            )
+    return Plan(
+        person_id=problem.person_id,
+        status=status,
+        levels=levels,
+        **scores,
+        solver_status=solution.status,
+        gap=solution.gap,
+        seconds=seconds,
+        reason=reason,
+        margin_mip=problem.logit_before + scores["gain_planned"],
+    )
+
+
+def _without_levels(settings: PrescribeSettings, solution: Found) -> tuple[Status, str]:
+    """The verdict and its reason when the solver found no profile at all."""
+    if solution.status == "time_limit":
+        reason = f"time limit {settings.time_limit:g} s reached before any solution was found"
+        return Status.TIME_LIMIT, reason
+    if settings.goal is not None:
+        return Status.INFEASIBLE, (
+            f"no allowed change (at most {settings.max_changes}, inside the safe ranges) "
+            f"reaches p >= {settings.goal:g} {VERDICT_BY[settings.mode]}"
+        )
+    return Status.INFEASIBLE, "the program has no feasible point"
+
+
+def _scores(
+    problem: PersonProblem, settings: PrescribeSettings, solution: Found
+) -> dict[str, float]:
+    """The gains, cost, intensity and objective of the solution's levels."""
+    pick = list(zip(problem.factors, solution.levels, strict=True))
+    cost = float(sum(f.cost[i] for f, i in pick))
+    return {
+        "gain_planned": solution.gain,
+        "gain_surrogate": float(sum(f.surrogate_gain[i] for f, i in pick)),
+        "cost": cost,
+        "intensity": float(sum(f.intensity[i] for f, i in pick)),
+        "objective": solution.gain - settings.lam * cost if settings.goal is None else cost,
+    }
+
+
+def _too_small(
+    problem: PersonProblem,
+    settings: PrescribeSettings,
+    scores: dict[str, float],
+    n_changes: int,
+    outcome: str,
+) -> str:
+    """Why the best change falls below a minimum gain; empty when it does not (or when
+    a goal, not a minimum, decides)."""
+    if settings.goal is not None or not n_changes:
+        return ""
+    objective = scores["objective"]
+    if objective <= settings.min_gain:
+        return (
+            f"the best change scores {objective:.3f} log-odds after its penalty, "
+            f"not above the minimum gain {settings.min_gain:g}"
+        )
+    p_before = sigmoid(problem.logit_before)
+    rise = sigmoid(problem.logit_before + scores["gain_planned"]) - p_before
+    if rise <= settings.min_gain_prob:
+        return (
+            f"the best change would raise the chance of {outcome} from "
+            f"{p_before:.3f} by only {rise:.4f}, not above "
+            f"the minimum {settings.min_gain_prob:g}"
+        )
+    return ""
+
+
+def _why_no_change(settings: PrescribeSettings, outcome: str) -> str:
+    if settings.goal is not None:
+        return f"already at p >= {settings.goal:g}"
+    return f"no allowed change raises the predicted chance of {outcome} by more than it costs"

@@ -1,0 +1,164 @@
+"""The prescription table: one verified row per person, with its advice in words.
+
+The columns, their order and their meaning are :mod:`sleeprx.prescribing.columns`'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from sleeprx.learn.model import TrainedModel
+from sleeprx.optimize.problem import PersonProblem
+from sleeprx.prescribing import columns
+from sleeprx.prescribing.columns import after, before
+from sleeprx.prescribing.policy import Plan
+from sleeprx.prescribing.status import Status
+from sleeprx.prescribing.verify import rescore
+from sleeprx.settings import PrescribeSettings
+from sleeprx.survey.display import change_phrase, join_phrases, sentence
+from sleeprx.utils.odds import sigmoid
+
+__all__ = ["TableInput", "build_table"]
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """What a prescription table is built from.
+
+    Every id of ``wanted`` has an entry in ``errors`` or in both ``problems`` and
+    ``plans``; an id in ``errors`` gets an ``error`` row with the message as advice.
+    """
+
+    model: TrainedModel  # with the survey's description
+    frame: pd.DataFrame  # the survey's valid rows, indexed by id
+    settings: PrescribeSettings
+    wanted: Sequence[object]  # the table's people, in its order
+    problems: Mapping[object, PersonProblem] = field(default_factory=dict)
+    plans: Mapping[object, Plan] = field(default_factory=dict)
+    errors: Mapping[object, str] = field(default_factory=dict)
+
+
+def build_table(data: TableInput) -> pd.DataFrame:
+    """One row per person of ``data.wanted``, re-scored by the real classifier.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`sleeprx.prescribing.columns.names` for the description's
+        levers, in that order.
+    """
+    model, frame, plans = data.model, data.frame, data.plans
+    names = model.description.modifiable_names
+    current = dict(zip(frame.index, frame[list(names)].to_dict(orient="records"), strict=True))
+    chosen = {  # every lever's value after the plan; held levers keep their answers
+        pid: current[pid]
+        | {
+            f.name: f.levels[i]
+            for f, i in zip(data.problems[pid].factors, plan.levels, strict=True)
+        }
+        for pid, plan in plans.items()
+        if plan.levels is not None
+    }
+    profiles = pd.DataFrame.from_dict(chosen, orient="index", columns=list(names))
+    scores = (rescore(model, frame, profiles) if len(profiles) else pd.DataFrame()).to_dict(
+        orient="index"
+    )
+    planned = [pid for pid in data.wanted if pid not in data.errors]
+    # the calibrated probability, for people without a profile to re-score as well
+    p_before = model.predict_proba(frame.loc[planned]).to_dict() if planned else {}
+    rows = []
+    for pid in data.wanted:
+        if pid in data.errors:
+            rows.append({"person_id": pid, "status": Status.ERROR, "advice": data.errors[pid]})
+            continue
+        was = [float(current[pid][n]) for n in names]
+        now = [chosen[pid][n] for n in names] if pid in chosen else was
+        rows.append(_row(data, pid, scores.get(pid), p_before[pid], was, now))
+    table = _order_columns(pd.DataFrame(rows), names)
+    return table.assign(model_disagrees=lambda t: _disagrees(t, data.settings))
+
+
+def _row(
+    data: TableInput,
+    pid: object,
+    score: dict | None,
+    p_before: float,
+    was: list[float],
+    now: list[float],
+) -> dict:
+    """The row of one person who has a plan; ``score`` is the re-score of its profile."""
+    plan, problem = data.plans[pid], data.problems[pid]
+    row = {"person_id": pid, "status": plan.status, "p_before": p_before}
+    if score is not None:
+        row |= {
+            "p_after": score["p_after"],
+            "gain_logit": score["logit_after"] - score["logit_before"],
+        }
+    else:
+        row |= {"p_after": math.nan, "gain_logit": math.nan}
+    row |= {
+        "n_changes": sum(i > 0 for i in plan.levels) if plan.levels else 0,
+        "p_after_surrogate": sigmoid(problem.logit_before + plan.gain_surrogate),
+        "gain_surrogate": plan.gain_surrogate,
+        "gain_planned": plan.gain_planned,
+        "cost": plan.cost,
+        "intensity": plan.intensity,
+        "objective": plan.objective,
+        "margin_mip": plan.margin_mip,
+    }
+    names = data.model.description.modifiable_names
+    for name, b, a in zip(names, was, now, strict=True):
+        row[before(name)], row[after(name)] = b, (a if plan.levels else math.nan)
+    row["advice"] = advice(data.model, plan, was, now) + _held_note(data.model, problem)
+    return row | {
+        "solver_status": plan.solver_status,
+        "gap": plan.gap,
+        "solve_seconds": plan.seconds,
+        "mode": data.settings.mode,
+    }
+
+
+def _disagrees(table: pd.DataFrame, settings: PrescribeSettings) -> pd.Series:
+    """The real model does not bear the plan out: its gain is not positive or far below
+    the planned one, or (with a goal) its probability falls short of the goal."""
+    changed = table["status"].eq(Status.CHANGED)
+    real, planned = table["gain_logit"], table["gain_planned"]
+    short = (real <= 0) | (real < settings.disagree_ratio * planned)
+    if settings.goal is not None:
+        short |= table["p_after"] < settings.goal
+    return changed & short
+
+
+def _order_columns(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    """The table's columns but ``model_disagrees``, in order; a column no row filled
+    (an all-error table) is blank."""
+    order = [c for c in columns.names(names) if c != "model_disagrees"]
+    for column in order:
+        if column not in table.columns:
+            table[column] = math.nan
+    return table[order]
+
+
+def advice(model: TrainedModel, plan: Plan, before: list[float], after: list[float]) -> str:
+    """One plain sentence in the description's words (labels, units, clock times)."""
+    if plan.levels is None:
+        return f"No prescription: {plan.reason}."
+    parts = [
+        phrase
+        for factor, b, a in zip(model.description.modifiable, before, after, strict=True)
+        if (phrase := change_phrase(factor, b, a)) is not None
+    ]
+    if not parts:
+        return f"No change: {plan.reason}."
+    suffix = f" ({plan.reason})" if plan.status == Status.TIME_LIMIT else ""
+    return sentence(join_phrases(parts) + suffix)
+
+
+def _held_note(model: TrainedModel, problem: PersonProblem) -> str:
+    """Which levers were not considered for this person, and why."""
+    labels = {f.column: f.label for f in model.description.modifiable}
+    return "".join(f" No advice on {labels[name]}: {why}." for name, why in problem.held)
