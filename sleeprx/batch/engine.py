@@ -36,7 +36,7 @@ from sleeprx.batch.parts import assemble, part_path
 from sleeprx.batch.worker import ChunkTask, solve_chunk
 from sleeprx.learn.model import load_model
 from sleeprx.settings import PrescribeSettings
-from sleeprx.survey.read import read_survey, shipped_survey_path, typed_id
+from sleeprx.survey.read import check_known_ids, read_survey, shipped_survey_path, typed_id
 from sleeprx.utils.errors import ArtifactError, ConfigError, SurveyError
 from sleeprx.utils.files import fresh_dir, table_format, written_by_sleeprx
 from sleeprx.utils.progress import Progress
@@ -278,9 +278,7 @@ def _plan(scan: SurveyScan, ids: list | None, chunk_size: int) -> dict[int, tupl
         return dict.fromkeys(range(len(scan.chunks)))
     ids_in_file = scan.ids.dropna()
     row_of = dict(zip(ids_in_file, ids_in_file.index, strict=True))
-    unknown = [i for i in ids if i not in row_of]
-    if unknown:
-        raise ConfigError(f"ids: no person with id {unknown[0]} in {scan.path}")
+    check_known_ids(ids, row_of, str(scan.path))
     plan: dict[int, list[int]] = {}
     for pid in ids:
         plan.setdefault(row_of[pid] // chunk_size, []).append(pid)
