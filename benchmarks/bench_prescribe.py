@@ -409,7 +409,7 @@ def breakdown(model, frame, ids, settings, explanation) -> list[str]:
                 start = time.perf_counter()
                 other = solve(program.model, variant)
                 times.append(time.perf_counter() - start)
-                differ += other.status != solution.status or (
+                differ += other.termination != solution.termination or (
                     abs(other.objective - solution.objective) > 1e-6
                 )
         finally:
