@@ -202,7 +202,7 @@ def _solve_pyomo(model: LinearModel, settings: PrescribeSettings) -> Solution:
     return Solution(Termination.TIME_LIMIT, x, objective, float("nan"), float("nan"), seconds)
 
 
-#: Registry of solve routes.
+#: The MIP's backends, by ``PrescribeSettings.backend``.
 SOLVERS: dict[str, Callable[[LinearModel, PrescribeSettings], Solution]] = {
     "highs": _solve_highs,
     "pyomo": _solve_pyomo,
@@ -210,7 +210,7 @@ SOLVERS: dict[str, Callable[[LinearModel, PrescribeSettings], Solution]] = {
 
 
 def solve(model: LinearModel, settings: PrescribeSettings) -> Solution:
-    """Solve ``model`` with the route named by ``settings.backend``."""
+    """Solve ``model`` with the backend named by ``settings.backend``."""
     if model.n_vars == 0:  # a person with no lever to move: nothing for HiGHS to do
         return _solve_empty(model)
     return SOLVERS[settings.backend](model, settings)
