@@ -85,7 +85,7 @@ def what_ifs(programs, solutions, settings) -> tuple[dict[str, list[float]], int
                 start = time.perf_counter()
                 other = solve(program.model, variant)
                 times.append(time.perf_counter() - start)
-                differ += other.status != solution.status or (
+                differ += other.termination != solution.termination or (
                     abs(other.objective - solution.objective) > 1e-6
                 )
         finally:

@@ -197,9 +197,9 @@ def test_exact_optimum_equals_brute_force_over_the_booster(case, data):
     solution = solve(program.model, config)
     best = brute_force(problem, config, gain_of=booster_gain_of(booster, problem))
     if best.levels is None:
-        assert solution.status == "infeasible"
+        assert solution.termination == "infeasible"
         return
-    assert solution.status == "optimal"
+    assert solution.termination == "optimal"
     assert program.model.violations(solution.x) == []
     assert solution.objective == pytest.approx(best.objective, abs=TOL)
     levels = program.chosen_levels(solution.x)
@@ -233,7 +233,7 @@ def test_fixed_decisions_score_what_the_booster_scores(case, data):
     program = build_program(problem, config)
     current = (0,) * len(problem.factors)
     at_current = solve(fixed(program, current), config)
-    assert at_current.status == "optimal"
+    assert at_current.termination == "optimal"
     assert program.gain.evaluate(at_current.x) == pytest.approx(0.0, abs=1e-9)
     assert at_current.objective == pytest.approx(0.0, abs=1e-9)
 
@@ -271,7 +271,7 @@ def test_exact_optimum_equals_brute_force_on_the_shipped_survey(shipped, small_m
         program = build_program(problem, config)
         solution = solve(program.model, config)
         best = brute_force(problem, config, gain_of=booster_gain(small_model, problem))
-        assert solution.status == "optimal", pid
+        assert solution.termination == "optimal", pid
         assert solution.objective == pytest.approx(best.objective, abs=TOL), pid
         levels = program.chosen_levels(solution.x)
         margin = problem.logit_before + program.gain.evaluate(solution.x)

@@ -143,7 +143,7 @@ def test_surrogate_optimum_equals_brute_force(case):
     program = build_program(problem, config)
     solution = solve(program.model, config)
     best = brute_force(problem, config)
-    assert solution.status == "optimal"
+    assert solution.termination == "optimal"
     assert solution.objective == pytest.approx(best.objective, abs=TOL)
     levels = check_solution(problem, config, program, solution)
     gain, cost, _ = pick(problem, levels)
@@ -158,10 +158,10 @@ def test_goal_mode_agrees_with_brute_force(case):
     solution = solve(program.model, config)
     best = brute_force(problem, config)
     if best.levels is None:
-        assert solution.status == "infeasible"
+        assert solution.termination == "infeasible"
         assert solution.x is None
         return
-    assert solution.status == "optimal"
+    assert solution.termination == "optimal"
     assert solution.objective == pytest.approx(best.objective, abs=TOL)
     levels = check_solution(problem, config, program, solution)
     assert pick(problem, levels)[1] == pytest.approx(best.objective, abs=TOL)
@@ -250,7 +250,7 @@ def test_surrogate_gain_is_zero_at_the_current_values(case):
     assert program.model.evaluate(x) == 0.0
     assert program.model.violations(x) == []
     solution = solve(fixed(program, current), config)
-    assert solution.status == "optimal"
+    assert solution.termination == "optimal"
     assert program.chosen_levels(solution.x) == current
     assert program.gain.evaluate(solution.x) == 0.0
     assert solution.objective == pytest.approx(0.0, abs=1e-12)
@@ -265,7 +265,7 @@ def test_fixed_profile_scores_its_own_gain_and_penalty(case, data):
     program = build_program(problem, config)
     solution = solve(fixed(program, levels), config)
     gain, cost, _ = pick(problem, levels)
-    assert solution.status == "optimal"
+    assert solution.termination == "optimal"
     assert program.chosen_levels(solution.x) == levels
     assert program.gain.evaluate(solution.x) == pytest.approx(gain, abs=1e-9)
     assert solution.objective == pytest.approx(gain - config.lam * cost, abs=1e-9)
@@ -371,9 +371,9 @@ def test_exact_optimum_on_hand_built_trees_equals_brute_force(case, data):
     solution = solve(program.model, config)
     best = brute_force(problem, config, gain_of=profile_gain(problem, ensemble))
     if best.levels is None:
-        assert solution.status == "infeasible"
+        assert solution.termination == "infeasible"
         return
-    assert solution.status == "optimal"
+    assert solution.termination == "optimal"
     assert solution.objective == pytest.approx(best.objective, abs=TOL)
     levels = check_solution(problem, config, program, solution)
     gain = profile_gain(problem, ensemble)(np.asarray([levels]))[0]
@@ -388,7 +388,7 @@ def test_exact_gain_is_zero_at_the_current_values(case, data):
     program = build_program(problem, config)
     current = (0,) * len(problem.factors)
     solution = solve(fixed(program, current), config)
-    assert solution.status == "optimal"
+    assert solution.termination == "optimal"
     assert program.gain.evaluate(solution.x) == pytest.approx(0.0, abs=1e-9)
     assert solution.objective == pytest.approx(0.0, abs=1e-9)
 
@@ -403,7 +403,7 @@ def test_exact_fixed_profile_scores_the_trees(case, data):
     program = build_program(problem, config)
     solution = solve(fixed(program, levels), config)
     gain = profile_gain(problem, ensemble)(np.asarray([levels]))[0]
-    assert solution.status == "optimal"
+    assert solution.termination == "optimal"
     assert solution.objective == pytest.approx(gain, abs=1e-9)
     assert program.gain.evaluate(solution.x) == pytest.approx(gain, abs=1e-9)
 
@@ -418,8 +418,8 @@ def test_pyomo_backend_agrees_with_highs_surrogate(case):
     program = build_program(problem, config)
     direct = solve(program.model, config)
     via_pyomo = solve(program.model, config.model_copy(update={"backend": "pyomo"}))
-    assert via_pyomo.status == direct.status
-    if direct.status == "optimal":
+    assert via_pyomo.termination == direct.termination
+    if direct.termination == "optimal":
         assert via_pyomo.objective == pytest.approx(direct.objective, abs=TOL)
         check_solution(problem, config, program, via_pyomo)
 
@@ -432,8 +432,8 @@ def test_pyomo_backend_agrees_with_highs_exact(case, data):
     program = build_program(problem, config)
     direct = solve(program.model, config)
     via_pyomo = solve(program.model, config.model_copy(update={"backend": "pyomo"}))
-    assert via_pyomo.status == direct.status
-    if direct.status == "optimal":
+    assert via_pyomo.termination == direct.termination
+    if direct.termination == "optimal":
         assert via_pyomo.objective == pytest.approx(direct.objective, abs=TOL)
         check_solution(problem, config, program, via_pyomo)
 
@@ -512,7 +512,7 @@ def test_unreachable_goal_is_reported_infeasible(backend):
     problem = _one_factor_problem([0.0, 1.0], [0.0, 0.5])  # at most +0.5 log-odds
     config = PrescribeSettings(goal=0.9, backend=backend)  # needs +2.2
     solution = solve(build_program(problem, config).model, config)
-    assert solution.status == "infeasible"
+    assert solution.termination == "infeasible"
     assert solution.x is None
 
 

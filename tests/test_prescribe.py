@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import sleeprx.optimize.solver as solve_module
+from sleeprx.optimize.states import Termination
 from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.verify import constraint_violations
 from sleeprx.settings import PrescribeSettings
@@ -179,9 +180,9 @@ def _time_limited(monkeypatch, *, keep_point: bool) -> None:
     def stopped(model, settings):
         found = real(model, settings)
         if keep_point and found.x is not None:
-            return dataclasses.replace(found, status="time_limit", gap=0.5)
+            return dataclasses.replace(found, termination=Termination.TIME_LIMIT, gap=0.5)
         nan = float("nan")
-        return solve_module.Solution("time_limit", None, nan, nan, nan, found.seconds)
+        return solve_module.Solution(Termination.TIME_LIMIT, None, nan, nan, nan, found.seconds)
 
     monkeypatch.setitem(solve_module.SOLVERS, "highs", stopped)
 

@@ -364,7 +364,7 @@ def test_every_table_cell_is_the_boosters_own_leaf_sum(messy):
 def test_merged_tables_score_profiles_as_the_tables_do(messy):
     """Enumeration adds tables over covered factor sets into the covering one; every
     profile must score as the sum of the person's own tables."""
-    from sleeprx.optimize.routes import _merged, table_gain
+    from sleeprx.optimize.enumeration import _merged, table_gain
 
     survey, model = messy
     config = PrescribeSettings(mode="exact", max_changes=3)

@@ -1,6 +1,7 @@
 """The optimisation layer: one person's problem as plain data, the tree ensemble and
 its compiled tables, the program (surrogate and exact gain models), the HiGHS solve,
-and brute-force enumeration.
+brute-force enumeration, and the routes to an optimum (enumeration, the
+dynamic-programming frontier, the MIP) with the one rule that picks among them.
 
 These are the low-level steps that :func:`sleeprx.prescribe` chains; use them
 directly to inspect or reuse one person's program.
@@ -12,10 +13,16 @@ _EXPORTS = {
     name: module if "." in module else f"{__name__}.{module}"
     for name, module in {
         "FactorChoice": "problem",
+        "Found": "states",
         "LinearModel": "formulation",
         "PersonProblem": "problem",
         "Program": "formulation",
+        "Route": "routes",
         "Solution": "solver",
+        "SolutionStatus": "states",
+        "SolverStatus": "states",
+        "Sweep": "routes",
+        "Termination": "states",
         "TreeScorer": "sleeprx.learn.ensemble",
         "allowed_levels": "problem",
         "attach_ensemble": "factor_tables",
@@ -23,10 +30,13 @@ _EXPORTS = {
         "brute_force": "bruteforce",
         "build_problem": "problem",
         "build_program": "formulation",
+        "choose_route": "routes",
         "enumerate_choices": "bruteforce",
+        "find_best": "routes",
         "nearest_allowed": "problem",
         "person_range": "problem",
         "profile_features": "problem",
+        "register_route": "routes",
         "resistance_of": "problem",
         "solve": "solver",
         "tree_scorer": "sleeprx.learn.ensemble",

@@ -19,30 +19,37 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import highspy
 import numpy as np
 
 from sleeprx.optimize.formulation import LinearModel
+from sleeprx.optimize.states import SolutionStatus, Termination
 from sleeprx.settings import PrescribeSettings
 from sleeprx.utils.errors import SolverError
 
 __all__ = ["SOLVERS", "HighsSession", "Solution", "solve"]
-
-Status = Literal["optimal", "time_limit", "infeasible"]
 
 
 @dataclass(frozen=True)
 class Solution:
     """What a solve found. ``x`` is None when no feasible point is known."""
 
-    status: Status
+    termination: Termination
     x: np.ndarray | None
     objective: float
     bound: float
     gap: float
     seconds: float
+
+    @property
+    def solution_status(self) -> SolutionStatus:
+        """What the answer is worth, apart from why the solver stopped."""
+        if self.x is None:
+            return SolutionStatus.NO_SOLUTION
+        if self.termination == Termination.OPTIMAL:
+            return SolutionStatus.OPTIMAL
+        return SolutionStatus.FEASIBLE
 
 
 def _highs_options(h: highspy.Highs, settings: PrescribeSettings) -> None:
@@ -121,13 +128,15 @@ def _run(h: highspy.Highs, start: float) -> Solution:
     if status == highspy.HighsModelStatus.kOptimal:
         gap = max(info.mip_gap, 0.0)
         return Solution(
-            "optimal", x, info.objective_function_value, info.mip_dual_bound, gap, seconds
+            Termination.OPTIMAL, x, info.objective_function_value, info.mip_dual_bound, gap, seconds
         )
     if status == highspy.HighsModelStatus.kInfeasible:
-        return Solution("infeasible", None, float("nan"), float("nan"), float("nan"), seconds)
+        return _infeasible(seconds)
     if status == highspy.HighsModelStatus.kTimeLimit:
         objective = info.objective_function_value if has_point else float("nan")
-        return Solution("time_limit", x, objective, info.mip_dual_bound, info.mip_gap, seconds)
+        return Solution(
+            Termination.TIME_LIMIT, x, objective, info.mip_dual_bound, info.mip_gap, seconds
+        )
     raise SolverError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
 
 
@@ -182,18 +191,18 @@ def _solve_pyomo(model: LinearModel, settings: PrescribeSettings) -> Solution:
     condition = result.solver.termination_condition
     seconds = time.perf_counter() - start
     if condition == TC.infeasible:
-        return Solution("infeasible", None, float("nan"), float("nan"), float("nan"), seconds)
+        return _infeasible(seconds)
     if condition not in (TC.optimal, TC.maxTimeLimit):
         raise SolverError(f"Pyomo/HiGHS stopped with termination condition {condition}")
     m.solutions.load_from(result)
     x = np.array([pyo.value(m.x[j]) for j in range(model.n_vars)])
     objective = pyo.value(m.objective)
-    status: Status = "optimal" if condition == TC.optimal else "time_limit"
-    gap = 0.0 if status == "optimal" else float("nan")
-    return Solution(status, x, objective, float("nan"), gap, seconds)
+    if condition == TC.optimal:
+        return Solution(Termination.OPTIMAL, x, objective, float("nan"), 0.0, seconds)
+    return Solution(Termination.TIME_LIMIT, x, objective, float("nan"), float("nan"), seconds)
 
 
-#: Registry of solve routes.
+#: The MIP's backends, by ``PrescribeSettings.backend``.
 SOLVERS: dict[str, Callable[[LinearModel, PrescribeSettings], Solution]] = {
     "highs": _solve_highs,
     "pyomo": _solve_pyomo,
@@ -201,7 +210,7 @@ SOLVERS: dict[str, Callable[[LinearModel, PrescribeSettings], Solution]] = {
 
 
 def solve(model: LinearModel, settings: PrescribeSettings) -> Solution:
-    """Solve ``model`` with the route named by ``settings.backend``."""
+    """Solve ``model`` with the backend named by ``settings.backend``."""
     if model.n_vars == 0:  # a person with no lever to move: nothing for HiGHS to do
         return _solve_empty(model)
     return SOLVERS[settings.backend](model, settings)
@@ -209,7 +218,11 @@ def solve(model: LinearModel, settings: PrescribeSettings) -> Solution:
 
 def _solve_empty(model: LinearModel) -> Solution:
     """A program without variables: its rows hold at zero or nothing does."""
-    nan = float("nan")
     if all(lb <= 0.0 <= ub for lb, ub in zip(model.row_lb, model.row_ub, strict=True)):
-        return Solution("optimal", np.zeros(0), model.offset, model.offset, 0.0, 0.0)
-    return Solution("infeasible", None, nan, nan, nan, 0.0)
+        return Solution(Termination.OPTIMAL, np.zeros(0), model.offset, model.offset, 0.0, 0.0)
+    return _infeasible(0.0)
+
+
+def _infeasible(seconds: float) -> Solution:
+    nan = float("nan")
+    return Solution(Termination.INFEASIBLE, None, nan, nan, nan, seconds)
