@@ -145,7 +145,7 @@ def allowed_levels(
     if not limits.available:
         return np.asarray([current], dtype=float)
     delta = grid - current
-    largest = limits.max_change if factor.is_ladder else limits.max_change / factor.step
+    largest = factor.steps_of(limits.max_change)
     keep = (np.abs(delta) > _TOL) & (steps_between(factor, grid, current) <= largest + _TOL)
     keep &= (grid >= limits.lower - _TOL) & (grid <= limits.upper + _TOL)
     if factor.direction == Direction.UP:

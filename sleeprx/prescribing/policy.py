@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.optimize.routes import Found, find_best
+from sleeprx.optimize.states import SolverStatus
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
 from sleeprx.utils.odds import sigmoid
@@ -87,7 +88,7 @@ def decide(
             status, reason = Status.CHANGED, ""
         else:
             status, reason = Status.NO_CHANGE, _why_no_change(settings, outcome)
-        if solution.status == "time_limit":  # the solver's termination
+        if solution.status == SolverStatus.TIME_LIMIT:
             status = Status.TIME_LIMIT
             reason = (
                 f"time limit {settings.time_limit:g} s reached; best solution found, "
@@ -108,7 +109,7 @@ def decide(
 
 def _without_levels(settings: PrescribeSettings, solution: Found) -> tuple[Status, str]:
     """The verdict and its reason when the solver found no profile at all."""
-    if solution.status == "time_limit":
+    if solution.status == SolverStatus.TIME_LIMIT:
         reason = f"time limit {settings.time_limit:g} s reached before any solution was found"
         return Status.TIME_LIMIT, reason
     if settings.goal is not None:
