@@ -298,7 +298,7 @@ def plot(run: Annotated[Path, typer.Option("--run", help="a run folder with the 
 @app.command("run")
 def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) -> None:
     """Run a whole pipeline: train, explain, prescribe, sweep, plot, summarise."""
-    from sleeprx.app.pipeline import load_pipeline
+    from sleeprx.app.config import load_pipeline
     from sleeprx.app.pipeline import run_pipeline as execute
 
     result = execute(load_pipeline(config), progress=sys.stderr.isatty(), log=err.print)
