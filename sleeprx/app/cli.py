@@ -110,10 +110,10 @@ def train(
 
 def tuning_line(tuned) -> str:
     """One line: the tuned hyper-parameters and what the search cost."""
+    from sleeprx.learn.tuning import TUNED_PARAMETERS
+
     record = tuned.tuning
-    keys = ("n_estimators", "max_depth", "learning_rate", "min_child_weight", "reg_lambda")
-    keys += ("reg_alpha", "subsample", "colsample_bytree")
-    params = ", ".join(f"{k}={getattr(tuned, k):.4g}" for k in keys)
+    params = ", ".join(f"{k}={getattr(tuned, k):.4g}" for k in TUNED_PARAMETERS)
     return (
         f"tuned in {record.seconds:.0f} s ({record.trials} trials, grouped-CV AUC "
         f"{record.cv_roc_auc:.4f}): {params}"
