@@ -25,7 +25,7 @@ from sleeprx.app.config import PipelineConfig, load_pipeline
 from sleeprx.batch.sweeps import Sweep, sweeper
 from sleeprx.learn.evaluate import evaluate_models
 from sleeprx.learn.explain import Explanation, explain
-from sleeprx.learn.model import TrainedModel, load_model, save_model, train
+from sleeprx.learn.model import TrainedModel, save_model, train
 from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.verify import constraint_violations
 from sleeprx.settings import ParetoSettings, make_settings
@@ -214,15 +214,15 @@ def _check_before_work(config: PipelineConfig, survey: Survey, final: Path) -> N
 
 
 def run_pareto(
-    model_dir: Path,
+    model: TrainedModel,
     out_dir: Path,
     *,
     survey: Path | None = None,
     mode: str = "surrogate",
     progress: bool = False,
 ) -> list[Path]:
-    """``sleeprx pareto``: per-person fronts and population curves of a saved model."""
-    model = load_model(model_dir)
+    """``sleeprx pareto``: per-person fronts and population curves of ``model``, written
+    to ``out_dir`` (pareto.csv, population_budget.csv, population_k.csv)."""
     data = read_survey(survey, model.description)
     settings = make_settings(mode=mode)
     sweep = ParetoSettings()
