@@ -84,3 +84,19 @@ def test_summary_counts_the_given_violations(description):
     for violations in ([], ["person 3: two changes above K"]):
         text = summary_markdown(replace(summary, violations=violations))
         assert f"linear constraints): {len(violations)}\n" in text
+
+
+@pytest.mark.parametrize("n_distinct", [9, 10])
+def test_the_sentence_on_copies_only_for_a_survey_with_copies(description, n_distinct):
+    text = summary_markdown(_summary(description, n_distinct=n_distinct))
+    has_copies = n_distinct < 10
+    assert ("9 of 10 rows are distinct; grouped CV keeps copies together." in text) == has_copies
+    assert ("keeps copies together" in text) == has_copies
+
+
+def test_people_without_a_change_are_counted_once_as_no_change(description):
+    text = summary_markdown(_summary(description))
+    lines = text.splitlines()
+    assert "0 change(s)" not in text
+    assert lines.count("- no change: 55.6%") == 1  # 5 of the 9 valid answers
+    assert "- 1 change(s): 22.2%" in lines and "- 2 change(s): 22.2%" in lines

@@ -91,14 +91,14 @@ def _classifier_lines(metrics: dict) -> list[str]:
                 f"| {protocol} | {name} | {m['f1']:.4f} | {m['accuracy']:.4f} | "
                 f"{m['roc_auc']:.4f} | {m['brier']:.4f} |"
             )
+    lines += ["", *reference_lines(metrics)]
     data = metrics["data"]
-    lines += [
-        "",
-        *reference_lines(metrics),
-        f"{data['n_distinct_rows']} of {data['n_rows']} rows are distinct; grouped CV "
-        "keeps copies together.",
-        "",
-    ]
+    if data["n_distinct_rows"] < data["n_rows"]:  # a survey without copies has none to keep
+        lines += [
+            f"{data['n_distinct_rows']} of {data['n_rows']} rows are distinct; grouped CV "
+            "keeps copies together.",
+            "",
+        ]
     return lines
 
 
@@ -128,8 +128,9 @@ def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
         f"lambda={settings.lam:g}, minimum gain {settings.min_gain:g})",
         "",
         f"- people: {len(table)} ({(table['status'] == 'error').sum()} with invalid data)",
-        *(f"- {k} change(s): {share:.1%}" for k, share in shares.items()),
+        # the people with zero changes are those with no change: one line says so
         f"- no change: {(ok['status'] == 'no_change').mean():.1%}",
+        *(f"- {k:g} change(s): {share:.1%}" for k, share in shares.items() if k != 0),
     ]
     lines += [
         f"- mean gain among changed (log-odds of {positive}): "
