@@ -43,9 +43,10 @@ def _help(name: str) -> str:
 
 def _print_version(value: bool) -> None:
     if value:
-        from sleeprx import __version__
-
-        out.print(f"sleeprx {__version__}", highlight=False)
+        # the package itself, loaded before any of its modules: importing it here would
+        # import the root that re-exports every layer, from the layer at the top
+        version = sys.modules["sleeprx"].__version__
+        out.print(f"sleeprx {version}", highlight=False)
         raise typer.Exit()
 
 
