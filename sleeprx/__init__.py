@@ -33,7 +33,7 @@ _EXPORTS = {
     "fidelity_report": "sleeprx.analysis.fidelity",
     "load_description": "sleeprx.survey.description",
     "load_model": "sleeprx.learn.model",
-    "load_pipeline": "sleeprx.app.pipeline",
+    "load_pipeline": "sleeprx.app.config",
     "person_fronts": "sleeprx.analysis.fronts",
     "population_curve": "sleeprx.analysis.fronts",
     "prescribe": "sleeprx.prescribing.run",

@@ -118,7 +118,7 @@ def parse_goal(text: str | None) -> float | None:
         return None
     match = re.fullmatch(r"\s*(?:p\s*>=\s*)?([0-9]*\.?[0-9]+)\s*", text)
     if not match or not 0 < float(match.group(1)) < 1:
-        raise ConfigError(f"goal {text!r}: expected the form p>=0.7 with 0 < p < 1")
+        raise ConfigError(f"{text!r}: expected a goal of the form p>=0.7 with 0 < p < 1")
     return float(match.group(1))
 
 

@@ -56,7 +56,7 @@ def test_prescribe_json_exact_goal(small_model_dir, tmp_path):
     ("args", "message"),
     [
         (["--survey", "missing.csv"], "missing.csv: survey file not found"),
-        (["--goal", "p>=1.5"], "goal 'p>=1.5': expected the form p>=0.7"),
+        (["--goal", "p>=1.5"], "--goal 'p>=1.5'"),
         (["--ids", "1,x"], "--ids 'x': not an id of this survey"),
         (["--ids", "9999"], "no person with id 9999"),
         (["--mode", "magic"], "mode"),
@@ -137,7 +137,7 @@ def test_train_tunes_calibrates_and_constrains(tmp_path):
     args = ("--tune", "--trials", "2", "--calibrate", "--monotone", "--cv-repeats", "1")
     result = sleeprx("train", "--out", out, *args)
     assert result.returncode == 0, result.stderr
-    assert "xgboost_tuned" in result.stdout and "ECE" in result.stdout
+    assert "xgboost_tuned" in result.stdout and "ECE cal." in result.stdout
     assert "tuned in" in result.stderr
     meta = json.loads((out / "meta.json").read_text())
     assert meta["settings"]["tuning"]["trials"] == 2
@@ -195,3 +195,124 @@ def test_plot_refuses_an_empty_table(tmp_path):
     result = sleeprx("plot", "--run", tmp_path)
     assert result.returncode == 2
     assert "not a readable table" in result.stderr
+
+
+# --- what the command line says, and what the library leaves to it ---------------------
+
+
+def test_version_prints_the_package_version():
+    import sleeprx as package
+
+    result = sleeprx("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"sleeprx {package.__version__}\n"
+
+
+def test_errors_name_the_shipped_survey_when_no_survey_was_given(small_model_dir, tmp_path):
+    from sleeprx.survey.read import shipped_survey_path
+
+    out = tmp_path / "p.csv"
+    result = sleeprx("prescribe", "--model", small_model_dir, "--out", out, "--ids", "9999")
+    assert result.returncode == 2
+    assert "no person with id 9999 in the shipped survey" in result.stderr
+    assert shipped_survey_path().name not in result.stderr  # the user never named it
+    given = sleeprx(
+        "prescribe", "--model", small_model_dir, "--survey", shipped_survey_path(), "--out", out,
+        "--ids", "9999",
+    )  # fmt: skip
+    assert shipped_survey_path().name in given.stderr  # a file the user named is named
+
+
+def test_an_unknown_output_extension_is_refused_in_one_line(small_model_dir, tmp_path):
+    out = tmp_path / "p.xlsx"
+    result = sleeprx("prescribe", "--model", small_model_dir, "--out", out, "--ids", "1")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "'.xlsx'" in result.stderr and "'.csv', '.json'" in result.stderr
+    assert not out.exists()
+    with_format = sleeprx(
+        "prescribe", "--model", small_model_dir, "--out", out, "--ids", "1", "--format", "csv"
+    )
+    assert with_format.returncode == 0, with_format.stderr  # --format says what to write
+    assert pd.read_csv(out)["person_id"].tolist() == [1]
+
+
+def test_library_errors_name_values_not_flags(tmp_path):
+    from sleeprx.settings import parse_goal
+    from sleeprx.utils.errors import ConfigError
+    from sleeprx.utils.files import table_format
+
+    for call in (
+        lambda: parse_goal("p>=1.5"),
+        lambda: table_format(tmp_path / "p.csv", "xml"),
+        lambda: table_format(tmp_path / "p.xlsx"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            call()
+        assert "--" not in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def small_survey(tmp_path_factory):
+    """Every third row of the shipped survey: both classes in every fold, quick to train."""
+    from sleeprx.survey.read import shipped_survey_path
+
+    lines = shipped_survey_path().read_text().splitlines()
+    lines = [lines[0], *lines[1::3]]
+    path = tmp_path_factory.mktemp("survey") / "small.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_metrics_table_has_a_calibrated_column_only_when_a_map_was_fitted():
+    from rich.console import Console
+
+    from sleeprx.app.cli import metrics_table
+
+    # the hold-out scores carry ece_calibrated even when no map is kept for the model
+    row = {"f1": 0.9, "accuracy": 0.9, "roc_auc": 0.9, "brier": 0.1, "ece": 0.05}
+    metrics = {"holdout": {"xgboost": {**row, "ece_calibrated": 0.04}}, "grouped_cv": {}}
+    for calibrated in (False, True):
+        console = Console(width=200, record=True)
+        console.print(metrics_table(metrics, calibrated=calibrated))
+        text = console.export_text()
+        assert ("ECE cal." in text) == calibrated and ("0.0400" in text) == calibrated
+
+
+@pytest.mark.slow
+def test_train_shows_calibrated_ece_only_for_a_calibrated_model(small_survey, tmp_path):
+    result = sleeprx(
+        "train", "--survey", small_survey, "--out", tmp_path / "m", "--cv-repeats", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ECE" in result.stdout
+    assert "ECE cal." not in result.stdout  # no map was fitted
+
+
+@pytest.fixture(scope="module")
+def messy_model_dir(tmp_path_factory):
+    """A small model of the messy survey (another survey than the shipped one)."""
+    from pathlib import Path
+
+    from sleeprx.learn.model import ModelSettings, save_model, train
+    from sleeprx.survey.description import load_description
+    from sleeprx.survey.read import read_survey
+
+    root = Path(__file__).resolve().parents[1]
+    description = load_description(root / "sleeprx" / "survey" / "shipped" / "messy_sleep.yaml")
+    survey = read_survey(root / "data" / "messy_sleep_survey.csv", description)
+    model = train(survey, settings=ModelSettings(n_estimators=5, max_depth=2))
+    return save_model(model, tmp_path_factory.mktemp("messy"))
+
+
+@pytest.mark.parametrize("command", ["prescribe", "pareto", "batch"])
+def test_a_model_of_another_survey_is_refused_in_one_line(messy_model_dir, tmp_path, command):
+    args = [command, "--model", messy_model_dir, "--out", tmp_path / "p.csv"]
+    if command == "batch":
+        args = ["prescribe", *args[1:], "--chunk-size", "100"]
+    result = sleeprx(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 250, result.stderr
+    assert "this model was trained on survey 'messy_sleep'" in lines[0]
+    assert "the shipped survey" in lines[0] and "--survey" in lines[0]

@@ -173,8 +173,8 @@ def test_a_route_registered_from_outside_is_chosen():
         register_route(toy, before="nowhere")
 
 
-def test_a_bad_goal_names_the_setting_not_a_flag():
-    with pytest.raises(ConfigError, match=r"^goal 'p>=1\.5': expected the form p>=0\.7"):
+def test_a_bad_goal_names_the_value_not_a_flag():
+    with pytest.raises(ConfigError, match=r"^'p>=1\.5': expected a goal of the form p>=0\.7"):
         parse_goal("p>=1.5")
 
 

@@ -127,52 +127,86 @@ def plot_all(
         raise ArtifactError(f"{run}: none of {list(_RUN_FILES)} found; is this a run folder?")
     if description is None:
         description = read_run_description(run)
-    labelled = {"description": description}
-    out = run / "figures"
     figures: list[tuple[str, Callable[[], Figure]]] = []
-    if "prescriptions.csv" in present:
-        table = _read(present["prescriptions.csv"])
-        figures += [
-            ("n_changes", lambda: changes_histogram(table)),
-            ("factor_share", lambda: factor_share_figure(table, **labelled)),
-            ("surrogate_vs_verified", lambda: surrogate_vs_verified_figure(table, **labelled)),
-        ]
-    if "pareto.csv" in present:
-        fronts = _read(present["pareto.csv"])
-        sweeps = set(fronts["sweep"])
-        if "budget" in sweeps:
-            figures += [
-                ("pareto_population", lambda: population_pareto_figure(fronts, **labelled)),
-                (
-                    "pareto_people",
-                    lambda: person_fronts_figure(fronts, show_people, **labelled),
-                ),
-            ]
-        if "k" in sweeps:
-            figures.append(("pareto_k", lambda: k_curve_figure(fronts, **labelled)))
-        if sweeps & {"budget", "k"}:
-            figures.append(
-                ("pareto_probability", lambda: probability_curve_figure(fronts, **labelled))
-            )
-    if "sensitivity.csv" in present:
-        sens = _read(present["sensitivity.csv"])
-        for k in sorted(sens["k"].unique()):
-            make = functools.partial(sensitivity_heatmap, sens, k=int(k), **labelled)
-            figures.append((f"sensitivity_k{k}", make))
-    if "shap_modifiable.csv" in present:
-        shap = _read(present["shap_modifiable.csv"])
-        figures.append(("shap_summary", lambda: shap_summary_figure(shap, **labelled)))
-    if "fidelity.csv" in present:
-        fidelity = _read(present["fidelity.csv"])
-        figures.append(("fidelity", lambda: fidelity_figure(fidelity, **labelled)))
+    for name, path in present.items():
+        figures += _FIGURES_OF[name](_read(path), description, show_people)
     written: list[Path] = []
     for name, make in figures:
         try:
             figure = make()
         except KeyError as exc:  # a table from elsewhere, or from an older sleeprx
             raise ArtifactError(f"{run}: cannot draw {name}: a table lacks column {exc}") from None
-        written += save_figure(figure, out / name)
+        written += save_figure(figure, run / "figures" / name)
     return written
+
+
+#: A figure's file name and how to draw it.
+_Figures = list[tuple[str, Callable[[], Figure]]]
+
+
+def _prescription_figures(table: pd.DataFrame, description, show_people) -> _Figures:
+    return [
+        ("n_changes", lambda: changes_histogram(table)),
+        ("factor_share", lambda: factor_share_figure(table, description=description)),
+        (
+            "surrogate_vs_verified",
+            lambda: surrogate_vs_verified_figure(table, description=description),
+        ),
+    ]
+
+
+def _pareto_figures(fronts: pd.DataFrame, description, show_people) -> _Figures:
+    sweeps = set(fronts["sweep"])
+    figures: _Figures = []
+    if "budget" in sweeps:
+        figures += [
+            (
+                "pareto_population",
+                lambda: population_pareto_figure(fronts, description=description),
+            ),
+            (
+                "pareto_people",
+                lambda: person_fronts_figure(fronts, show_people, description=description),
+            ),
+        ]
+    if "k" in sweeps:
+        figures.append(("pareto_k", lambda: k_curve_figure(fronts, description=description)))
+    if sweeps & {"budget", "k"}:
+        figures.append(
+            (
+                "pareto_probability",
+                lambda: probability_curve_figure(fronts, description=description),
+            )
+        )
+    return figures
+
+
+def _sensitivity_figures(sens: pd.DataFrame, description, show_people) -> _Figures:
+    return [
+        (
+            f"sensitivity_k{k}",
+            functools.partial(sensitivity_heatmap, sens, k=int(k), description=description),
+        )
+        for k in sorted(sens["k"].unique())
+    ]
+
+
+def _shap_figures(shap: pd.DataFrame, description, show_people) -> _Figures:
+    return [("shap_summary", lambda: shap_summary_figure(shap, description=description))]
+
+
+def _fidelity_figures(fidelity: pd.DataFrame, description, show_people) -> _Figures:
+    return [("fidelity", lambda: fidelity_figure(fidelity, description=description))]
+
+
+#: The figures each table of a run folder gives, in the order they are drawn.
+_FIGURES_OF: dict[str, Callable[..., _Figures]] = {
+    "prescriptions.csv": _prescription_figures,
+    "pareto.csv": _pareto_figures,
+    "sensitivity.csv": _sensitivity_figures,
+    "shap_modifiable.csv": _shap_figures,
+    "fidelity.csv": _fidelity_figures,
+}
 
 
 def _read(path: Path) -> pd.DataFrame:

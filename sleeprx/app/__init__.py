@@ -1,2 +1,3 @@
-"""The application layer: the command line and the pipeline files, thin over the
-library. Flag names and file layouts of runs live here, never below."""
+"""The application layer: the command line, the pipeline files' schema
+(:mod:`sleeprx.app.config`) and the run they describe, thin over the library. Flag
+names and file layouts of runs live here, never below."""

@@ -7,6 +7,8 @@ on stderr and the exit code is 2, with no traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sleeprx.settings import PrescribeSettings
-from sleeprx.utils.errors import ConfigError, SleeprxError
+from sleeprx.utils.errors import ConfigError, ModelMismatchError, SleeprxError
 
 app = typer.Typer(
     add_completion=False,
@@ -39,9 +41,69 @@ def _help(name: str) -> str:
     return PrescribeSettings.model_fields[name].description or name
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        # the package itself, loaded before any of its modules: importing it here would
+        # import the root that re-exports every layer, from the layer at the top
+        version = sys.modules["sleeprx"].__version__
+        out.print(f"sleeprx {version}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """sleeprx: personal, minimal, feasible sleep-behaviour prescriptions."""
+
+
+@contextmanager
+def flag(name: str) -> Iterator[None]:
+    """Name the flag a library error is about: the library names the value it was
+    given (``'p>=1.5': expected ...``), only the command line knows its flags."""
+    try:
+        yield
+    except SleeprxError as exc:
+        raise type(exc)(f"{name} {exc}") from None
+
+
+@contextmanager
+def shipped_survey_named(survey: Path | None) -> Iterator[None]:
+    """Errors say "the shipped survey" where they name its file, when the user gave no
+    ``--survey``: they never named that file, and its path means nothing to them."""
+    try:
+        yield
+    except SleeprxError as exc:
+        from sleeprx.survey.read import shipped_survey_path
+
+        if survey is not None:
+            raise
+        try:
+            path = shipped_survey_path()
+        except SleeprxError:
+            raise exc from None
+        text = str(exc).replace(str(path), path.name).replace(path.name, "the shipped survey")
+        raise type(exc)(text) from None
+
+
+def check_model_fits(model, survey: Path | None) -> None:
+    """A model of another survey than ``survey``'s, refused in one line with advice."""
+    try:
+        model.check_survey_file(survey)
+    except ModelMismatchError as exc:
+        advice = "pass --survey with a file of that survey, or use a model trained on this one"
+        raise ModelMismatchError(f"{exc}; {advice}") from None
+
+
 SurveyOpt = Annotated[
     Path | None, typer.Option(help="survey CSV; default: the shipped survey", dir_okay=False)
 ]
+ModelOpt = Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")]
 
 
 @app.command()
@@ -75,21 +137,29 @@ def train(
     ] = None,
 ) -> None:
     """Evaluate the classifiers, train XGBoost on all rows and save it (no pickle)."""
-    from sleeprx.learn.evaluate import evaluate_models
     from sleeprx.learn.model import ModelSettings, save_model
-    from sleeprx.learn.model import train as fit
     from sleeprx.survey.description import load_description
     from sleeprx.survey.read import read_survey
     from sleeprx.utils.files import check_output_dir
 
     check_output_dir(out_dir)  # refuse a bad --out before the cross-validation
-    data = read_survey(survey, load_description(description))
     values: dict = {"calibrate": calibrate, "monotone": monotone}
-    if trials is not None:
-        values["tune_trials"] = trials
-    if cv_repeats is not None:
-        values["cv_repeats"] = cv_repeats
+    values |= {"tune_trials": trials} if trials is not None else {}
+    values |= {"cv_repeats": cv_repeats} if cv_repeats is not None else {}
     settings = ModelSettings(**values)
+    with shipped_survey_named(survey):
+        data = read_survey(survey, load_description(description))
+        model = _evaluate_and_fit(data, settings, tune=tune)
+    save_model(model, out_dir)
+    out.print(metrics_table(model.metrics, calibrated=settings.calibrate))
+    out.print(f"wrote {out_dir}/model.json, meta.json, metrics.json")
+
+
+def _evaluate_and_fit(data, settings, *, tune: bool):
+    """The model of ``train``: tuned first if asked, evaluated, then fitted on every row."""
+    from sleeprx.learn.evaluate import evaluate_models
+    from sleeprx.learn.model import train as fit
+
     tuned = None
     if tune:
         from sleeprx.learn.tuning import tune as search
@@ -103,28 +173,27 @@ def train(
         metrics["tuning"] = tuned.tuning.model_dump()
     model = fit(data, settings=tuned or settings)
     model.metrics = metrics
-    save_model(model, out_dir)
-    out.print(metrics_table(metrics))
-    out.print(f"wrote {out_dir}/model.json, meta.json, metrics.json")
+    return model
 
 
 def tuning_line(tuned) -> str:
     """One line: the tuned hyper-parameters and what the search cost."""
+    from sleeprx.learn.tuning import TUNED_PARAMETERS
+
     record = tuned.tuning
-    keys = ("n_estimators", "max_depth", "learning_rate", "min_child_weight", "reg_lambda")
-    keys += ("reg_alpha", "subsample", "colsample_bytree")
-    params = ", ".join(f"{k}={getattr(tuned, k):.4g}" for k in keys)
+    params = ", ".join(f"{k}={getattr(tuned, k):.4g}" for k in TUNED_PARAMETERS)
     return (
         f"tuned in {record.seconds:.0f} s ({record.trials} trials, grouped-CV AUC "
         f"{record.cv_roc_auc:.4f}): {params}"
     )
 
 
-def metrics_table(metrics: dict) -> Table:
+def metrics_table(metrics: dict, *, calibrated: bool) -> Table:
     """The two evaluations side by side, with the description's reference figures.
 
     ECE is the expected calibration error over 10 equal-width probability bins;
-    "ECE cal." is XGBoost's after the cross-validated isotonic calibration map.
+    "ECE cal." (shown when ``calibrated``: a map was fitted) is XGBoost's after the
+    cross-validated isotonic calibration map.
     """
     reference = metrics.get("reference")
     title = "Classifier"
@@ -132,7 +201,11 @@ def metrics_table(metrics: dict) -> Table:
         figures = ", ".join(f"{k} {v:g}" for k, v in reference["metrics"].items())
         title += f" (reference, {reference['source']}: {figures})"
     table = Table(title=title)
-    columns = ("protocol", "model", "F1", "accuracy", "ROC AUC", "Brier", "ECE", "ECE cal.")
+    columns = ["protocol", "model", "F1", "accuracy", "ROC AUC", "Brier", "ECE"]
+    keys = ["f1", "accuracy", "roc_auc", "brier", "ece"]
+    if calibrated:
+        columns.append("ECE cal.")
+        keys.append("ece_calibrated")
     for column in columns:
         table.add_column(column, no_wrap=True)
     for protocol in ("holdout", "grouped_cv"):
@@ -144,14 +217,21 @@ def metrics_table(metrics: dict) -> Table:
                 std = m.get(f"{key}_std")
                 return f"{m[key]:.4f}" + (f"±{std:.3f}" if std is not None else "")
 
-            keys = ("f1", "accuracy", "roc_auc", "brier", "ece", "ece_calibrated")
             table.add_row(protocol, name, *(cell(k) for k in keys))
     return table
 
 
+BatchOpt = {
+    "workers": "batch: solve on a local Dask cluster of N processes",
+    "scheduler": "batch: solve on the Dask cluster at tcp://host:port",
+    "resume": "batch: finish an interrupted run of the same inputs",
+    "chunk_size": "batch: people per task and per Parquet part (2000)",
+}
+
+
 @app.command()
 def prescribe(
-    model_dir: Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")],
+    model_dir: ModelOpt,
     out_file: Annotated[Path, typer.Option("--out", help="output table (.csv or .json)")],
     survey: SurveyOpt = None,
     max_changes: Annotated[int, typer.Option(help=_help("max_changes"))] = _default("max_changes"),
@@ -168,54 +248,58 @@ def prescribe(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or json; default: from --out's suffix")
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="batch: solve on a local Dask cluster of N processes")
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="batch: solve on the Dask cluster at tcp://host:port")
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="batch: finish an interrupted run of the same inputs")
-    ] = False,
-    chunk_size: Annotated[
-        int | None, typer.Option(help="batch: people per task and per Parquet part (2000)")
-    ] = None,
+    workers: Annotated[int | None, typer.Option(help=BatchOpt["workers"])] = None,
+    scheduler: Annotated[str | None, typer.Option(help=BatchOpt["scheduler"])] = None,
+    resume: Annotated[bool, typer.Option("--resume", help=BatchOpt["resume"])] = False,
+    chunk_size: Annotated[int | None, typer.Option(help=BatchOpt["chunk_size"])] = None,
 ) -> None:
     """Prescribe for every person (or --ids), verified by the real classifier.
 
     With --workers, --scheduler, --resume or --chunk-size, the survey is solved in
     chunks of rows that stream into OUT.parts/ (Parquet) and the run can be resumed.
     """
+    from sleeprx.settings import make_settings, parse_goal
+    from sleeprx.utils.files import table_format
+
+    with shipped_survey_named(survey):
+        # refuse a bad format before solving anything
+        with flag("--format" if fmt is not None else "--out"):
+            fmt = table_format(out_file, fmt)
+        with flag("--goal"):
+            target = parse_goal(goal)
+        settings = make_settings(
+            mode=mode,
+            max_changes=max_changes,
+            lam=lam,
+            min_gain=min_gain,
+            min_gain_prob=min_gain_prob,
+            goal=target,
+            budget=budget,
+            time_limit=time_limit,
+        )
+        person_ids = parse_ids(ids)
+        if workers is None and not scheduler and not resume and chunk_size is None:
+            return prescribe_here(survey, model_dir, out_file, settings, fmt, person_ids)
+        batch = {"workers": workers, "scheduler": scheduler, "resume": resume}
+        batch |= {"chunk_size": chunk_size} if chunk_size is not None else {}
+        return prescribe_batch(survey, model_dir, out_file, settings, fmt, person_ids, **batch)
+
+
+def prescribe_here(survey, model_dir, out_file, settings, fmt, ids) -> None:
+    """``prescribe`` in this process: the whole survey read at once."""
     from sleeprx.learn.model import load_model
     from sleeprx.prescribing.run import prescribe as run
     from sleeprx.prescribing.verify import constraint_violations
-    from sleeprx.settings import make_settings, parse_goal
     from sleeprx.survey.read import read_survey
-    from sleeprx.utils.files import table_format, write_table
+    from sleeprx.utils.files import write_table
 
-    fmt = table_format(out_file, fmt)  # refuse a bad format before solving anything
-    settings = make_settings(
-        mode=mode,
-        max_changes=max_changes,
-        lam=lam,
-        min_gain=min_gain,
-        min_gain_prob=min_gain_prob,
-        goal=parse_goal(goal),
-        budget=budget,
-        time_limit=time_limit,
-    )
-    person_ids = parse_ids(ids)
-    if workers is not None or scheduler or resume or chunk_size is not None:
-        batch = {"workers": workers, "scheduler": scheduler, "resume": resume}
-        if chunk_size is not None:
-            batch["chunk_size"] = chunk_size
-        return prescribe_batch(survey, model_dir, out_file, settings, fmt, person_ids, **batch)
     model = load_model(model_dir)
+    check_model_fits(model, survey)
     data = read_survey(survey, model.description, errors="collect")
     for problem in data.problems:
         if data.id_of(problem.person_id) is None:  # no id to key an error row by: say it here
             err.print(f"skipped (no valid id): {problem.message}", highlight=False)
-    table = run(data, model, settings=settings, ids=person_ids, progress=sys.stderr.isatty())
+    table = run(data, model, settings=settings, ids=ids, progress=sys.stderr.isatty())
     write_table(table, out_file, fmt)
     counts = table["status"].value_counts().to_dict()
     broken = constraint_violations(table, data.description, settings.max_changes, frame=data.frame)
@@ -233,6 +317,9 @@ def prescribe(
 def prescribe_batch(survey, model_dir, out_file, settings, fmt, ids, **batch) -> None:
     """``prescribe`` in chunks (sleeprx.batch); progress lines go to stderr."""
     from sleeprx.batch import prescribe_batch as run
+    from sleeprx.learn.model import load_model
+
+    check_model_fits(load_model(model_dir), survey)
 
     result = run(
         survey,
@@ -274,15 +361,19 @@ def parse_ids(text: str | None) -> list[str] | None:
 
 @app.command()
 def pareto(
-    model_dir: Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")],
+    model_dir: ModelOpt,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for pareto.csv and curves")],
     survey: SurveyOpt = None,
     mode: Annotated[str, typer.Option(help="surrogate or exact")] = "surrogate",
 ) -> None:
     """Per-person Pareto fronts and population curves (CSV); draw them with 'plot'."""
     from sleeprx.app.pipeline import run_pareto
+    from sleeprx.learn.model import load_model
 
-    written = run_pareto(model_dir, out_dir, survey=survey, mode=mode, progress=sys.stderr.isatty())
+    with shipped_survey_named(survey):
+        model = load_model(model_dir)
+        check_model_fits(model, survey)
+        written = run_pareto(model, out_dir, survey=survey, mode=mode, progress=sys.stderr.isatty())
     out.print(f"wrote {', '.join(str(p) for p in written)}")
 
 
@@ -298,11 +389,12 @@ def plot(run: Annotated[Path, typer.Option("--run", help="a run folder with the 
 @app.command("run")
 def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) -> None:
     """Run a whole pipeline: train, explain, prescribe, sweep, plot, summarise."""
-    from sleeprx.app.pipeline import load_pipeline
+    from sleeprx.app.config import load_pipeline
     from sleeprx.app.pipeline import run_pipeline as execute
 
-    result = execute(load_pipeline(config), progress=sys.stderr.isatty(), log=err.print)
-    out.print(metrics_table(result.metrics))
+    pipeline = load_pipeline(config)
+    result = execute(pipeline, progress=sys.stderr.isatty(), log=err.print)
+    out.print(metrics_table(result.metrics, calibrated=pipeline.model.calibrate))
     shown = _display_path(result.out_dir)
     out.print(f"wrote {shown}/ (start with {shown}/summary.md)")
     out.print("Decision support, not medical advice.")

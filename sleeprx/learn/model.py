@@ -347,6 +347,36 @@ class TrainedModel:
             )
         self.check_frame(survey.frame)
 
+    def check_survey_file(self, path: str | Path | None) -> None:
+        """Refuse, from its header alone, a survey file of another survey than the model's.
+
+        A file that lacks most of the columns the model's description reads (``path``
+        None: the shipped survey) is of another survey: one line naming the model's
+        survey says more than the list of every column. A file that lacks a few, or
+        cannot be read, is left to :func:`~sleeprx.survey.read.read_survey`, whose
+        message names them.
+        """
+        import csv
+
+        from sleeprx.survey.read import shipped_survey_path
+
+        source = "the shipped survey" if path is None else Path(path).name
+        try:
+            with open(path or shipped_survey_path(), encoding="utf-8-sig", newline="") as f:
+                header = {c.strip() for c in next(csv.reader(f, skipinitialspace=True))}
+        except (OSError, UnicodeDecodeError, StopIteration, csv.Error, SurveyError):
+            return
+        description = self.description
+        target = description.column(description.target.column).source
+        needed = [c.source for c in description.columns if c.source != target]
+        missing = [c for c in needed if c not in header]
+        if 2 * len(missing) > len(needed):
+            raise ModelMismatchError(
+                f"this model was trained on survey '{description.name}'; {source} is "
+                f"another survey (it lacks {len(missing)} of the {len(needed)} columns "
+                f"the model reads)"
+            )
+
     def with_description(self, description: SurveyDescription) -> TrainedModel:
         """This model under another prescription policy (same columns and target)."""
         if description.data_fingerprint() != self.description.data_fingerprint():

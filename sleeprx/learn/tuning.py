@@ -34,23 +34,41 @@ from sleeprx.learn.splits import duplicate_groups
 from sleeprx.survey.read import Survey
 from sleeprx.utils.errors import SurveyError
 
-__all__ = ["MAX_ROUNDS", "TUNING_SEED_OFFSET", "tune"]
+__all__ = ["MAX_ROUNDS", "SEARCH_SPACE", "TUNED_PARAMETERS", "TUNING_SEED_OFFSET", "tune"]
 
 #: The most trees a trial may grow before early stopping ends it.
 MAX_ROUNDS = 2000
 #: Added to the seed of the tuning folds (evaluation uses seed, seed + 1, ...).
 TUNING_SEED_OFFSET = 1000
+#: The searched hyper-parameters of :class:`~.model.ModelSettings`, in the order they
+#: are drawn: (low, high, log scale). Whole-number bounds search whole numbers.
+SEARCH_SPACE: dict[str, tuple[float, float, bool]] = {
+    "max_depth": (1, 8, False),
+    "learning_rate": (0.01, 0.3, True),
+    "min_child_weight": (1.0, 50.0, True),
+    "reg_lambda": (1e-3, 30.0, True),
+    "reg_alpha": (1e-3, 10.0, True),
+    "subsample": (0.5, 1.0, False),
+    "colsample_bytree": (0.4, 1.0, False),
+}
+#: Every hyper-parameter :func:`tune` sets: the number of trees and the searched ones.
+TUNED_PARAMETERS: tuple[str, ...] = ("n_estimators", *SEARCH_SPACE)
 
 
 def _space(trial) -> dict[str, float | int]:
     return {
-        "max_depth": trial.suggest_int("max_depth", 1, 8),
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
-        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 50.0, log=True),
-        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
-        "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
-        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        name: trial.suggest_int(name, low, high)
+        if isinstance(low, int)
+        else trial.suggest_float(name, low, high, log=log)
+        for name, (low, high, log) in SEARCH_SPACE.items()
+    }
+
+
+def _within_space(settings: ModelSettings) -> dict[str, float | int]:
+    """The values of ``settings`` moved into :data:`SEARCH_SPACE`'s bounds."""
+    return {
+        name: min(max(getattr(settings, name), low), high)
+        for name, (low, high, _) in SEARCH_SPACE.items()
     }
 
 
@@ -162,17 +180,7 @@ def tune(
             pruner=optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=1),
         )
         # the untuned settings first: the search can only improve on them
-        study.enqueue_trial(
-            {
-                "max_depth": min(settings.max_depth, 8),
-                "learning_rate": min(max(settings.learning_rate, 0.01), 0.3),
-                "min_child_weight": min(max(settings.min_child_weight, 1.0), 50.0),
-                "reg_lambda": min(max(settings.reg_lambda, 1e-3), 30.0),
-                "reg_alpha": min(max(settings.reg_alpha, 1e-3), 10.0),
-                "subsample": max(settings.subsample, 0.5),
-                "colsample_bytree": max(settings.colsample_bytree, 0.4),
-            }
-        )
+        study.enqueue_trial(_within_space(settings))
 
         def report(study, trial) -> None:
             if log is not None and trial.value is not None:

@@ -89,11 +89,22 @@ def atomic_write_json(path: str | Path, obj: object) -> Path:
 
 
 def table_format(path: str | Path, fmt: str | None = None) -> str:
-    """``fmt`` checked, or the format ``path``'s suffix implies (json for .json, else csv)."""
-    fmt = fmt or ("json" if Path(path).suffix.lower() == ".json" else "csv")
-    if fmt not in TABLE_FORMATS:
-        raise ConfigError(f"--format {fmt!r}: expected one of {list(TABLE_FORMATS)}")
-    return fmt
+    """``fmt`` checked, or the format ``path``'s extension names (csv without one).
+
+    An unknown extension is refused rather than written as CSV under a name that
+    promises something else (``.xlsx``).
+    """
+    if fmt is not None:
+        if fmt not in TABLE_FORMATS:
+            raise ConfigError(f"{fmt!r}: expected a table format, one of {list(TABLE_FORMATS)}")
+        return fmt
+    suffix = Path(path).suffix
+    if not suffix:
+        return "csv"
+    if suffix.lower().removeprefix(".") not in TABLE_FORMATS:
+        allowed = [f".{name}" for name in TABLE_FORMATS]
+        raise ConfigError(f"{path}: unknown table extension {suffix!r}; expected one of {allowed}")
+    return suffix.lower().removeprefix(".")
 
 
 def write_table(table: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:

@@ -1,0 +1,192 @@
+"""The Markdown summary of a run: its key numbers, with links to its figures.
+
+:func:`summary_markdown` formats a :class:`RunSummary`, the plain data a summary
+needs; it computes nothing that the run has not (the pipeline fills it in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from sleeprx.analysis.fronts import knee
+from sleeprx.prescribing.status import Status
+from sleeprx.settings import PrescribeSettings
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.display import is_missing, positive_label
+
+__all__ = ["RunSummary", "reference_lines", "summary_markdown"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the summary of a run reports.
+
+    Attributes
+    ----------
+    name : the run's name (the pipeline's ``name``).
+    settings : the prescription settings of ``prescriptions``.
+    metrics : :func:`~sleeprx.learn.evaluate.evaluate_models`'s dict (keys ``holdout``,
+        ``grouped_cv``, ``data`` and, if the description has one, ``reference``).
+    prescriptions : :func:`~sleeprx.prescribing.run.prescribe`'s table.
+    curve_k : :func:`~sleeprx.analysis.fronts.population_curve` by ``k``.
+    description : the survey description; it names the positive class.
+    violations : the prescriptions' constraint violations, one line each.
+    fidelity : :func:`~sleeprx.analysis.fidelity.fidelity_report`'s summary, or None
+        when the comparison did not run.
+    timings : wall time of each step, in seconds, in the order of the run.
+    figures : the file names of the figures in the run's ``figures/`` folder.
+    """
+
+    name: str
+    settings: PrescribeSettings
+    metrics: dict
+    prescriptions: pd.DataFrame
+    curve_k: pd.DataFrame
+    description: SurveyDescription
+    violations: Sequence[str] = ()
+    fidelity: dict | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+    figures: Sequence[str] = ()
+
+
+def summary_markdown(summary: RunSummary) -> str:
+    """The key numbers of a run, with links to its figures.
+
+    The positive class is named as the description names it; the share of
+    prescriptions the model disagrees with is among the people changed.
+    """
+    positive = positive_label(summary.description)
+    lines = [
+        f"# sleeprx run: {summary.name}",
+        "",
+        "Decision support for research, not medical advice.",
+        "",
+        *_classifier_lines(summary.metrics),
+        *_prescription_lines(summary, positive),
+        *_curve_lines(summary.curve_k, positive),
+        *_fidelity_lines(summary.fidelity, positive),
+        "## Wall time (s)",
+        "",
+        *(f"- {name}: {seconds:.1f}" for name, seconds in summary.timings.items()),
+        "",
+        "## Figures",
+        "",
+        *(f"- [{name}](figures/{name})" for name in summary.figures),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _classifier_lines(metrics: dict) -> list[str]:
+    lines = [
+        "## Classifier",
+        "",
+        "| protocol | model | F1 | accuracy | ROC AUC | Brier |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for protocol in ("holdout", "grouped_cv"):
+        for name, m in metrics[protocol].items():
+            lines.append(
+                f"| {protocol} | {name} | {m['f1']:.4f} | {m['accuracy']:.4f} | "
+                f"{m['roc_auc']:.4f} | {m['brier']:.4f} |"
+            )
+    lines += ["", *reference_lines(metrics)]
+    data = metrics["data"]
+    if data["n_distinct_rows"] < data["n_rows"]:  # a survey without copies has none to keep
+        lines += [
+            f"{data['n_distinct_rows']} of {data['n_rows']} rows are distinct; grouped CV "
+            "keeps copies together.",
+            "",
+        ]
+    return lines
+
+
+def reference_lines(metrics: dict) -> list[str]:
+    """The description's published figures, if it carries any (nothing otherwise)."""
+    reference = metrics.get("reference")
+    if not reference:
+        return []
+    figures = ", ".join(f"{k} {v:g}" for k, v in reference["metrics"].items())
+    return [f"Reference ({reference['source']}): {figures}.", ""]
+
+
+def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
+    settings, table = summary.settings, summary.prescriptions
+    ok = table[table["status"].isin([Status.CHANGED, Status.NO_CHANGE])]
+    shares = ok["n_changes"].value_counts(normalize=True).sort_index()
+    changed = ok[ok["status"] == Status.CHANGED]
+    n_changed = int(table["status"].eq(Status.CHANGED).sum())
+    disagrees = table["model_disagrees"].astype(str).str.lower().eq("true")
+    n_disagree = int((disagrees & table["status"].eq(Status.CHANGED)).sum())
+    disagree_share = f" ({n_disagree / n_changed:.1%})" if n_changed else ""
+    # the real model's view of everyone with a valid answer, before and after the advice
+    p_before = ok["p_before"].astype(float)
+    p_after = ok["p_after"].astype(float).where(ok["status"].eq(Status.CHANGED), p_before)
+    lines = [
+        f"## Prescriptions ({settings.mode} mode, K={settings.max_changes}, "
+        f"lambda={settings.lam:g}, minimum gain {settings.min_gain:g})",
+        "",
+        f"- people: {len(table)} ({(table['status'] == Status.ERROR).sum()} with invalid data)",
+        # the people with zero changes are those with no change: one line says so
+        f"- no change: {(ok['status'] == Status.NO_CHANGE).mean():.1%}",
+        *(f"- {k:g} change(s): {share:.1%}" for k, share in shares.items() if k != 0),
+    ]
+    lines += [
+        f"- mean gain among changed (log-odds of {positive}): "
+        f"surrogate {changed['gain_surrogate'].mean():.3f}, "
+        f"real model {changed['gain_logit'].mean():.3f}",
+        f"- predicted to have {positive} (p >= 0.5): {(p_before >= 0.5).mean():.1%} before, "
+        f"{(p_after >= 0.5).mean():.1%} after the prescriptions; mean probability "
+        f"{p_before.mean():.3f} before, {p_after.mean():.3f} after",
+        f"- prescriptions the model disagrees with: {n_disagree} of {n_changed} people "
+        f"changed{disagree_share}",
+        f"- constraint violations (safe values, rules, direction, largest change, K, "
+        f"linear constraints): {len(summary.violations)}",
+        f"- median solve time per person: {1000 * ok['solve_seconds'].median():.2f} ms",
+        "",
+    ]
+    return lines
+
+
+def _curve_lines(curve_k: pd.DataFrame, positive: str) -> list[str]:
+    def cell(value: object, spec: str) -> str:
+        return "-" if is_missing(value) else format(float(value), spec)
+
+    lines = [
+        f"## Population curve by number of changes (real model, {positive})",
+        "",
+        f"Gain in log-odds of {positive}; probability of {positive}; share of people "
+        f"predicted to have {positive} (p >= 0.5) after the best change with at most K "
+        "factors.",
+        "",
+        "| K | mean gain | marginal | mean probability | predicted share | rise (points) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for _, r in curve_k.iterrows():
+        lines.append(
+            f"| {int(r['k'])} | {r['mean_gain_verified']:.3f} | "
+            f"{cell(r['marginal_gain'], '.3f')} | "
+            f"{cell(r.get('mean_p_after'), '.3f')} | "
+            f"{cell(r.get('share_predicted_positive'), '.1%')} | "
+            f"{cell(100 * r.get('rise_share_positive', float('nan')), '+.1f')} |"
+        )
+    k_knee = knee(curve_k["k"].to_numpy(float), curve_k["mean_gain_verified"].to_numpy(float))
+    return [*lines, "", f"Knee of the curve: K = {k_knee.x:g}.", ""]
+
+
+def _fidelity_lines(fidelity: dict | None, positive: str) -> list[str]:
+    if fidelity is None:
+        return []
+    return [
+        "## Fidelity: surrogate against exact mode (true objective, minimum gain off)",
+        "",
+        f"- prescriptions that differ: {fidelity['share_differ']:.1%}",
+        f"- loss of using the surrogate (log-odds of {positive}): "
+        f"mean {fidelity['mean_loss']:.3f}, "
+        f"worst {fidelity['worst_loss']:.3f}",
+        f"- surrogate prescriptions whose real gain is not positive: "
+        f"{fidelity['share_surrogate_nonpositive_real_gain']:.1%}",
+        "",
+    ]
