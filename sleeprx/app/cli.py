@@ -73,6 +73,9 @@ def train(
     cv_repeats: Annotated[
         int | None, typer.Option(min=1, help="repeats of the grouped CV; default 5")
     ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(min=0, help="extra boosters refitted on bootstrap resamples")
+    ] = 0,
 ) -> None:
     """Evaluate the classifiers, train XGBoost on all rows and save it (no pickle)."""
     from sleeprx.learn.evaluate import evaluate_models
@@ -84,7 +87,7 @@ def train(
 
     check_output_dir(out_dir)  # refuse a bad --out before the cross-validation
     data = read_survey(survey, load_description(description))
-    values: dict = {"calibrate": calibrate, "monotone": monotone}
+    values: dict = {"calibrate": calibrate, "monotone": monotone, "bootstrap": bootstrap}
     if trials is not None:
         values["tune_trials"] = trials
     if cv_repeats is not None:
