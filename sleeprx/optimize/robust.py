@@ -145,21 +145,26 @@ def robust_best(problem: RobustProblem, settings: PrescribeSettings) -> RobustFo
         return nothing
     choices = enumerate_choices(main, settings)
     models = (main, *problem.bootstraps)
-    before = np.array([p.logit_before for p in models])
-    gains = model_margins(problem, choices) - before
-    cost = total(main, choices, "cost")
     if settings.goal is None:
-        return _penalised(choices, gains, cost, share, settings)
-    need = np.array([p.need(settings.goal_logit) for p in models])
-    reach = gains >= need
-    support = reach[:, 1:].sum(axis=1)
-    ok = reach[:, 0] & (support >= least_count(share, len(models) - 1))
+        before = np.array([p.logit_before for p in models])
+        gains = model_margins(problem, choices) - before
+        return _penalised(choices, gains, total(main, choices, "cost"), share, settings)
+    # the main model's test first: the refits score only the profiles it lets through
+    main_gain = profile_margins(main, choices) - main.logit_before
+    passed = main_gain >= main.need(settings.goal_logit)
+    choices, main_gain = choices[passed], main_gain[passed]
+    reach = np.zeros((len(choices), len(problem.bootstraps)), dtype=bool)
+    for b, refit in enumerate(problem.bootstraps):
+        gain = profile_margins(refit, choices) - refit.logit_before
+        reach[:, b] = gain >= refit.need(settings.goal_logit)
+    support = reach.sum(axis=1)
+    ok = support >= least_count(share, len(problem.bootstraps))
     if not ok.any():
         return nothing
-    best = int(np.argmin(np.where(ok, cost, np.inf)))
+    best = int(np.argmin(np.where(ok, total(main, choices, "cost"), np.inf)))
     levels = tuple(int(v) for v in choices[best])
     return RobustFound(
-        "enumerated", levels, float(gains[best, 0]), 0.0, int(support[best]), math.nan
+        "enumerated", levels, float(main_gain[best]), 0.0, int(support[best]), math.nan
     )
 
 
