@@ -75,6 +75,18 @@ class PrescribeSettings(Strict):
     disagree_ratio: float = Field(
         0.5, ge=0, le=1, description="flag a real gain below this share of the surrogate's"
     )
+    robust: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="exact mode: the answer must hold in at least this share of the "
+        "model's bootstrap boosters; None = off",
+    )
+    robust_statistic: Literal["mean", "quantile"] = Field(
+        "mean",
+        description="robust, no goal: the gain maximised, its mean over the boosters or "
+        "its lower robust-quantile",
+    )
 
     @property
     def goal_logit(self) -> float | None:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sleeprx.learn.ensemble import prune_for_person, read_ensemble, tree_scorer
 from sleeprx.learn.explain import explain
 from sleeprx.optimize.bruteforce import brute_force
-from sleeprx.optimize.factor_tables import compile_trees
+from sleeprx.optimize.factor_tables import compile_tables
 from sleeprx.optimize.formulation import build_program
 from sleeprx.optimize.problem import FactorChoice, PersonProblem
 from sleeprx.optimize.solver import solve
@@ -169,7 +169,7 @@ def booster_problems(draw):
         # tables filled by sleeprx's own walk of the trees; the answers are checked
         # against the booster's traversal below
         problem = dataclasses.replace(problem, trees=None)
-        problem = compile_trees(problem, ensemble, max_cells=max_cells)
+        problem = compile_tables([problem], ensemble, max_cells=max_cells)[0]
     return problem, booster
 
 

@@ -317,7 +317,7 @@ def test_tables_compiled_together_equal_each_person_compiled_alone(messy, monkey
     monkeypatch.setattr(factor_tables, "ENTRIES", 7 * len(ensemble.trees))
     together = factor_tables.compile_tables(list(plain.values()), ensemble, max_cells=24)
     for problem, batched in zip(plain.values(), together, strict=True):
-        alone = factor_tables.compile_trees(problem, ensemble, max_cells=24)
+        alone = factor_tables.compile_tables([problem], ensemble, max_cells=24)[0]
         assert [(t.factors, t.trees) for t in batched.tables] == [
             (t.factors, t.trees) for t in alone.tables
         ]

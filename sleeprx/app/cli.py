@@ -135,6 +135,9 @@ def train(
     cv_repeats: Annotated[
         int | None, typer.Option(min=1, help="repeats of the grouped CV; default 5")
     ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(min=0, help="extra boosters refitted on bootstrap resamples")
+    ] = 0,
 ) -> None:
     """Evaluate the classifiers, train XGBoost on all rows and save it (no pickle)."""
     from sleeprx.learn.model import ModelSettings, save_model
@@ -143,7 +146,7 @@ def train(
     from sleeprx.utils.files import check_output_dir
 
     check_output_dir(out_dir)  # refuse a bad --out before the cross-validation
-    values: dict = {"calibrate": calibrate, "monotone": monotone}
+    values: dict = {"calibrate": calibrate, "monotone": monotone, "bootstrap": bootstrap}
     values |= {"tune_trials": trials} if trials is not None else {}
     values |= {"cv_repeats": cv_repeats} if cv_repeats is not None else {}
     settings = ModelSettings(**values)

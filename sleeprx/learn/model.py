@@ -5,7 +5,10 @@ description-driven :class:`~sleeprx.learn.features.SurveyEncoder` followed by XG
 A saved model is a folder with ``model.json`` (XGBoost's own JSON format),
 ``meta.json`` (the survey description, feature order and encoding, the settings
 including any tuned ones, the calibration map, a hash of the training data and
-package versions) and ``metrics.json``.
+package versions) and ``metrics.json``. A model trained with ``bootstrap=B`` also holds
+``bootstrap/booster_00.json`` ... : B boosters refitted on resamples of the survey, in
+XGBoost's JSON, each with its seed in its own attributes and, with its SHA-256, in
+``meta.json`` (so a hash of ``meta.json`` covers them).
 
 Blank cells: XGBoost, and scikit-learn's histogram gradient boosting, learn a default
 branch for a missing value at every split. The logistic regression and random forest
@@ -16,8 +19,9 @@ categorical answer is encoded as all zeros in that column's one-hot block.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
@@ -51,10 +55,13 @@ from sleeprx.utils.validation import Strict
 
 __all__ = [
     "CLASSIFIERS",
+    "Bootstrap",
     "ModelSettings",
     "TrainedModel",
     "TuningRecord",
+    "bootstrap_seeds",
     "cross_validated_margins",
+    "fit_bootstraps",
     "fit_calibration",
     "load_model",
     "make_pipeline",
@@ -108,6 +115,9 @@ class ModelSettings(Strict):
     n_jobs: int = Field(2, ge=1, description="cross-validation folds fitted at once (processes)")
     early_stopping_rounds: int = Field(50, ge=1, description="patience when tuning")
     tuning: TuningRecord | None = Field(None, description="set by tune(); None if not tuned")
+    bootstrap: int = Field(
+        0, ge=0, le=1000, description="extra boosters refitted on grouped bootstrap resamples"
+    )
 
 
 def monotone_constraints(description: SurveyDescription) -> dict[str, int]:
@@ -264,6 +274,61 @@ def fit_calibration(
     return CalibrationMap.fit(margins, y)
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """One booster refitted on a grouped bootstrap resample of the training survey.
+
+    ``booster`` is an :class:`xgboost.Booster` with the main model's hyper-parameters;
+    ``seed`` drew the resample and seeded XGBoost. It is never calibrated: its
+    probability is ``sigmoid(margin)`` on its own scale.
+    """
+
+    seed: int
+    booster: Any
+
+
+def bootstrap_seeds(seed: int, count: int, *, first: int = 0) -> list[int]:
+    """``count`` independent seeds spawned from ``seed``, from the ``first``-th on.
+
+    ``train`` uses the first ``ModelSettings.bootstrap``; a later range gives fresh
+    refits that the optimiser never saw (an honest out-of-sample check).
+    """
+    children = np.random.SeedSequence(seed).spawn(first + count)[first:]
+    return [int(c.generate_state(1)[0] % 2**31) for c in children]
+
+
+def fit_bootstraps(
+    survey: Survey, settings: ModelSettings, seeds: Sequence[int]
+) -> tuple[Bootstrap, ...]:
+    """One booster per seed, each fitted on a bootstrap resample of ``survey``.
+
+    The resample draws as many duplicate groups (:func:`duplicate_groups`) as there
+    are, with replacement, and takes every row of each group drawn: copies of a row
+    are one respondent's answers entered more than once, so they are drawn together.
+    Each booster has the hyper-parameters of ``settings`` (tuned ones included), with
+    XGBoost seeded by its own seed.
+    """
+    frame, description = survey.frame, survey.description
+    y = target_vector(frame, description, source=Path(survey.source).name)
+    X = SurveyEncoder(description).fit(None).transform(frame)
+    groups = duplicate_groups(frame)
+    order = np.argsort(groups, kind="stable")
+    members = np.split(order, np.flatnonzero(np.diff(groups[order])) + 1)
+    out = []
+    for seed in seeds:
+        drawn = np.random.default_rng(seed).integers(0, len(members), len(members))
+        rows = np.concatenate([members[g] for g in drawn])
+        if len(np.unique(y[rows])) < 2:
+            raise SurveyError(
+                f"{survey.source}: the bootstrap resample of seed {seed} has a single class"
+            )
+        params = xgboost_params(settings.model_copy(update={"seed": seed}), description)
+        booster = XGBClassifier(**params).fit(X.iloc[rows], y[rows]).get_booster()
+        booster.set_attr(sleeprx_seed=str(seed))
+        out.append(Bootstrap(seed, booster))
+    return tuple(out)
+
+
 @dataclass
 class TrainedModel:
     """A fitted XGBoost pipeline with the description and provenance it was trained with."""
@@ -279,6 +344,8 @@ class TrainedModel:
     #: Monotone map from the margin to a calibrated probability (``calibrate=True``);
     #: ``predict_proba`` applies it, ``margin`` stays the booster's raw log-odds.
     calibration: CalibrationMap | None = None
+    #: ``settings.bootstrap`` boosters refitted on resamples: the model's uncertainty.
+    bootstraps: tuple[Bootstrap, ...] = ()
 
     @property
     def feature_names(self) -> list[str]:
@@ -392,7 +459,9 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
 
     With ``settings.calibrate`` the calibration map is fitted on out-of-fold margins of
     grouped cross-validation (copies of a row kept in one fold), then the booster on
-    every row; the map is applied to the final booster's margins.
+    every row; the map is applied to the final booster's margins. With
+    ``settings.bootstrap`` the model also holds that many refitted boosters
+    (:func:`fit_bootstraps`, seeds from :func:`bootstrap_seeds`).
     """
     settings = settings or ModelSettings()
     frame, description = survey.frame, survey.description
@@ -404,6 +473,10 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
     if settings.calibrate:
         groups = duplicate_groups(frame)
         model.calibration = fit_calibration(frame, y, groups, description, settings)
+    if settings.bootstrap:
+        model.bootstraps = fit_bootstraps(
+            survey, settings, bootstrap_seeds(settings.seed, settings.bootstrap)
+        )
     X = model.encode(frame)
     shap_values, _ = shap_attributions(model.classifier, X)
     model.curves = {
@@ -441,8 +514,22 @@ def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
         "effect_curves": curves_to_json(model.curves),
         "calibration": None if model.calibration is None else model.calibration.to_json(),
     }
-    with staged_dir(out, mark=False) as staging:  # the three files land together
+    boosters = {}
+    if model.bootstraps:
+        boosters = {
+            _bootstrap_file(i): b.booster.save_raw(raw_format="json").decode()
+            for i, b in enumerate(model.bootstraps)
+        }
+        meta["bootstrap"] = [
+            {"file": name, "seed": b.seed, "sha256": _sha256(text)}
+            for (name, text), b in zip(boosters.items(), model.bootstraps, strict=True)
+        ]
+    with staged_dir(out, mark=False) as staging:  # the files land together
         atomic_write_text(staging / "model.json", booster_json)
+        if boosters:
+            (staging / "bootstrap").mkdir()
+        for name, text in boosters.items():
+            atomic_write_text(staging / name, text)
         atomic_write_json(staging / "meta.json", meta)
         atomic_write_json(staging / "metrics.json", model.metrics)
     return out
@@ -504,7 +591,54 @@ def load_model(model_dir: str | Path) -> TrainedModel:
             f"{paths['meta']}: settings.calibrate is {settings.calibrate} but the calibration "
             f"map is {'missing' if calibration is None else 'present'}"
         )
-    return TrainedModel(pipeline, description, settings, data_hash, metrics, curves, calibration)
+    bootstraps = _load_bootstraps(folder, meta.get("bootstrap", []), settings)
+    return TrainedModel(
+        pipeline, description, settings, data_hash, metrics, curves, calibration, bootstraps
+    )
+
+
+def _bootstrap_file(i: int) -> str:
+    return f"bootstrap/booster_{i:02d}.json"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_bootstraps(folder: Path, entries: Any, settings: ModelSettings) -> tuple[Bootstrap, ...]:
+    """The boosters ``meta.json`` lists, each checked against its SHA-256 and seed."""
+    import xgboost as xgb
+
+    meta = folder / "meta.json"
+    if not isinstance(entries, list) or len(entries) != settings.bootstrap:
+        found = len(entries) if isinstance(entries, list) else repr(entries)
+        raise ArtifactError(
+            f"{meta}: settings.bootstrap is {settings.bootstrap} but 'bootstrap' lists {found}"
+        )
+    out = []
+    for i, entry in enumerate(entries):
+        name = _bootstrap_file(i)
+        if not isinstance(entry, dict) or entry.get("file") != name:
+            raise ArtifactError(f"{meta}: bootstrap entry {i} should name {name}: {entry!r}")
+        path = folder / name
+        if not path.is_file():
+            raise ArtifactError(f"{path}: not found (listed in {meta})")
+        text = path.read_text(encoding="utf-8")
+        if _sha256(text) != entry.get("sha256"):
+            raise ArtifactError(f"{path}: its SHA-256 differs from the one in {meta}")
+        booster = xgb.Booster()
+        try:
+            booster.load_model(bytearray(text.encode()))
+        except Exception as exc:  # xgboost raises its own XGBoostError, with a C++ trace
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError(f"{path}: cannot be read by XGBoost ({first})") from None
+        seed = entry.get("seed")
+        if booster.attr("sleeprx_seed") != str(seed):
+            raise ArtifactError(
+                f"{path}: seed {booster.attr('sleeprx_seed')!r} differs from {meta}'s {seed!r}"
+            )
+        out.append(Bootstrap(int(seed), booster))
+    return tuple(out)
 
 
 def _read_json(path: Path) -> dict:

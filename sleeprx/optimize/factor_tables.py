@@ -32,7 +32,14 @@ import numpy as np
 from sleeprx.learn.ensemble import Ensemble, TreeScorer, dependency_masks, prune_for_person
 from sleeprx.optimize.problem import FactorTable, PersonProblem
 
-__all__ = ["attach_ensemble", "attach_ensembles", "compile_tables", "compile_trees"]
+__all__ = [
+    "attach_ensemble",
+    "attach_ensembles",
+    "compile_tables",
+    "compile_tables_for_models",
+    "merge_tables",
+    "profile_margins",
+]
 
 #: (person, tree) pairs compiled in one walk: 128 people of a 200-tree booster. Their
 #: arrays, and the (cell, tree) pairs of their tables, stay a few tens of MB.
@@ -74,13 +81,6 @@ def attach_ensembles(
     return out
 
 
-def compile_trees(
-    problem: PersonProblem, ensemble: Ensemble, *, max_cells: int = 4096
-) -> PersonProblem:
-    """One person's problem with its trees as factor tables (see :func:`compile_tables`)."""
-    return compile_tables([problem], ensemble, max_cells=max_cells)[0]
-
-
 def compile_tables(
     problems: Sequence[PersonProblem], ensemble: Ensemble, *, max_cells: int = 4096
 ) -> list[PersonProblem]:
@@ -96,14 +96,84 @@ def compile_tables(
     out: list[PersonProblem] = []
     batch = max(1, ENTRIES // len(ensemble.trees))
     for at in range(0, len(problems), batch):
-        out += _compile_batch(problems[at : at + batch], ensemble, max_cells)
+        chunk = problems[at : at + batch]
+        out += _compile_batch(chunk, _People(chunk), ensemble, max_cells)
     return out
+
+
+def compile_tables_for_models(
+    problems: Sequence[PersonProblem], ensembles: Sequence[Ensemble], *, max_cells: int = 4096
+) -> list[tuple[PersonProblem, ...]]:
+    """Each person's problem compiled under every ensemble: one tuple per person, one
+    problem per ensemble, in the order of ``ensembles``.
+
+    The first ensemble is the main model's: its problems are those of
+    :func:`compile_tables`. For the others (bootstrap boosters) ``logit_before`` is
+    that booster's own margin at the person's current answers and ``goal_margin`` is
+    None, so a goal is read on the booster's own, uncalibrated, probability scale. The
+    per-person work that does not depend on the trees (levels, their float32 form,
+    padding) is done once per batch for all ensembles.
+    """
+    out: list[tuple[PersonProblem, ...]] = []
+    batch = max(1, ENTRIES // max(len(e.trees) for e in ensembles))
+    for at in range(0, len(problems), batch):
+        chunk = problems[at : at + batch]
+        people = _People(chunk)
+        per_model = [_compile_batch(chunk, people, e, max_cells) for e in ensembles]
+        for i, own in enumerate(per_model[1:], start=1):
+            per_model[i] = [_own_scale(p) for p in own]
+        out += zip(*per_model, strict=True)
+    return out
+
+
+def _own_scale(problem: PersonProblem) -> PersonProblem:
+    current = np.zeros((1, len(problem.factors)), dtype=int)
+    margin = float(profile_margins(problem, current)[0])
+    return replace(problem, logit_before=margin, goal_margin=None)
+
+
+def merge_tables(tables) -> tuple[float, list[tuple[tuple[int, ...], np.ndarray]]]:
+    """The tables added into as few as possible: a table over factors that another
+    table covers is broadcast into it, so a profile costs one lookup per merged table.
+    Returns the constant (tables over no factor) and the merged ``(factors, values)``.
+    """
+    constant = 0.0
+    merged: list[tuple[tuple[int, ...], np.ndarray]] = []
+    covers: list[int] = []  # each merged table's factors as a bitmask
+    for table in sorted(tables, key=lambda t: -len(t.factors)):
+        if not table.factors:
+            constant += float(table.values)
+            continue
+        own = sum(1 << k for k in table.factors)
+        for (factors, values), cover in zip(merged, covers, strict=True):
+            if own & ~cover == 0:  # both ascending: the axes keep their order
+                shape = [
+                    n if own >> k & 1 else 1 for k, n in zip(factors, values.shape, strict=True)
+                ]
+                values += table.values.reshape(shape)
+                break
+        else:
+            merged.append((table.factors, table.values.copy()))
+            covers.append(own)
+    return constant, merged
+
+
+def profile_margins(problem: PersonProblem, choices: np.ndarray) -> np.ndarray:
+    """The booster's margin at each profile of level indices (profiles x factors), from
+    the problem's factor tables and any pruned trees beside them (exact mode)."""
+    constant, tables = merge_tables(problem.tables or ())
+    total = np.full(len(choices), problem.base_margin + constant)
+    for factors, values in tables:
+        total += values[tuple(choices[:, k] for k in factors)]
+    for tree in problem.trees or ():
+        total += tree.values_at(choices)
+    return total
 
 
 class _People:
     """A batch of people's factors as padded arrays, for the vectorised walks."""
 
-    def __init__(self, problems: Sequence[PersonProblem], ensemble: Ensemble) -> None:
+    def __init__(self, problems: Sequence[PersonProblem]) -> None:
         n_people, n_features = len(problems), len(problems[0].features)
         width = max(1, max(len(p.factors) for p in problems))
         depth = max(1, max((len(f.levels) for p in problems for f in p.factors), default=1))
@@ -121,16 +191,20 @@ class _People:
         valid = ~np.isnan(self.levels32)
         self.low = np.where(valid, self.levels32, np.inf).min(axis=2)
         self.high = np.where(valid, self.levels32, -np.inf).max(axis=2)
-        # each level's column in the ensemble's cut counts (0 where no tree splits on it)
+        self.valid = valid
+
+    def columns(self, ensemble: Ensemble) -> np.ndarray:
+        """Each level's column in ``ensemble``'s cut counts (0 where no tree splits on it)."""
         cuts, _ = ensemble.cut_counts
-        self.column = np.zeros((n_people, width, depth), dtype=int)
+        column = np.zeros(self.levels32.shape, dtype=int)
         offset = 0
         for j, thresholds in cuts.items():
             here = self.feature_of == j
             found = np.searchsorted(thresholds, self.levels32[here], side="right")
-            self.column[here] = offset + found
+            column[here] = offset + found
             offset += len(thresholds) + 1
-        self.column[~valid] = 0
+        column[~self.valid] = 0
+        return column
 
 
 @dataclass(frozen=True)
@@ -171,7 +245,7 @@ def _group(masks: np.ndarray, sizes: np.ndarray, max_cells: int) -> _Groups:
 
 
 def _level_classes(
-    groups: _Groups, people: _People, ensemble: Ensemble
+    groups: _Groups, people: _People, ensemble: Ensemble, column: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Levels a group's trees cannot tell apart (the same side of every one of their
     splits) share a class, numbered in order of value: groups x factors x levels of
@@ -185,7 +259,7 @@ def _level_classes(
     width, depth = people.levels32.shape[1:]
     key = np.empty((len(groups.first), width, depth), dtype=counts.dtype)
     for k in range(width):  # a factor at a time: memory of pairs x levels, not x factors
-        seen = counts[groups.tree[:, None], people.column[groups.owner, k]]
+        seen = counts[groups.tree[:, None], column[groups.owner, k]]
         key[:, k] = np.add.reduceat(seen, groups.first, axis=0)
     slot = np.arange(depth) < groups.extent[:, :, None]
     key = np.where(slot & groups.bits[:, :, None], key, np.iinfo(key.dtype).max)
@@ -239,12 +313,12 @@ def _walk_classes(
 
 
 def _compile_batch(
-    problems: Sequence[PersonProblem], ensemble: Ensemble, max_cells: int
+    problems: Sequence[PersonProblem], people: _People, ensemble: Ensemble, max_cells: int
 ) -> list[PersonProblem]:
-    people = _People(problems, ensemble)
     masks = dependency_masks(ensemble, people.x32, people.factor_of, people.low, people.high)
     groups = _group(masks, people.sizes, max_cells)
-    klass, n_class, example = _level_classes(groups, people, ensemble)
+    column = people.columns(ensemble)
+    klass, n_class, example = _level_classes(groups, people, ensemble, column)
     sums, c_cells = _walk_classes(groups, people, ensemble, n_class, example)
 
     # Every cell of a table takes its levels' classes' sum. Python lists: this loop

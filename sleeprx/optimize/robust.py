@@ -1,0 +1,197 @@
+"""Robust exact prescriptions: optimal for the main model and held by most refits.
+
+A least-cost answer for one fitted model stops just past the goal, where a refit of
+the same model on a resample of the survey often disagrees. With the model's B
+bootstrap boosters (``ModelSettings.bootstrap``), every profile the program allows is
+scored under all B + 1 models at once, a matrix ``M`` of profiles x models of margins
+from each booster's own factor tables (:func:`compile_tables_for_models`), and
+
+- **under a goal** the answer is the least-cost profile :math:`x` with
+
+  .. math::
+
+      m_0(x) \\ge t_0, \\qquad \\#\\{b \\ge 1 : m_b(x) \\ge \\operatorname{logit}(p)\\}
+      \\ge \\lceil Q B \\rceil,
+
+  each model on its own probability scale: :math:`t_0` is the main model's threshold
+  (``logit(p)``, or its calibration map's inverse at ``p`` when the model is
+  calibrated), while a bootstrap booster is never calibrated and reaches the goal when
+  its raw probability ``sigmoid(m_b)`` does. For a calibrated main model this asks
+  the refits about their raw probability, which the calibration of the main model
+  moves: the robust answer guards against the refits' disagreement in ranking people
+  and profiles, not against the calibration map's own error;
+
+- **without a goal** it maximises a robust statistic :math:`s` of the gains
+  :math:`g_m(x) = m_m(x) - m_m(x_0)` over the B + 1 models minus the penalty,
+
+  .. math::
+
+      \\max_x \\; s(g_0(x), \\dots, g_B(x)) - \\lambda c(x)
+      \\quad \\text{s.t.} \\quad \\#\\{m : g_m(x) > 0\\} \\ge \\lceil Q (B + 1) \\rceil
+      \\text{ or } x = x_0,
+
+  where :math:`s` is the mean or the lower quantile, the
+  :math:`\\lceil Q (B + 1) \\rceil`-th largest gain (``robust_statistic``). The status
+  quo stays feasible, as in every program here.
+
+Both are exhaustive over the allowed profiles (K, the budget, the linear rows), so
+proven optimal. A program with more profiles than ``enumeration_limit`` is refused:
+the MIP form (one indicator per booster) is not written yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sleeprx.learn.ensemble import tree_scorer
+from sleeprx.optimize.bruteforce import count_profiles, enumerate_choices, total
+from sleeprx.optimize.factor_tables import compile_tables_for_models, profile_margins
+from sleeprx.optimize.problem import PersonProblem
+from sleeprx.settings import PrescribeSettings
+from sleeprx.utils.errors import ConfigError, SolverError
+
+__all__ = [
+    "RobustFound",
+    "RobustProblem",
+    "attach_bootstraps",
+    "least_count",
+    "model_margins",
+    "robust_best",
+]
+
+
+@dataclass(frozen=True)
+class RobustProblem:
+    """One person's problem under the main model and under each bootstrap booster."""
+
+    main: PersonProblem
+    bootstraps: tuple[PersonProblem, ...]
+
+
+@dataclass(frozen=True)
+class RobustFound:
+    """The robust optimum, with the fields of the exact routes' answer.
+
+    ``gain`` is the main model's delta-logit; ``support`` how many bootstrap boosters
+    hold the answer (reach the goal, or gain); ``statistic`` the robust gain maximised
+    (NaN under a goal).
+    """
+
+    status: str  # enumerated | infeasible
+    levels: tuple[int, ...] | None
+    gain: float
+    gap: float
+    support: int
+    statistic: float
+
+
+def least_count(share: float, models: int) -> int:
+    """``ceil(share * models)``, read as the decimal the user wrote (0.7 * 10 is 7)."""
+    return math.ceil(round(share * models, 9))
+
+
+def attach_bootstraps(
+    problems: Sequence[PersonProblem], boosters: Sequence[Any], *, max_cells: int = 4096
+) -> list[RobustProblem]:
+    """Each person's problem compiled under the main booster and every bootstrap one.
+
+    ``boosters`` are :class:`xgboost.Booster` objects, the main model's first, then its
+    bootstraps (``[model.booster, *(b.booster for b in model.bootstraps)]``).
+    ``problems`` are plain problems (as :func:`build_problem` makes them); any tables
+    they hold are replaced. The main problem keeps its goal threshold.
+    """
+    if len(boosters) < 2:
+        raise ConfigError(
+            "settings.robust needs a model trained with ModelSettings.bootstrap >= 1; "
+            "this model has no bootstrap boosters"
+        )
+    ensembles = [tree_scorer(b).ensemble for b in boosters]
+    compiled = compile_tables_for_models(problems, ensembles, max_cells=max_cells)
+    return [RobustProblem(own[0], tuple(own[1:])) for own in compiled]
+
+
+def model_margins(problem: RobustProblem, choices: np.ndarray) -> np.ndarray:
+    """Profiles x (1 + B) margins: the main model's first, then each bootstrap's."""
+    models = (problem.main, *problem.bootstraps)
+    return np.column_stack([profile_margins(p, choices) for p in models])
+
+
+def robust_best(problem: RobustProblem, settings: PrescribeSettings) -> RobustFound:
+    """The robust optimum of one person's program (see the module's docstring).
+
+    ``settings.robust`` is Q; ties fall to the profile with the fewest changes, as in
+    :func:`~sleeprx.optimize.bruteforce.brute_force`.
+    """
+    share = settings.robust
+    if share is None:
+        raise ConfigError("robust_best needs settings.robust (a share in (0, 1])")
+    main = problem.main
+    sizes = tuple(len(f.levels) for f in main.factors)
+    n_profiles = count_profiles(sizes, settings.max_changes)
+    if n_profiles > settings.enumeration_limit:
+        raise SolverError(
+            f"person {main.person_id}: the robust program has {n_profiles} profiles, more "
+            f"than settings.enumeration_limit {settings.enumeration_limit}; robust mode "
+            f"enumerates (its MIP form is not implemented): lower max_changes or raise "
+            f"enumeration_limit"
+        )
+    nothing = RobustFound("infeasible", None, math.nan, math.nan, 0, math.nan)
+    if settings.goal is not None and main.need(settings.goal_logit) == np.inf:
+        return nothing
+    choices = enumerate_choices(main, settings)
+    models = (main, *problem.bootstraps)
+    if settings.goal is None:
+        before = np.array([p.logit_before for p in models])
+        gains = model_margins(problem, choices) - before
+        return _penalised(choices, gains, total(main, choices, "cost"), share, settings)
+    # the main model's test first: the refits score only the profiles it lets through
+    main_gain = profile_margins(main, choices) - main.logit_before
+    passed = main_gain >= main.need(settings.goal_logit)
+    choices, main_gain = choices[passed], main_gain[passed]
+    reach = np.zeros((len(choices), len(problem.bootstraps)), dtype=bool)
+    for b, refit in enumerate(problem.bootstraps):
+        gain = profile_margins(refit, choices) - refit.logit_before
+        reach[:, b] = gain >= refit.need(settings.goal_logit)
+    support = reach.sum(axis=1)
+    ok = support >= least_count(share, len(problem.bootstraps))
+    if not ok.any():
+        return nothing
+    best = int(np.argmin(np.where(ok, total(main, choices, "cost"), np.inf)))
+    levels = tuple(int(v) for v in choices[best])
+    return RobustFound(
+        "enumerated", levels, float(main_gain[best]), 0.0, int(support[best]), math.nan
+    )
+
+
+def _penalised(
+    choices: np.ndarray,
+    gains: np.ndarray,
+    cost: np.ndarray,
+    share: float,
+    settings: PrescribeSettings,
+) -> RobustFound:
+    """Maximise the robust gain statistic less the penalty, among profiles that gain in
+    at least ``ceil(share * (B + 1))`` models (and the status quo)."""
+    need = least_count(share, gains.shape[1])
+    if settings.robust_statistic == "mean":
+        statistic = gains.mean(axis=1)
+    else:  # the need-th largest gain: at least ``need`` models gain this much
+        statistic = -np.partition(-gains, need - 1, axis=1)[:, need - 1]
+    positive = (gains > 0).sum(axis=1)
+    ok = (positive >= need) | ~(choices > 0).any(axis=1)
+    objective = np.where(ok, statistic - settings.lam * cost, -np.inf)
+    best = int(np.argmax(objective))
+    support = int((gains[best, 1:] > 0).sum())
+    return RobustFound(
+        "enumerated",
+        tuple(int(v) for v in choices[best]),
+        float(gains[best, 0]),
+        0.0,
+        support,
+        float(statistic[best]),
+    )
