@@ -17,7 +17,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from sleeprx.analysis.plots import reliability_figure
@@ -218,14 +218,17 @@ def test_the_tuned_score_is_nested(blank_survey, blank_evaluation, tuned):
     y, groups = target_vector(frame, description), duplicate_groups(frame)
     start = SEARCH.model_copy(update={"calibrate": True})
     outer = StratifiedGroupKFold(n_splits=FAST.cv_splits, shuffle=True, random_state=FAST.seed)
-    aucs = []
+    aucs, briers = [], []
     for tr, te in outer.split(frame, y, groups):
         found = tune_rows(frame.iloc[tr], y[tr], groups[tr], description, settings=start, trials=3)
         pipe = make_pipeline("xgboost", description, found).fit(frame.iloc[tr], y[tr])
-        aucs.append(roc_auc_score(y[te], pipeline_margin(pipe, frame.iloc[te])))
+        margin = pipeline_margin(pipe, frame.iloc[te])
+        aucs.append(roc_auc_score(y[te], margin))
+        briers.append(brier_score_loss(y[te], 1 / (1 + np.exp(-margin))))
     nested = blank_evaluation["grouped_cv"]["xgboost_tuned"]
     assert nested["n_folds"] == FAST.cv_splits
     assert nested["roc_auc"] == pytest.approx(np.mean(aucs), abs=1e-12)
+    assert nested["brier"] == pytest.approx(np.mean(briers), abs=1e-12)  # not rank-based
     summary = blank_evaluation["nested_tuning"]
     assert summary["roc_auc"] == nested["roc_auc"] and summary["trials"] == 3
     assert summary["search_best_roc_auc"] == tuned.tuning.search_best_roc_auc
