@@ -62,7 +62,7 @@ class Run:
 
 def plain(model, frame: pd.DataFrame, settings: PrescribeSettings) -> Run:
     start = time.perf_counter()
-    problems, _ = prepare_problems(model, frame, settings)
+    problems = prepare_problems(model, frame, settings)
     levels, cost = {}, {}
     for pid, problem in problems.items():
         plan = plan_person(problem, settings)
@@ -75,7 +75,7 @@ def robust(model, frame: pd.DataFrame, settings: PrescribeSettings, name: str) -
     start = time.perf_counter()
     settings = settings.model_copy(update={"enumeration_limit": ENUMERATION_LIMIT})
     flat = settings.model_copy(update={"mode": "surrogate"})  # plain problems, no tables
-    problems, _ = prepare_problems(model, frame, flat)
+    problems = prepare_problems(model, frame, flat)
     boosters = [model.booster, *(b.booster for b in model.bootstraps)]
     compiled = attach_bootstraps(list(problems.values()), boosters, max_cells=4096)
     levels, cost, refused = {}, {}, 0

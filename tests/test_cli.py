@@ -142,9 +142,14 @@ def test_train_tunes_calibrates_and_constrains(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["settings"]["tuning"]["trials"] == 2
     assert meta["settings"]["calibrate"] and meta["settings"]["monotone"]
-    assert meta["calibration"]["knots"]
+    assert meta["calibration"]["check"]["kept"] in ("map", "identity")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["tuning"] == meta["settings"]["tuning"]
+    assert metrics["calibration"]["kept"] == meta["calibration"]["check"]["kept"]
+    assert metrics["calibration"]["verdict"] in result.stderr
+    nested = metrics["nested_tuning"]["roc_auc"]
+    assert nested == metrics["grouped_cv"]["xgboost_tuned"]["roc_auc"]
+    assert f"nested grouped-CV AUC {nested:.4f}" in result.stderr
     assert "ece_calibrated" in metrics["grouped_cv"]["xgboost_tuned"]
 
 

@@ -393,14 +393,16 @@ def test_the_mip_and_enumeration_routes_agree(case):
         assert by_mip.objective == pytest.approx(by_enumeration.objective, abs=1e-6)
 
 
-def test_a_goal_under_a_calibration_map_is_a_threshold_on_the_margin(survey):
+def test_a_goal_under_a_calibration_map_is_a_threshold_on_the_margin(messy):
     """With calibrated probabilities, exact mode still reaches p >= goal exactly: the
-    goal becomes the least margin the map sends to the goal."""
-    model = train(survey, settings=ModelSettings(n_estimators=30, max_depth=3, calibrate=True))
+    goal becomes the least margin the map sends to the goal. (On the messy survey a
+    map lowers the out-of-fold Brier score and ECE, so it is kept.)"""
+    survey = messy[0]
+    model = train(survey, settings=ModelSettings(n_estimators=40, max_depth=3, calibrate=True))
     assert model.calibration is not None
     goal = 0.7
     config = PrescribeSettings(mode="exact", goal=goal)
-    table = prescribe(survey, model, settings=config, ids=list(survey.frame.index[:80]))
+    table = prescribe(survey, model, settings=config, ids=list(survey.frame.index[:40]))
     changed = table[table["status"] == "changed"]
     assert len(changed) > 0
     assert (changed["p_after"] >= goal - 1e-9).all()  # calibrated, from predict_proba

@@ -57,7 +57,7 @@ def booster_margins(booster, problem, choices) -> np.ndarray:
 def test_tables_per_booster_are_each_boosters_own(messy):
     survey, model = messy
     frame = survey.frame.iloc[:40]
-    plain, _ = prepare_problems(model, frame, PrescribeSettings(mode="surrogate"))
+    plain = prepare_problems(model, frame, PrescribeSettings(mode="surrogate"))
     ensembles = [tree_scorer(b).ensemble for b in _boosters(model)]
     per_person = compile_tables_for_models(list(plain.values()), ensembles, max_cells=24)
     alone = compile_tables(list(plain.values()), ensembles[0], max_cells=24)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
 
 from sleeprx.analysis.plots import reliability_figure
 from sleeprx.learn.calibration import (
@@ -28,17 +31,23 @@ from sleeprx.learn.features import SurveyEncoder, target_vector
 from sleeprx.learn.model import (
     CLASSIFIERS,
     ModelSettings,
+    TuningRecord,
     load_model,
     make_pipeline,
     monotone_constraints,
+    pipeline_margin,
     save_model,
     train,
 )
-from sleeprx.learn.tuning import tune
+from sleeprx.learn.splits import duplicate_groups
+from sleeprx.learn.tuning import tune, tune_rows
 from sleeprx.survey.description import description_from_dict
 from sleeprx.survey.read import read_survey, shipped_survey_path
 
 FAST = ModelSettings(n_estimators=20, max_depth=3, cv_repeats=1, cv_splits=3)
+#: The start of a tiny search: few trials (below) and a short patience.
+SEARCH = FAST.model_copy(update={"early_stopping_rounds": 5})
+MESSY = Path(__file__).resolve().parents[1] / "data" / "messy_sleep_survey.csv"
 #: Blanked source columns: covariates (gender, age, BMI category, blood pressure) and levers.
 BLANKED = (
     "Gender",
@@ -91,9 +100,7 @@ def blank_survey(blank_description, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tuned(blank_survey):
-    return tune(
-        blank_survey, settings=FAST.model_copy(update={"early_stopping_rounds": 5}), trials=3
-    )
+    return tune(blank_survey, settings=SEARCH, trials=3)
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +108,17 @@ def blank_evaluation(blank_survey, tuned):
     calibrated = {"calibrate": True}  # also score the cross-validated calibration map
     return evaluate_models(
         blank_survey,
-        settings=FAST.model_copy(update=calibrated),
+        settings=SEARCH.model_copy(update=calibrated),
         tuned=tuned.model_copy(update=calibrated),
     )
+
+
+@pytest.fixture(scope="module")
+def messy_survey():
+    from sleeprx.survey.description import load_description, shipped_description_path
+
+    path = shipped_description_path().with_name("messy_sleep.yaml")
+    return read_survey(MESSY, load_description(path))
 
 
 # --- blank cells ----------------------------------------------------------------------
@@ -168,15 +183,13 @@ def test_tuning_records_its_search_and_uses_the_early_stopping_trees(tuned):
     assert record is not None and record.trials == 3
     assert len(record.best_iterations) == FAST.cv_splits
     assert tuned.n_estimators == round(float(np.median(record.best_iterations)))
-    assert 0.5 < record.cv_roc_auc <= 1.0
+    assert 0.5 < record.search_best_roc_auc <= 1.0
     assert record.seconds >= 0
     assert 1 <= tuned.max_depth <= 8 and 0.01 <= tuned.learning_rate <= 0.3
 
 
 def test_tuning_is_reproducible(blank_survey, tuned):
-    again = tune(
-        blank_survey, settings=FAST.model_copy(update={"early_stopping_rounds": 5}), trials=3
-    )
+    again = tune(blank_survey, settings=SEARCH, trials=3)
     ignore = {"tuning": {"seconds"}}
     assert again.model_dump(exclude=ignore) == tuned.model_dump(exclude=ignore)
 
@@ -198,6 +211,37 @@ def test_the_evaluation_shows_tuned_next_to_untuned(blank_evaluation):
     assert blank_evaluation["calibration"]["model"] == "xgboost_tuned"
 
 
+def test_the_tuned_score_is_nested(blank_survey, blank_evaluation, tuned):
+    """Each outer fold's search sees its training rows only; the score is of the
+    procedure, computed here by hand, not of the settings tuned on every row."""
+    frame, description = blank_survey.frame, blank_survey.description
+    y, groups = target_vector(frame, description), duplicate_groups(frame)
+    start = SEARCH.model_copy(update={"calibrate": True})
+    outer = StratifiedGroupKFold(n_splits=FAST.cv_splits, shuffle=True, random_state=FAST.seed)
+    aucs, briers = [], []
+    for tr, te in outer.split(frame, y, groups):
+        found = tune_rows(frame.iloc[tr], y[tr], groups[tr], description, settings=start, trials=3)
+        pipe = make_pipeline("xgboost", description, found).fit(frame.iloc[tr], y[tr])
+        margin = pipeline_margin(pipe, frame.iloc[te])
+        aucs.append(roc_auc_score(y[te], margin))
+        briers.append(brier_score_loss(y[te], 1 / (1 + np.exp(-margin))))
+    nested = blank_evaluation["grouped_cv"]["xgboost_tuned"]
+    assert nested["n_folds"] == FAST.cv_splits
+    assert nested["roc_auc"] == pytest.approx(np.mean(aucs), abs=1e-12)
+    assert nested["brier"] == pytest.approx(np.mean(briers), abs=1e-12)  # not rank-based
+    summary = blank_evaluation["nested_tuning"]
+    assert summary["roc_auc"] == nested["roc_auc"] and summary["trials"] == 3
+    assert summary["search_best_roc_auc"] == tuned.tuning.search_best_roc_auc
+
+
+def test_the_best_of_search_is_named_so(tuned):
+    dumped = tuned.model_dump()["tuning"]
+    assert "cv_roc_auc" not in dumped and "search_best_roc_auc" in dumped
+    best = dumped.pop("search_best_roc_auc")
+    old = {**dumped, "cv_roc_auc": best}  # as saved before the rename
+    assert TuningRecord.model_validate(old) == tuned.tuning
+
+
 # --- calibration ----------------------------------------------------------------------
 
 
@@ -212,67 +256,115 @@ def test_ece_by_hand():
 
 @st.composite
 def maps(draw):
-    n = draw(st.integers(1, 12))
-    knots = np.cumsum(draw(st.lists(st.floats(0.01, 3), min_size=n, max_size=n))) - 5
-    steps = draw(st.lists(st.floats(0, 0.3), min_size=n, max_size=n))
-    start = draw(st.floats(0.001, 0.5))
-    probs = np.minimum(start + np.cumsum(steps) - steps[0], 0.999)
-    return CalibrationMap(knots, probs, 100)
+    a, b = draw(st.floats(0.05, 3)), draw(st.floats(0.05, 3))
+    return CalibrationMap(a, b, draw(st.floats(-3, 3)), 100)
 
 
 @settings(max_examples=300, deadline=None)
-@given(maps(), st.floats(0.0005, 0.9995))
-def test_margin_for_inverts_probability(calibration, p):
+@given(maps(), st.floats(1e-6, 1 - 1e-6))
+def test_margin_for_is_the_least_margin_that_reaches_p(calibration, p):
     m = calibration.margin_for(p)
-    if m == math.inf:
-        assert calibration.probabilities.max() < p
-    elif m == -math.inf:
-        assert calibration.probability(-1e9) >= p
-    else:
-        assert calibration.probability(m) >= p
-        assert calibration.probability(np.nextafter(m, -math.inf)) < p  # the smallest
+    assert math.isfinite(m)
+    assert calibration.probability(m) >= p
+    assert calibration.probability(np.nextafter(m, -math.inf)) < p  # the smallest
 
 
-@settings(max_examples=100, deadline=None)
-@given(maps(), st.lists(st.floats(-20, 20), min_size=2, max_size=50))
-def test_the_map_is_monotone(calibration, margins):
-    p = calibration.probability(np.sort(margins))
-    assert np.all(np.diff(p) >= 0)
-    assert np.all((p >= 0) & (p <= 1))
+@settings(max_examples=300, deadline=None)
+@given(maps(), st.floats(-8, 8))
+def test_margin_for_inverts_probability(calibration, x):
+    p = float(calibration.probability(x))
+    assume(1e-6 < p < 1 - 1e-6)  # where a float probability still resolves the margin
+    assert calibration.margin_for(p) == pytest.approx(x, abs=1e-6)
 
 
-def test_a_fitted_map_is_monotone_and_keeps_log_odds_finite():
+@settings(max_examples=200, deadline=None)
+@given(maps(), st.lists(st.floats(-5, 5), min_size=2, max_size=50, unique=True))
+def test_the_map_strictly_increases(calibration, margins):
+    margins = np.sort(margins)
+    assume(np.all(np.diff(margins) >= 1e-5))
+    p = calibration.probability(margins)
+    assert np.all(np.diff(p) > 0)
+    assert np.all((p > 0) & (p < 1))
+
+
+def test_the_identity_map_is_the_sigmoid():
+    margin = np.linspace(-8, 8, 101)
+    identity = CalibrationMap.identity()
+    np.testing.assert_allclose(identity.probability(margin), 1 / (1 + np.exp(-margin)))
+    assert identity.margin_for(0.7) == pytest.approx(math.log(0.7 / 0.3), abs=1e-12)
+
+
+def test_a_fitted_map_gives_distinct_margins_distinct_probabilities_unclipped():
+    """No staircase and no clip: every margin keeps its own probability, and people
+    beyond the last all-positive block are not pinned at one value."""
     rng = np.random.default_rng(0)
     margin = rng.normal(0, 2, 500)
     y = (rng.random(500) < 1 / (1 + np.exp(-0.5 * margin))).astype(int)
     fitted = CalibrationMap.fit(margin, y)
-    grid = fitted.probability(np.linspace(-10, 10, 1001))
-    assert np.all(np.diff(grid) >= 0)
-    assert grid.min() > 0 and grid.max() < 1
+    p = fitted.probability(margin)
+    assert len(np.unique(p)) == len(np.unique(margin))
+    assert p.min() > 0 and p.max() < 1
+    eps = 0.5 / len(margin)
+    assert not np.isin(p, [eps, 1 - eps]).any()
     again = CalibrationMap.from_json(json.loads(json.dumps(fitted.to_json())))
-    assert np.array_equal(again.knots, fitted.knots)
-    assert np.array_equal(again.probabilities, fitted.probabilities) and again.n == 500
+    assert again == fitted and again.n == 500
+    # overconfident margins (twice the true log-odds) are pulled back towards it
+    assert min(fitted.a, fitted.b) > 0.3 and max(fitted.a, fitted.b) < 0.8
 
 
 @pytest.fixture(scope="module")
-def calibrated(blank_survey):
-    return train(blank_survey, settings=FAST.model_copy(update={"calibrate": True}))
+def calibrated(messy_survey):
+    """A calibrated model whose map passed its check (the messy survey is overconfident)."""
+    model = train(messy_survey, settings=FAST.model_copy(update={"calibrate": True}))
+    assert model.calibration_check.improves  # else the tests below test nothing
+    return model
 
 
-def test_a_calibrated_model_predicts_the_same_after_load(calibrated, blank_survey, tmp_path):
+@pytest.fixture(scope="module")
+def uncalibrated_on_shipped(survey):
+    """On the shipped survey a map raises the out-of-fold Brier score: it is refused."""
+    settings = FAST.model_copy(update={"calibrate": True})
+    return train(survey, settings=settings), train(survey, settings=FAST)
+
+
+def test_a_map_is_kept_only_if_it_lowers_oof_brier_and_ece(calibrated, uncalibrated_on_shipped):
+    for model in (calibrated, uncalibrated_on_shipped[0]):
+        check = model.calibration_check
+        lowers = check.brier_map < check.brier_identity and check.ece_map < check.ece_identity
+        assert (model.calibration is not None) == lowers == check.improves
+        assert check.kept == ("map" if lowers else "identity") and check.kept in check.verdict
+
+
+def test_a_refused_map_leaves_the_identity(uncalibrated_on_shipped, survey, tmp_path):
+    refused, plain = uncalibrated_on_shipped
+    assert refused.calibration is None and not refused.calibration_check.improves
+    assert "identity" in refused.calibration_check.verdict
+    frame = survey.frame
+    assert np.array_equal(refused.predict_proba(frame), plain.predict_proba(frame))
+    assert refused.goal_margin(0.7) == plain.goal_margin(0.7)
+    out = save_model(refused, tmp_path / "refused")
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    assert meta["calibration"]["map"] is None and meta["calibration"]["check"]["kept"] == "identity"
+    loaded = load_model(out)
+    assert loaded.calibration is None and loaded.calibration_check == refused.calibration_check
+
+
+def test_a_calibrated_model_predicts_the_same_after_load(calibrated, messy_survey, tmp_path):
     out = save_model(calibrated, tmp_path / "calibrated")
     meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
-    assert meta["calibration"]["knots"] and meta["settings"]["calibrate"] is True
+    assert meta["calibration"]["map"]["a"] > 0 and meta["settings"]["calibrate"] is True
     assert sorted(p.name for p in out.iterdir()) == ["meta.json", "metrics.json", "model.json"]
     loaded = load_model(out)
-    frame = blank_survey.frame
+    frame = messy_survey.frame
     assert np.array_equal(loaded.predict_proba(frame), calibrated.predict_proba(frame))
     expected = calibrated.calibration.probability(calibrated.margin(frame))
     np.testing.assert_allclose(calibrated.predict_proba(frame), expected, rtol=0, atol=1e-6)
+    p, margin = calibrated.predict_proba(frame), calibrated.margin(frame)
+    assert p.nunique() == margin.nunique()  # distinct margins, distinct probabilities
 
 
-def test_the_goal_margin_is_exact_for_a_calibrated_model(calibrated, blank_survey):
-    frame = blank_survey.frame
+def test_the_goal_margin_is_exact_for_a_calibrated_model(calibrated, messy_survey):
+    frame = messy_survey.frame
     threshold = calibrated.goal_margin(0.7)
     reached = calibrated.predict_proba(frame).to_numpy() >= 0.7
     margin = calibrated.calibration.probability  # p is a function of the margin alone
@@ -295,11 +387,24 @@ def test_the_evaluation_reports_ece_before_and_after(blank_evaluation):
     summary = blank_evaluation["calibration"]
     assert 0 <= summary["ece_before"] <= 1 and 0 <= summary["ece_after"] <= 1
     assert sum(r["n"] for r in summary["reliability_before"]) == blank_evaluation["data"]["n_rows"]
+    assert summary["kept"] in ("map", "identity") and summary["kept"] in summary["verdict"]
     fig = reliability_figure(blank_evaluation)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert ax.get_xlabel() and ax.get_ylabel() and ax.has_data()
-    assert len(ax.get_legend().get_texts()) == 3  # diagonal, before, after
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 3  # diagonal, before, after
+    assert "ECE" in labels[1] and "Brier" in labels[2]
+    assert f"{summary['kept']} kept" in labels[2]
+
+
+def test_the_evaluation_says_what_train_keeps(blank_survey, blank_evaluation, tuned):
+    summary = blank_evaluation["calibration"]
+    model = train(blank_survey, settings=tuned.model_copy(update={"calibrate": True}))
+    check = model.calibration_check
+    assert summary["verdict"] == check.verdict and summary["kept"] == check.kept
+    assert summary["brier_after"] == check.brier_map and summary["ece_after"] == check.ece_map
+    assert summary["distinct_after"] == summary["distinct_before"]
 
 
 # --- monotone constraints -------------------------------------------------------------

@@ -9,29 +9,43 @@
 
 Every model is scored by F1 and accuracy at 0.5, ROC AUC, the Brier score and the
 expected calibration error (ECE, :data:`~.calibration.ECE_BINS` = 10 equal-width bins
-of the predicted probability on [0, 1]). With ``calibrate=True``, XGBoost's (untuned
-and tuned) scores after calibration are cross-validated too, on the first repeat: in
-each outer training set an isotonic map is fitted on inner out-of-fold margins, then
-applied to the outer test fold
+of the predicted probability on [0, 1]).
+
+A tuned model (``xgboost_tuned``) is scored *nested*: on the hold-out's training
+part, and inside each outer fold of the first repeat, the whole search
+(:func:`~.tuning.tune_rows`) runs on the training rows alone, and the settings it
+finds are scored on the test rows. The score is of the procedure, not of the
+settings found on the whole survey, which were chosen on the rows that would score
+them.
+
+With ``calibrate=True``, XGBoost's (untuned and tuned) scores after calibration are
+cross-validated too, on the first repeat: in each outer training set a map is fitted
+on inner out-of-fold margins and kept only if it passes its check
+(:func:`~.calibration.choose_calibration`), then applied to the outer test fold
 (``brier_calibrated``, ``ece_calibrated``). ``calibration`` holds the reliability
-table (predicted against observed, per bin) of the prescribing XGBoost, from the
-first repeat's out-of-fold predictions, where every person is predicted once.
+table (predicted against observed, per bin) of the prescribing XGBoost on its
+out-of-fold margins (every person predicted once), before and after a map
+cross-fitted on them, and the check that :func:`~.model.train` repeats to keep the
+map or the identity.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from scipy.special import expit
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from sleeprx.learn.calibration import (
     ECE_BINS,
-    CalibrationMap,
+    choose_calibration,
+    cross_fitted_probabilities,
     expected_calibration_error,
     reliability_table,
 )
@@ -44,6 +58,7 @@ from sleeprx.learn.model import (
     pipeline_margin,
 )
 from sleeprx.learn.splits import duplicate_groups
+from sleeprx.survey.description import SurveyDescription
 from sleeprx.survey.read import Survey
 
 __all__ = ["METRICS", "duplicate_groups", "evaluate_models", "score"]
@@ -66,25 +81,54 @@ def score(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class _Data:
+    """The survey as the evaluation reads it."""
+
+    frame: pd.DataFrame
+    description: SurveyDescription
+    y: np.ndarray
+    groups: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One row of the tables: a registered classifier with its settings; with
+    ``trials``, those settings are the start of a search run on each training set."""
+
+    name: str
+    registry_name: str
+    settings: ModelSettings
+    trials: int | None = None
+
+
 class _Fitted:
     """One model fitted on one training set, scored on its test set."""
 
-    def __init__(
-        self, registry_name, description, settings, frame, y, groups, tr, te, *, calibrate
-    ):
-        pipe = make_pipeline(registry_name, description, settings).fit(frame.iloc[tr], y[tr])
-        self.is_xgboost = registry_name == "xgboost"
+    def __init__(self, entry: _Entry, data: _Data, tr, te, *, calibrate: bool) -> None:
+        frame, y, groups = data.frame, data.y, data.groups
+        settings = entry.settings
+        if entry.trials is not None:  # nested: the search sees the training rows only
+            from sleeprx.learn.tuning import tune_rows
+
+            part = (frame.iloc[tr], y[tr], groups[tr], data.description)
+            settings = tune_rows(*part, settings=settings, trials=entry.trials)
+        pipe = make_pipeline(entry.registry_name, data.description, settings)
+        pipe.fit(frame.iloc[tr], y[tr])
         self.p_calibrated = None
-        if self.is_xgboost:
-            margin = pipeline_margin(pipe, frame.iloc[te])
-            self.p = 1 / (1 + np.exp(-margin))
-        if self.is_xgboost and calibrate:  # a map fitted by an inner CV of the training set
-            inner = cross_validated_margins(
-                frame.iloc[tr], y[tr], groups[tr], description, settings
-            )
-            self.p_calibrated = CalibrationMap.fit(inner, y[tr]).probability(margin)
-        elif not self.is_xgboost:
+        if entry.registry_name != "xgboost":
             self.p = pipe.predict_proba(frame.iloc[te])[:, 1]
+            return
+        margin = pipeline_margin(pipe, frame.iloc[te])
+        self.p = expit(margin)
+        if calibrate:  # a map fitted, and checked, by an inner CV of the training set
+            inner = cross_validated_margins(
+                frame.iloc[tr], y[tr], groups[tr], data.description, settings
+            )
+            found, _ = choose_calibration(
+                inner, y[tr], groups[tr], splits=settings.cv_splits, seed=settings.seed
+            )
+            self.p_calibrated = self.p if found is None else found.probability(margin)
 
     def scores(self, y_test: np.ndarray) -> dict[str, float]:
         out = score(y_test, self.p)
@@ -103,79 +147,87 @@ def evaluate_models(
 ) -> dict[str, Any]:
     """Scores of every registered classifier under both protocols.
 
-    ``tuned`` (settings from :func:`sleeprx.learn.tuning.tune`) adds XGBoost with those
-    settings as ``xgboost_tuned``, next to XGBoost with ``settings``. The tuned row's
-    hyper-parameters were chosen on the same survey, so its scores carry the (small,
-    with a few dozen trials) optimism of that choice.
+    ``tuned`` (``tune(survey, settings=settings)``, :func:`sleeprx.learn.tuning.tune`)
+    adds ``xgboost_tuned`` next to XGBoost with ``settings``: the same search (its
+    ``tuning.trials`` trials, from ``settings``) rerun inside every training set, so
+    that its scores are nested; ``nested_tuning`` sets them beside the search's best.
+    The reliability table is of ``tuned`` itself when given.
 
     Returns ``{"holdout": {model: {...}}, "grouped_cv": {model: {...}},
-    "calibration": {...}, "data": {...}}``.
+    "calibration": {...}, "data": {...}}``, with ``nested_tuning`` when tuned.
     """
     settings = settings or ModelSettings()
     names = models or tuple(CLASSIFIERS)
-    entries: list[tuple[str, str, ModelSettings]] = []
-    for name in names:
-        entries.append((name, name, settings))
-        if name == "xgboost" and tuned is not None:
-            entries.append((TUNED, "xgboost", tuned))
-    if tuned is not None and "xgboost" not in names:
-        entries.append((TUNED, "xgboost", tuned))
+    entries = _entries(names, settings, tuned)
     frame, description = survey.frame, survey.description
     y = target_vector(frame, description, source=Path(survey.source).name)
-    groups = duplicate_groups(frame)
+    data = _Data(frame, description, y, duplicate_groups(frame))
+    holdout = _holdout(data, entries, settings)
+    grouped = _grouped_cv(data, entries, settings)
+    shown = tuned if tuned is not None else (settings if "xgboost" in names else None)
+    reference = description.reference
+    return {
+        **({"reference": reference.model_dump()} if reference is not None else {}),
+        "holdout": holdout,
+        "grouped_cv": grouped,
+        **({"nested_tuning": _nested_summary(grouped[TUNED], tuned)} if tuned else {}),
+        **({"calibration": _calibration_summary(data, shown, tuned)} if shown else {}),
+        "data": _protocols(data, settings),
+    }
 
-    def fit(entry, tr, te, calibrate=True) -> _Fitted:
-        _, registry_name, entry_settings = entry
-        return _Fitted(
-            registry_name,
-            description,
-            entry_settings,
-            frame,
-            y,
-            groups,
-            tr,
-            te,
-            calibrate=calibrate,
-        )
 
-    train_idx, test_idx = train_test_split(
-        np.arange(len(y)), test_size=settings.test_size, stratify=y, random_state=settings.seed
+def _entries(
+    names: tuple[str, ...], settings: ModelSettings, tuned: ModelSettings | None
+) -> list[_Entry]:
+    """The rows to score, the tuned XGBoost just after the untuned one."""
+    entries = [_Entry(name, name, settings) for name in names]
+    if tuned is None:
+        return entries
+    if tuned.tuning is None:
+        raise ValueError("tuned settings carry no tuning record; make them with tune()")
+    at = names.index("xgboost") + 1 if "xgboost" in names else len(entries)
+    entries.insert(at, _Entry(TUNED, "xgboost", settings, tuned.tuning.trials))
+    return entries
+
+
+def _holdout(data: _Data, entries: list[_Entry], settings: ModelSettings) -> dict:
+    index = np.arange(len(data.y))
+    tr, te = train_test_split(
+        index, test_size=settings.test_size, stratify=data.y, random_state=settings.seed
     )
-    holdout: dict[str, dict[str, float]] = {}
-    for entry in entries:
-        holdout[entry[0]] = {
-            **fit(entry, train_idx, test_idx).scores(y[test_idx]),
-            "n_test": len(test_idx),
+    # one inner CV per model: XGBoost's scores after calibration are always given here
+    return {
+        entry.name: {
+            **_Fitted(entry, data, tr, te, calibrate=True).scores(data.y[te]),
+            "n_test": len(te),
         }
+        for entry in entries
+    }
 
-    # the reliability table: the prescribing model (tuned if given), first repeat
-    shown = TUNED if tuned is not None else ("xgboost" if "xgboost" in names else None)
-    pooled = {"before": np.full(len(y), np.nan), "after": np.full(len(y), np.nan)}
-    folds: dict[str, list[dict[str, float]]] = {entry[0]: [] for entry in entries}
+
+def _grouped_cv(data: _Data, entries: list[_Entry], settings: ModelSettings) -> dict:
+    """Mean and standard deviation of each score over the folds of every repeat; a
+    nested (tuned) entry and scores after calibration on the first repeat only."""
     tasks = []
     for repeat in range(settings.cv_repeats):
         splitter = StratifiedGroupKFold(
             n_splits=settings.cv_splits, shuffle=True, random_state=settings.seed + repeat
         )
-        for tr, te in splitter.split(frame, y, groups):
-            if len(np.unique(y[te])) < 2:
+        for tr, te in splitter.split(data.frame, data.y, data.groups):
+            if len(np.unique(data.y[te])) < 2:
                 continue  # AUC is undefined on a one-class fold
-            tasks += [(repeat, entry, tr, te) for entry in entries]
+            first = repeat == 0
+            tasks += [(e, tr, te, first) for e in entries if first or e.trials is None]
     # Folds are independent and every fit is seeded, so fitting them in parallel
     # changes the wall time, not the scores. Processes, not threads: the random
-    # forest holds the GIL and ran slower on two threads than on one. Scores after
-    # calibration cost an inner CV per fold: measured on the first repeat, and only
-    # when a calibration map is asked for.
+    # forest holds the GIL and ran slower on two threads than on one.
     fitted_all = Parallel(n_jobs=settings.n_jobs)(
-        delayed(fit)(entry, tr, te, repeat == 0 and entry[2].calibrate)
-        for repeat, entry, tr, te in tasks
+        delayed(_Fitted)(entry, data, tr, te, calibrate=first and entry.settings.calibrate)
+        for entry, tr, te, first in tasks
     )
-    for (repeat, entry, _, te), fitted in zip(tasks, fitted_all, strict=True):
-        folds[entry[0]].append(fitted.scores(y[te]))
-        if repeat == 0 and entry[0] == shown:
-            pooled["before"][te] = fitted.p
-            if fitted.p_calibrated is not None:
-                pooled["after"][te] = fitted.p_calibrated
+    folds: dict[str, list[dict[str, float]]] = {entry.name: [] for entry in entries}
+    for (entry, _, te, _), fitted in zip(tasks, fitted_all, strict=True):
+        folds[entry.name].append(fitted.scores(data.y[te]))
     grouped: dict[str, dict[str, float]] = {}
     for name, results in folds.items():
         table = pd.DataFrame(results)
@@ -183,39 +235,62 @@ def evaluate_models(
         grouped[name] = {m: float(table[m].mean()) for m in keys}
         grouped[name] |= {f"{m}_std": float(table[m].std(ddof=1)) for m in keys}
         grouped[name]["n_folds"] = len(table)
+    return grouped
 
-    reference = description.reference
+
+def _nested_summary(scores: dict[str, float], tuned: ModelSettings) -> dict[str, Any]:
     return {
-        **({"reference": reference.model_dump()} if reference is not None else {}),
-        "holdout": holdout,
-        "grouped_cv": grouped,
-        **({"calibration": _calibration_summary(shown, y, pooled)} if shown else {}),
-        "data": {
-            "n_rows": len(frame),
-            "n_distinct_rows": int(groups.max() + 1),
-            "positive_share": float(y.mean()),
-            "protocol_holdout": f"stratified {1 - settings.test_size:.0%}/"
-            f"{settings.test_size:.0%} split, seed {settings.seed}",
-            "protocol_grouped_cv": f"{settings.cv_repeats}x repeated stratified "
-            f"{settings.cv_splits}-fold, rows identical apart from the id kept together",
-            "ece": f"expected calibration error, {ECE_BINS} equal-width bins on [0, 1]; "
-            "after calibration: the first repeat's folds, each map fitted by an inner CV",
-        },
+        "roc_auc": scores["roc_auc"],
+        "roc_auc_std": scores["roc_auc_std"],
+        "n_folds": scores["n_folds"],
+        "trials": tuned.tuning.trials,
+        "search_best_roc_auc": tuned.tuning.search_best_roc_auc,
+        "protocol": "grouped_cv, first repeat: the search reruns on each outer training "
+        "set; search_best_roc_auc is the search on every row, scored on the folds it "
+        "chose by (optimistic)",
     }
 
 
-def _calibration_summary(name: str, y: np.ndarray, pooled: dict[str, np.ndarray]) -> dict:
-    seen = ~np.isnan(pooled["before"])
+def _calibration_summary(
+    data: _Data, settings: ModelSettings, tuned: ModelSettings | None
+) -> dict[str, Any]:
+    """Reliability of the prescribing XGBoost on its out-of-fold margins, before and
+    (when ``settings.calibrate``) after calibration, with the check train() makes."""
+    y = data.y
+    margins = cross_validated_margins(data.frame, y, data.groups, data.description, settings)
     out: dict[str, Any] = {
-        "model": name,
-        "protocol": "grouped_cv, first repeat, every person predicted once out of fold; "
-        "'after': isotonic map fitted on inner folds of each training set",
+        "model": TUNED if tuned is not None else "xgboost",
+        "protocol": f"out-of-fold margins of grouped {settings.cv_splits}-fold CV, seed "
+        f"{settings.seed}; 'after': beta calibration maps cross-fitted on those margins",
         "bins": ECE_BINS,
     }
-    for stage in ("before", "after"):
-        p = pooled[stage][seen]
-        if np.isnan(p).all():
-            continue  # no calibration map asked for (ModelSettings.calibrate)
-        out[f"ece_{stage}"] = expected_calibration_error(y[seen], p)
-        out[f"reliability_{stage}"] = reliability_table(y[seen], p)
+    stages = {"before": expit(margins)}
+    if settings.calibrate:
+        stages["after"] = cross_fitted_probabilities(
+            margins, y, data.groups, splits=settings.cv_splits, seed=settings.seed
+        )
+    for stage, p in stages.items():
+        out[f"brier_{stage}"] = float(brier_score_loss(y, p))
+        out[f"ece_{stage}"] = expected_calibration_error(y, p)
+        out[f"distinct_{stage}"] = len(np.unique(p))
+        out[f"reliability_{stage}"] = reliability_table(y, p)
+    if settings.calibrate:  # the very check train() makes on these margins
+        _, check = choose_calibration(
+            margins, y, data.groups, splits=settings.cv_splits, seed=settings.seed
+        )
+        out |= {"kept": check.kept, "verdict": check.verdict}
     return out
+
+
+def _protocols(data: _Data, settings: ModelSettings) -> dict[str, Any]:
+    return {
+        "n_rows": len(data.frame),
+        "n_distinct_rows": int(data.groups.max() + 1),
+        "positive_share": float(data.y.mean()),
+        "protocol_holdout": f"stratified {1 - settings.test_size:.0%}/"
+        f"{settings.test_size:.0%} split, seed {settings.seed}",
+        "protocol_grouped_cv": f"{settings.cv_repeats}x repeated stratified "
+        f"{settings.cv_splits}-fold, rows identical apart from the id kept together",
+        "ece": f"expected calibration error, {ECE_BINS} equal-width bins on [0, 1]; "
+        "after calibration: the first repeat's folds, each map fitted by an inner CV",
+    }

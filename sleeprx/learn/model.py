@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -42,7 +42,13 @@ from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
 from sleeprx.learn.attributions import effect_curve, shap_attributions
-from sleeprx.learn.calibration import CalibrationMap
+from sleeprx.learn.calibration import (
+    CalibrationCheck,
+    CalibrationMap,
+    calibration_from_json,
+    calibration_to_json,
+    choose_calibration,
+)
 from sleeprx.learn.features import SurveyEncoder, feature_names, target_vector
 from sleeprx.learn.splits import duplicate_groups
 from sleeprx.survey.curves import EffectCurve, curves_from_json, curves_to_json
@@ -81,7 +87,11 @@ class TuningRecord(Strict):
     method: str
     trials: int = Field(ge=1)
     seconds: float = Field(ge=0)
-    cv_roc_auc: float = Field(description="mean grouped-CV ROC AUC of the chosen trial")
+    search_best_roc_auc: float = Field(
+        validation_alias=AliasChoices("search_best_roc_auc", "cv_roc_auc"),
+        description="mean ROC AUC of the chosen trial over the folds it was chosen on: "
+        "optimistic; the nested score is evaluate_models' xgboost_tuned",
+    )
     best_iterations: tuple[int, ...] = Field(description="trees chosen by early stopping, per fold")
 
 
@@ -105,7 +115,9 @@ class ModelSettings(Strict):
         False, description="XGBoost monotone constraints from the description's 'monotone'"
     )
     calibrate: bool = Field(
-        False, description="fit an isotonic map from cross-validated margins to probabilities"
+        False,
+        description="fit a beta calibration map of cross-validated margins, kept if it "
+        "lowers their out-of-fold Brier score and ECE",
     )
     seed: int = 42
     test_size: float = Field(0.2, gt=0, lt=1)
@@ -268,10 +280,12 @@ def fit_calibration(
     groups: np.ndarray,
     description: SurveyDescription,
     settings: ModelSettings,
-) -> CalibrationMap:
-    """The isotonic calibration map from out-of-fold margins to the observed outcome."""
+) -> tuple[CalibrationMap | None, CalibrationCheck]:
+    """The calibration map of out-of-fold margins, or ``None`` (the identity) when it
+    does not lower their out-of-fold Brier score and ECE; and the check that decided
+    (:func:`~sleeprx.learn.calibration.choose_calibration`)."""
     margins = cross_validated_margins(frame, y, groups, description, settings)
-    return CalibrationMap.fit(margins, y)
+    return choose_calibration(margins, y, groups, splits=settings.cv_splits, seed=settings.seed)
 
 
 @dataclass(frozen=True)
@@ -341,9 +355,12 @@ class TrainedModel:
     #: SHAP effect curves of the modifiable factors on the training survey, kept so that
     #: a survey of new people (even of one person) is judged by the same curves.
     curves: dict[str, EffectCurve] = field(default_factory=dict)
-    #: Monotone map from the margin to a calibrated probability (``calibrate=True``);
-    #: ``predict_proba`` applies it, ``margin`` stays the booster's raw log-odds.
+    #: Strictly increasing map from the margin to a calibrated probability, when
+    #: ``calibrate=True`` and it passed its check; ``predict_proba`` applies it,
+    #: ``margin`` stays the booster's raw log-odds. ``None``: the identity.
     calibration: CalibrationMap | None = None
+    #: Whether a fitted map lowered the out-of-fold Brier score and ECE (``calibrate``).
+    calibration_check: CalibrationCheck | None = None
     #: ``settings.bootstrap`` boosters refitted on resamples: the model's uncertainty.
     bootstraps: tuple[Bootstrap, ...] = ()
 
@@ -459,7 +476,8 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
 
     With ``settings.calibrate`` the calibration map is fitted on out-of-fold margins of
     grouped cross-validation (copies of a row kept in one fold), then the booster on
-    every row; the map is applied to the final booster's margins. With
+    every row; the map is applied to the final booster's margins, unless it did not
+    lower the out-of-fold Brier score and ECE (``calibration_check`` says which). With
     ``settings.bootstrap`` the model also holds that many refitted boosters
     (:func:`fit_bootstraps`, seeds from :func:`bootstrap_seeds`).
     """
@@ -472,7 +490,9 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
     model = TrainedModel(pipeline, description, settings, survey.data_hash())
     if settings.calibrate:
         groups = duplicate_groups(frame)
-        model.calibration = fit_calibration(frame, y, groups, description, settings)
+        model.calibration, model.calibration_check = fit_calibration(
+            frame, y, groups, description, settings
+        )
     if settings.bootstrap:
         model.bootstraps = fit_bootstraps(
             survey, settings, bootstrap_seeds(settings.seed, settings.bootstrap)
@@ -512,7 +532,9 @@ def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
         "training_data_sha256": model.data_hash,
         "versions": _versions(),
         "effect_curves": curves_to_json(model.curves),
-        "calibration": None if model.calibration is None else model.calibration.to_json(),
+        "calibration": None
+        if model.calibration_check is None
+        else calibration_to_json(model.calibration, model.calibration_check),
     }
     boosters = {}
     if model.bootstraps:
@@ -583,18 +605,19 @@ def load_model(model_dir: str | Path) -> TrainedModel:
         ) from None
     raw_map = meta.get("calibration")
     try:
-        calibration = None if raw_map is None else CalibrationMap.from_json(raw_map)
+        calibration, check = (None, None) if raw_map is None else calibration_from_json(raw_map)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ArtifactError(f"{paths['meta']}: calibration is malformed ({exc})") from None
-    if settings.calibrate != (calibration is not None):
+    if settings.calibrate != (check is not None):
         raise ArtifactError(
             f"{paths['meta']}: settings.calibrate is {settings.calibrate} but the calibration "
-            f"map is {'missing' if calibration is None else 'present'}"
+            f"record is {'missing' if check is None else 'present'}"
         )
     bootstraps = _load_bootstraps(folder, meta.get("bootstrap", []), settings)
-    return TrainedModel(
-        pipeline, description, settings, data_hash, metrics, curves, calibration, bootstraps
-    )
+    model = TrainedModel(pipeline, description, settings, data_hash, metrics, curves)
+    model.calibration, model.calibration_check = calibration, check
+    model.bootstraps = bootstraps
+    return model
 
 
 def _bootstrap_file(i: int) -> str:

@@ -8,8 +8,13 @@ validation part (one fold of a stratified group k-fold of the outer training row
 held out for early stopping on the log loss; the outer test fold only scores. The
 number of trees of the tuned settings is the median best iteration over the folds.
 The tuning folds are drawn with seed ``settings.seed + TUNING_SEED_OFFSET``, apart from
-the seeds of :func:`~.evaluate.evaluate_models`'s repeats, so that the tuned model is
-not scored on the very partition it was chosen on (it is still the same survey).
+the seeds of :func:`~.evaluate.evaluate_models`'s repeats.
+
+The best trial's mean AUC is scored on the folds that chose it, so it is optimistic;
+it is recorded as ``search_best_roc_auc`` and nothing else. The score of tuning is
+nested: :func:`~.evaluate.evaluate_models` runs the whole search (:func:`tune_rows`)
+inside each outer fold, on its training rows alone, and scores the result on the
+outer test fold.
 
 Searched: ``max_depth`` 1-8, ``learning_rate`` 0.01-0.3 (log), ``min_child_weight``
 1-50 (log), ``reg_lambda`` 1e-3-30 (log), ``reg_alpha`` 1e-3-10 (log), ``subsample``
@@ -25,16 +30,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from sleeprx.learn.features import SurveyEncoder, target_vector
 from sleeprx.learn.model import ModelSettings, TuningRecord, xgboost_params
 from sleeprx.learn.splits import duplicate_groups
+from sleeprx.survey.description import SurveyDescription
 from sleeprx.survey.read import Survey
 from sleeprx.utils.errors import SurveyError
 
-__all__ = ["MAX_ROUNDS", "SEARCH_SPACE", "TUNED_PARAMETERS", "TUNING_SEED_OFFSET", "tune"]
+__all__ = [
+    "MAX_ROUNDS",
+    "SEARCH_SPACE",
+    "TUNED_PARAMETERS",
+    "TUNING_SEED_OFFSET",
+    "tune",
+    "tune_rows",
+]
 
 #: The most trees a trial may grow before early stopping ends it.
 MAX_ROUNDS = 2000
@@ -118,21 +132,65 @@ def tune(
 
     ``trials`` defaults to ``settings.tune_trials``; ``timeout`` (seconds) stops the
     search early, at the cost of reproducibility. The result records the search in
-    ``tuning`` (:class:`~.model.TuningRecord`) and is saved with the model.
+    ``tuning`` (:class:`~.model.TuningRecord`) and is saved with the model. Its
+    ``search_best_roc_auc`` is the best of the search, scored on the folds it was
+    chosen on; :func:`~.evaluate.evaluate_models` gives the nested score.
     """
-    import optuna
-    import xgboost as xgb
-
-    settings = settings or ModelSettings()
-    n_trials = trials or settings.tune_trials
     frame, description = survey.frame, survey.description
     y = target_vector(frame, description, source=Path(survey.source).name)
     if len(np.unique(y)) < 2:
         raise SurveyError(f"{survey.source}: the target has a single class; cannot tune")
     groups = duplicate_groups(frame)
-    X = SurveyEncoder(description).fit(None).transform_array(frame)
+    return tune_rows(
+        frame, y, groups, description, settings=settings, trials=trials, timeout=timeout, log=log
+    )
 
-    # the folds, and their matrices, once for every trial
+
+def tune_rows(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    description: SurveyDescription,
+    *,
+    settings: ModelSettings | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ModelSettings:
+    """:func:`tune` on the rows of ``frame`` with targets ``y`` and duplicate groups
+    ``groups``: the search that nested evaluation runs inside each outer fold."""
+    import optuna
+
+    settings = settings or ModelSettings()
+    n_trials = trials or settings.tune_trials
+    X = SurveyEncoder(description).fit(None).transform_array(frame)
+    objective = _objective(_tuning_folds(X, y, groups, settings), settings, description)
+    start = time.perf_counter()
+    with _quiet_optuna():
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=10),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=1),
+        )
+        # the untuned settings first: the search can only improve on them
+        study.enqueue_trial(_within_space(settings))
+
+        def report(study, trial) -> None:
+            if log is not None and trial.value is not None:
+                log(
+                    f"trial {trial.number + 1}/{n_trials}: AUC {trial.value:.4f} "
+                    f"(best {study.best_value:.4f})"
+                )
+
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[report])
+    return _tuned_settings(settings, study, time.perf_counter() - start)
+
+
+def _tuning_folds(X: np.ndarray, y: np.ndarray, groups: np.ndarray, settings: ModelSettings):
+    """Per outer fold: the fitting and early-stopping matrices, the test matrix and its
+    targets, built once for every trial."""
+    import xgboost as xgb
+
     seed = settings.seed + TUNING_SEED_OFFSET
     outer = StratifiedGroupKFold(n_splits=settings.cv_splits, shuffle=True, random_state=seed)
     folds = []
@@ -148,6 +206,13 @@ def tune(
                 y[te],
             )
         )
+    return folds
+
+
+def _objective(folds, settings: ModelSettings, description) -> Callable:
+    """The trial's mean test-fold ROC AUC, trees chosen by early stopping per fold."""
+    import optuna
+    import xgboost as xgb
 
     def objective(trial) -> float:
         candidate = settings.model_copy(update=_space(trial))
@@ -172,25 +237,11 @@ def tune(
         trial.set_user_attr("best_iterations", best)
         return float(np.mean(aucs))
 
-    start = time.perf_counter()
-    with _quiet_optuna():
-        study = optuna.create_study(
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=10),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=1),
-        )
-        # the untuned settings first: the search can only improve on them
-        study.enqueue_trial(_within_space(settings))
+    return objective
 
-        def report(study, trial) -> None:
-            if log is not None and trial.value is not None:
-                log(
-                    f"trial {trial.number + 1}/{n_trials}: AUC {trial.value:.4f} "
-                    f"(best {study.best_value:.4f})"
-                )
 
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[report])
-    seconds = time.perf_counter() - start
+def _tuned_settings(settings: ModelSettings, study, seconds: float) -> ModelSettings:
+    """``settings`` with the best trial's values and the record of the search."""
     best = study.best_trial
     iterations = tuple(int(i) for i in best.user_attrs["best_iterations"])
     record = TuningRecord(
@@ -199,7 +250,7 @@ def tune(
         f"rounds without improvement; n_estimators = median best iteration",
         trials=len(study.trials),
         seconds=round(seconds, 2),
-        cv_roc_auc=float(best.value),
+        search_best_roc_auc=float(best.value),
         best_iterations=iterations,
     )
     values = {

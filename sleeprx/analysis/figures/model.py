@@ -162,38 +162,49 @@ def reliability_figure(metrics_or_table: dict | pd.DataFrame) -> Figure:
     Takes the metrics of :func:`sleeprx.learn.evaluate.evaluate_models` (or their
     ``calibration`` entry), or a table with columns ``stage`` (before/after),
     ``p_mean``, ``observed`` and ``n``. Marker area grows with the people in the bin.
+    The legend gives each stage's out-of-fold ECE and Brier score, and whether the
+    map was kept or the identity (the map did not lower both).
     """
-    eces: dict[str, float] = {}
-    names = {"before": "uncalibrated", "after": "calibrated"}
     if isinstance(metrics_or_table, pd.DataFrame):
-        table = metrics_or_table
+        table, labels = metrics_or_table, {"before": "uncalibrated", "after": "calibrated"}
     else:
-        summary = metrics_or_table.get("calibration", metrics_or_table)
-        rows = [
-            {**row, "stage": stage}
-            for stage in ("before", "after")
-            for row in summary.get(f"reliability_{stage}", [])
-        ]
-        if not rows:
-            raise ArtifactError("no reliability table: the metrics lack 'calibration'")
-        table = pd.DataFrame(rows)
-        eces = {s: summary[f"ece_{s}"] for s in ("before", "after") if f"ece_{s}" in summary}
-        if "model" in summary:
-            names = {"before": pretty(summary["model"]), "after": "calibrated"}
+        table, labels = _reliability_rows(metrics_or_table.get("calibration", metrics_or_table))
     fig, ax = new_figure((3.5, 3.2))
     ax.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=0.8, label="perfect")
     for colour, stage in zip(COLOURS, ("before", "after"), strict=False):
         rows = table[table["stage"] == stage].sort_values("p_mean")
         if rows.empty:
             continue
-        label = names[stage] + (f" (ECE {eces[stage]:.3f})" if stage in eces else "")
         size = 8 + 60 * rows["n"].to_numpy(float) / max(float(table["n"].max()), 1.0)
-        ax.plot(rows["p_mean"], rows["observed"], color=colour, label=label)
+        ax.plot(rows["p_mean"], rows["observed"], color=colour, label=labels[stage])
         ax.scatter(rows["p_mean"], rows["observed"], s=size, color=colour, zorder=3)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
     ax.set_xlabel("mean predicted probability (bin)")
     ax.set_ylabel("observed share with the outcome")
-    ax.legend(loc="upper left", handlelength=1.2)
+    ax.legend(loc="upper left", handlelength=1.2, fontsize="small")
     return fig
+
+
+def _reliability_rows(summary: dict) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The evaluation's reliability tables as one table, and a legend label per stage."""
+    rows = [
+        {**row, "stage": stage}
+        for stage in ("before", "after")
+        for row in summary.get(f"reliability_{stage}", [])
+    ]
+    if not rows:
+        raise ArtifactError("no reliability table: the metrics lack 'calibration'")
+    names = {"before": pretty(summary.get("model", "uncalibrated")), "after": "calibrated"}
+    labels = {}
+    for stage, name in names.items():
+        scores = [
+            f"{label} {summary[key]:.3f}"
+            for label, key in (("ECE", f"ece_{stage}"), ("Brier", f"brier_{stage}"))
+            if key in summary
+        ]
+        if stage == "after" and "kept" in summary:
+            scores.append(f"{summary['kept']} kept")
+        labels[stage] = name + (f" ({', '.join(scores)})" if scores else "")
+    return pd.DataFrame(rows), labels
