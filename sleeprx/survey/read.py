@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from sleeprx.survey.answers import aliased, clock_hours, ordinal_codes
 from sleeprx.survey.description import Column, SurveyDescription, load_description
 from sleeprx.utils.errors import ConfigError, SurveyError
 
@@ -297,7 +298,12 @@ def _check_field_counts(text: str, name: str, first: int = 0) -> None:
 
 def _convert(column: Column, text: pd.Series):
     """Yield (canonical name, values, [(position, message)]) for one source column."""
-    if column.type in ("numeric", "integer"):
+    text = aliased(column, text)
+    if column.type == "clock":
+        yield (column.name, *clock_hours(column, text, MISSING))
+    elif column.type == "ordinal":
+        yield (column.name, *ordinal_codes(column, text, MISSING))
+    elif column.type in ("numeric", "integer"):
         values, bad = _numbers(
             text, column.min, column.max, column.type == "integer", column.allow_missing
         )
@@ -348,17 +354,17 @@ def _numbers(text: pd.Series, low, high, integer: bool, missing_ok: bool):
 
 
 def _categories(column: Column, text: pd.Series):
-    mapped = text.map(lambda v: column.aliases.get(v, v))
+    """The answers of a categorical column (aliases already applied)."""
     allowed = set(column.categories)
     bad = []
-    for i, (t, v) in enumerate(zip(text, mapped, strict=True)):
+    for i, t in enumerate(text):
         if t == "" and column.allow_missing:
             continue
         if t == "":
             bad.append((i, MISSING))
-        elif v not in allowed:
+        elif t not in allowed:
             bad.append((i, f"'{t}' is not one of {list(column.categories)}"))
-    return mapped.where(mapped != "", None), bad
+    return text.where(text != "", None), bad
 
 
 def check_unique_ids(
