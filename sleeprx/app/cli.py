@@ -409,6 +409,26 @@ def plot(run: Annotated[Path, typer.Option("--run", help="a run folder with the 
     out.print(f"wrote {len(written)} files into {run / 'figures'}")
 
 
+@app.command()
+def describe(
+    survey: Annotated[
+        Path, typer.Argument(help="survey file: CSV, .xpt, .sav, .dta or .parquet", dir_okay=False)
+    ],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write the draft here; default: print it")
+    ] = None,
+) -> None:
+    """Draft a survey description: columns, ranges, labels, levers commented out."""
+    from sleeprx.survey.draft import draft_description
+
+    text = draft_description(survey)
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    out_file.write_text(text, encoding="utf-8")
+    out.print(f"wrote {out_file}; uncomment the levers to keep, then 'sleeprx train'")
+
+
 @app.command("run")
 def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) -> None:
     """Run a whole pipeline: train, explain, prescribe, sweep, plot, summarise."""

@@ -22,6 +22,7 @@ import pandas as pd
 
 from sleeprx.survey.answers import aliased, clock_hours, ordinal_codes
 from sleeprx.survey.description import Column, SurveyDescription, load_description
+from sleeprx.survey.files import is_survey_table, read_table
 from sleeprx.utils.errors import ConfigError, SurveyError
 
 #: A blank cell where the description allows none; names the key that would allow it.
@@ -37,6 +38,7 @@ __all__ = [
     "check_known_ids",
     "check_unique_ids",
     "parse_id",
+    "read_cells",
     "read_survey",
     "shipped_survey_path",
     "typed_id",
@@ -130,7 +132,8 @@ def read_survey(
 
     Parameters
     ----------
-    path : survey CSV; ``None`` reads the shipped survey.
+    path : survey CSV, or a ``.xpt``, ``.sav``, ``.dta`` or ``.parquet`` file
+        (:mod:`sleeprx.survey.files`); ``None`` reads the shipped survey.
     description : how to read it; ``None`` uses the shipped description.
     errors : ``"raise"`` stops at the first invalid cell; ``"collect"`` sets invalid
         rows aside in :attr:`Survey.problems` and keeps the valid ones.
@@ -145,7 +148,7 @@ def read_survey(
     """
     path = Path(path) if path is not None else shipped_survey_path()
     description = description if description is not None else load_description()
-    raw = _read_csv(path, rows)
+    raw = _read_raw(path, rows)
     name = path.name
     first = rows.first if rows is not None else 0  # data rows before the ones read
     _check_columns(raw, description, name)
@@ -236,6 +239,21 @@ def _at(pos: int) -> str:
 
 def _source_of(description: SurveyDescription, name: str) -> str:
     return description.column(name).source
+
+
+def read_cells(path: str | Path) -> pd.DataFrame:
+    """Every cell of a survey file (CSV, ``.xpt``, ``.sav``, ``.dta``, ``.parquet``) as
+    stripped text, ``""`` for a blank, unchecked against any description."""
+    return _read_raw(Path(path), None)
+
+
+def _read_raw(path: Path, rows: RowRange | None) -> pd.DataFrame:
+    """The file's cells as text: a CSV, or a SAS, SPSS, Stata or Parquet file."""
+    if not is_survey_table(path):
+        return _read_csv(path, rows)
+    if rows is not None:
+        raise SurveyError(f"{path.name}: reading some rows only works on a CSV file")
+    return read_table(path).text
 
 
 def _read_csv(path: Path, rows: RowRange | None = None) -> pd.DataFrame:
