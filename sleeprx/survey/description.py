@@ -577,8 +577,8 @@ def _ordinal_lever(lever: dict, column: dict, codes: dict[str, dict]) -> dict:
     if levels is None and not grid:
         levels = sorted(codes.values(), key=lambda k: float(k.get("code", 0)))
         levels = [k.get("text") for k in levels]
-    if not isinstance(levels, list | tuple):
-        return lever
+    if not isinstance(levels, list | tuple) or not codes:
+        return lever  # the column's own check names what is wrong
     aliases = column.get("aliases") or {}
     values, words = [], []
     for level in levels:
