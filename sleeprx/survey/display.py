@@ -89,7 +89,8 @@ def format_value(factor: ModifiableFactor | Column | None, value: float | None) 
     given"``. ``factor`` may be None (a bare number)."""
     if is_missing(value):
         return MISSING
-    words = factor.label_of(float(value)) if factor is not None else None
+    label_of = getattr(factor, "label_of", None)
+    words = label_of(float(value)) if label_of is not None else None
     if words is not None:
         return words
     origin = getattr(factor, "clock_origin", None)
