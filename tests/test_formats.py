@@ -380,3 +380,17 @@ def test_a_new_key_used_wrongly_exits_2_naming_it(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "'codes' is for type ordinal only" in lines[0], result.stderr
+
+
+@pytest.mark.slow
+def test_sleeprx_train_accepts_the_uncommented_draft_of_the_messy_survey(tmp_path):
+    messy = DATA / "messy_sleep_survey.csv"
+    draft = sleeprx_cli("describe", messy)
+    assert draft.returncode == 0, draft.stderr
+    (tmp_path / "draft.yaml").write_text(_uncommented(draft.stdout), encoding="utf-8")
+    result = sleeprx_cli(
+        "train", "--survey", messy, "--description", tmp_path / "draft.yaml",
+        "--out", tmp_path / "model", "--cv-repeats", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "model" / "model.json").is_file()
