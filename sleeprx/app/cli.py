@@ -101,7 +101,11 @@ def check_model_fits(model, survey: Path | None) -> None:
 
 
 SurveyOpt = Annotated[
-    Path | None, typer.Option(help="survey CSV; default: the shipped survey", dir_okay=False)
+    Path | None,
+    typer.Option(
+        help="survey file (CSV, .xpt, .sav, .dta, .parquet); default: the shipped one",
+        dir_okay=False,
+    ),
 ]
 ModelOpt = Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")]
 
