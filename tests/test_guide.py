@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 import inspect
 import re
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 import sleeprx
 from sleeprx.prescribing.verify import constraint_violations
 from sleeprx.survey import description as schema
+from sleeprx.survey.display import change_phrase
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HEADING = "## Bring your own survey"
@@ -66,6 +69,9 @@ def test_example_has_what_the_guide_promises(example):
     assert any(f.is_ladder for f in levers), "a ladder lever"
     assert any(f.clock_origin for f in levers), "a clock-time lever"
     assert d.constraints, "a linear constraint"
+    assert any(c.type == "clock" for c in d.columns), "a column of clock strings"
+    assert any(f.level_labels and d.column(f.column).type == "ordinal" for f in levers)
+    assert any("<" in c for col in d.columns for c in col.categories), "'<' in a category"
     y = frame[d.target.column] >= d.target.threshold
     assert y.any() and not y.all(), "the example needs both classes of the target"
 
@@ -133,3 +139,44 @@ def test_guide_names_every_key(cls):
     values = set().union(*(_choices(f.annotation) for f in cls.model_fields.values()))
     missing = sorted(v for v in values if f"`{v}`" not in section)
     assert missing == [], f"the guide does not document {cls.__name__} values {missing}"
+
+
+def test_example_advice_reads_as_the_guide_says(example):
+    """The advice the guide quotes for a clock-time lever and a text ladder."""
+    survey, _ = example
+    d = survey.description
+    section = _section()
+    assert survey.frame.loc[4, "bedtime"] == 7.0  # "01:00" is 7 h after 18:00
+    for phrase in (
+        change_phrase(d.factor("bedtime"), 7.0, 6.0),
+        change_phrase(d.factor("screens"), 3, 1),
+    ):
+        assert f"({phrase!r})".replace("'", '"') in " ".join(section.split()), phrase
+
+
+def test_describe_writes_what_the_guide_shows(tmp_path):
+    """`sleeprx describe` on the SPSS example writes the lines the guide shows."""
+    section = _section()
+    shown = _block(section, "text").splitlines()
+    survey = README.parent / "data" / "formats_sleep_survey.sav"
+    result = subprocess.run(
+        [sys.executable, "-m", "sleeprx.app.cli", "describe", str(survey)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    draft = result.stdout
+    written = draft.splitlines()
+    chunks: list[list[str]] = []
+    for line in shown:  # a column or a lever each, as they appear in the draft
+        if line.startswith(("- source: ", "# - column: ")) or not chunks:
+            chunks.append([])
+        chunks[-1].append(line)
+    for chunk in chunks:
+        at = written.index(chunk[0])
+        assert written[at : at + len(chunk)] == chunk
+    uncommented = "\n".join(ln[2:] if ln.startswith("# ") else ln for ln in written)
+    path = tmp_path / "draft.yaml"
+    path.write_text(uncommented, encoding="utf-8")
+    sleeprx.read_survey(survey, sleeprx.load_description(path))

@@ -101,7 +101,11 @@ def check_model_fits(model, survey: Path | None) -> None:
 
 
 SurveyOpt = Annotated[
-    Path | None, typer.Option(help="survey CSV; default: the shipped survey", dir_okay=False)
+    Path | None,
+    typer.Option(
+        help="survey file (CSV, .xpt, .sav, .dta, .parquet); default: the shipped one",
+        dir_okay=False,
+    ),
 ]
 ModelOpt = Annotated[Path, typer.Option("--model", help="folder written by 'sleeprx train'")]
 
@@ -407,6 +411,26 @@ def plot(run: Annotated[Path, typer.Option("--run", help="a run folder with the 
 
     written = plot_all(run)
     out.print(f"wrote {len(written)} files into {run / 'figures'}")
+
+
+@app.command()
+def describe(
+    survey: Annotated[
+        Path, typer.Argument(help="survey file: CSV, .xpt, .sav, .dta or .parquet", dir_okay=False)
+    ],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write the draft here; default: print it")
+    ] = None,
+) -> None:
+    """Draft a survey description: columns, ranges, labels, levers commented out."""
+    from sleeprx.survey.draft import draft_description
+
+    text = draft_description(survey)
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    out_file.write_text(text, encoding="utf-8")
+    out.print(f"wrote {out_file}; uncomment the levers to keep, then 'sleeprx train'")
 
 
 @app.command("run")

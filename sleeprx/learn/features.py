@@ -4,10 +4,14 @@ The encoding is fixed by the survey description, not learned: numeric columns pa
 through unchanged (so trees split on real hours and steps, which exact mode relies
 on), and each categorical column becomes one 0/1 column per allowed category. A blank
 numeric answer stays NaN (XGBoost learns where missing values go); a blank categorical
-answer is all zeros in its block, which no answered category is.
+answer is all zeros in its block, which no answered category is. An ordinal column
+passes its codes through, so trees keep its order. Feature names are safe for every
+model library (:func:`safe_name`) and read back by :func:`display_name`.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,16 +20,40 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sleeprx.survey.description import SurveyDescription
 from sleeprx.utils.errors import SurveyError
 
-__all__ = ["SurveyEncoder", "feature_names", "target_vector"]
+__all__ = ["SurveyEncoder", "display_name", "feature_names", "safe_name", "target_vector"]
+
+# XGBoost refuses ``[``, ``]`` and ``<`` in a feature name, and feature maps and
+# constraint strings split on commas: each is written as an HTML character reference,
+# ``&`` too so that the mapping stays one to one. Other names are left as they are.
+_ESCAPES = {"&": "&amp;", "[": "&#91;", "]": "&#93;", "<": "&lt;", ",": "&#44;"}
+_ESCAPED = re.compile("|".join(map(re.escape, _ESCAPES)))
+_REFERENCE = re.compile("|".join(map(re.escape, _ESCAPES.values())))
+_UNESCAPES = {v: k for k, v in _ESCAPES.items()}
+
+
+def safe_name(text: str) -> str:
+    """``text`` with the characters some model libraries refuse in a feature name
+    escaped: ``safe_name("tv=<1 h") == "tv=&lt;1 h"``; plain text is unchanged."""
+    if not any(c in text for c in "[]<,") and not _REFERENCE.search(text):
+        return text  # the names of surveys without such characters never move
+    return _ESCAPED.sub(lambda m: _ESCAPES[m.group()], text)
+
+
+def display_name(feature: str) -> str:
+    """The feature name as the survey writes it: the inverse of :func:`safe_name`."""
+    if not any(ref in feature for ref in ("&#91;", "&#93;", "&lt;", "&#44;", "&amp;")):
+        return feature
+    return _REFERENCE.sub(lambda m: _UNESCAPES[m.group()], feature)
 
 
 def feature_names(description: SurveyDescription) -> list[str]:
-    """Names of the encoded features, in the order the model sees them."""
+    """Names of the encoded features, in the order the model sees them: a column's
+    name, or ``column=category`` for each category (escaped by :func:`safe_name`)."""
     names: list[str] = []
     for name in description.feature_columns:
         column = _column_of(description, name)
         if column.type == "categorical":
-            names += [f"{name}={c}" for c in column.categories]
+            names += [safe_name(f"{name}={c}") for c in column.categories]
         else:
             names.append(name)
     return names

@@ -22,11 +22,13 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from sleeprx.survey.clock import hours_after
 from sleeprx.utils.errors import DescriptionError
 from sleeprx.utils.files import read_yaml
 from sleeprx.utils.validation import Strict, validate
 
 __all__ = [
+    "Code",
     "Column",
     "Condition",
     "Direction",
@@ -42,6 +44,8 @@ __all__ = [
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 SnakeName = Annotated[str, Field(pattern=_SNAKE.pattern)]
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+ClockOrigin = Annotated[str, Field(pattern=_HHMM)]
 
 
 class Derived(Strict):
@@ -52,17 +56,34 @@ class Derived(Strict):
     max: float
 
 
+class Code(Strict):
+    """One answer of an ordinal column: the text in the file, its code (the order) and
+    the words for it in advice."""
+
+    text: str = Field(description="the answer as the survey file writes it")
+    code: float = Field(description="its place on the scale; the model reads the code")
+    label: str = Field("", description="words in advice; default: the text")
+
+    @property
+    def words(self) -> str:
+        return self.label or self.text
+
+
 class Column(Strict):
     """One column of the survey file."""
 
     source: str = Field(description="header of the column in the survey file")
     name: SnakeName = Field(description="canonical snake_case name used everywhere else")
-    type: Literal["numeric", "integer", "categorical", "split", "text"] = Field(
+    type: Literal["numeric", "integer", "categorical", "ordinal", "clock", "split", "text"] = Field(
         description="text suits an id column only, such as 'R-00017'"
     )
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] = ()
+    codes: tuple[Code, ...] = Field((), description="the answers of an ordinal column")
+    clock_origin: ClockOrigin | None = Field(
+        None, description="a clock column's answers are read as hours after this time"
+    )
     aliases: dict[str, str] = Field(default_factory=dict)
     separator: str | None = None
     into: tuple[Derived, ...] = ()
@@ -76,17 +97,25 @@ class Column(Strict):
         "with this column; used by ModelSettings(monotone=True)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _clock_bounds(cls, raw: object) -> object:
+        """``min``/``max`` of a clock column may be written as clock times."""
+        if isinstance(raw, dict) and raw.get("type") == "clock":
+            return _clock_keys(raw, ("min", "max"), f"column '{raw.get('source')}'")
+        return raw
+
     @model_validator(mode="after")
     def _check_type_fields(self) -> Column:
-        if self.type == "categorical":
-            if not self.categories:
-                raise ValueError(f"categorical column '{self.source}' needs 'categories'")
-            unknown = {v for v in self.aliases.values() if v not in self.categories}
-            if unknown:
-                raise ValueError(
-                    f"column '{self.source}': aliases map to {sorted(unknown)}, "
-                    f"which are not among the categories {list(self.categories)}"
-                )
+        if self.type == "categorical" and not self.categories:
+            raise ValueError(f"categorical column '{self.source}' needs 'categories'")
+        _check_codes(self)
+        if (self.type == "clock") != (self.clock_origin is not None):
+            raise ValueError(
+                f"column '{self.source}': 'clock_origin' is "
+                + ("required for type clock" if self.type == "clock" else "for type clock only")
+            )
+        _check_aliases(self)
         if self.type == "split" and (not self.separator or len(self.into) < 2):
             raise ValueError(f"split column '{self.source}' needs 'separator' and two 'into'")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -102,6 +131,69 @@ class Column(Strict):
     def output_names(self) -> tuple[str, ...]:
         """Canonical columns this source column becomes."""
         return tuple(d.name for d in self.into) if self.type == "split" else (self.name,)
+
+    def label_of(self, value: float) -> str | None:
+        """The words of an ordinal code (None for another column or an unknown code)."""
+        return next((c.words for c in self.codes if abs(c.code - float(value)) < 1e-9), None)
+
+
+def _check_codes(column: Column) -> None:
+    """An ordinal column has codes, distinct in text and in code; no other column has."""
+    where = f"column '{column.source}'"
+    if column.type != "ordinal":
+        if column.codes:
+            raise ValueError(f"{where}: 'codes' is for type ordinal only")
+        return
+    if not column.codes:
+        raise ValueError(f"ordinal {where} needs 'codes'")
+    for key in ("text", "code"):
+        seen = [getattr(c, key) for c in column.codes]
+        twice = sorted({v for v in seen if seen.count(v) > 1}, key=str)
+        if twice:
+            raise ValueError(f"{where}: codes give the {key} {twice[0]!r} twice")
+
+
+def _check_aliases(column: Column) -> None:
+    """Every alias names a valid answer of its column, so none is silently ignored."""
+    where = f"column '{column.source}'"
+    if not column.aliases:
+        return
+    if column.type == "text":
+        raise ValueError(f"{where}: 'aliases' do not apply to a text (id) column")
+    valid: dict[str, object] = {
+        "categorical": lambda v: v in column.categories,
+        "ordinal": lambda v: v in {c.text for c in column.codes},
+        "clock": lambda v: hours_after("00:00", v) is not None,
+        "numeric": _is_number,
+        "integer": lambda v: _is_number(v) and float(v).is_integer(),
+    }
+    allowed = {
+        "categorical": f"the categories {list(column.categories)}",
+        "ordinal": f"the texts of its codes {[c.text for c in column.codes]}",
+        "clock": "clock times",
+        "numeric": "numbers",
+        "integer": "whole numbers",
+    }
+    check = valid.get(column.type)
+    unknown = sorted(v for v in column.aliases.values() if check is not None and not check(v))
+    if unknown:
+        raise ValueError(f"{where}: aliases map to {unknown}, which are not {allowed[column.type]}")
+
+
+def _clock_keys(raw: dict, keys: tuple[str, ...], where: str) -> dict:
+    """``raw`` with the clock times among ``keys`` as hours after its ``clock_origin``."""
+    origin = raw.get("clock_origin")
+    out = dict(raw)
+    for key in keys:
+        value = out.get(key)
+        if not isinstance(value, str):
+            continue
+        hours = hours_after(origin, value) if isinstance(origin, str) else None
+        if hours is None:
+            why = "is not a clock time" if isinstance(origin, str) else "needs 'clock_origin'"
+            raise ValueError(f"{where}: '{key}' {value!r} {why}")
+        out[key] = hours
+    return out
 
 
 class Target(Strict):
@@ -228,16 +320,43 @@ class ModifiableFactor(Strict):
     resistance_column: str | None = Field(
         default=None, description="optional survey column with a per-person resistance"
     )
-    clock_origin: str | None = Field(
+    level_labels: tuple[str, ...] | None = Field(
+        None, description="words for each rung of the ladder in advice, in order of levels"
+    )
+    clock_origin: ClockOrigin | None = Field(
         None,
-        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
         description="values are hours after this clock time (HH:MM), shown as clock times",
     )
     rules: tuple[Rule, ...] = Field((), description="per-person limits, by the person's answers")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _clock_bounds(cls, raw: object) -> object:
+        """``lower``/``upper``, also a rule's, may be written as clock times."""
+        if not isinstance(raw, dict):
+            return raw
+        where = f"factor '{raw.get('column')}'"
+        out = _clock_keys(raw, ("lower", "upper"), where)
+        rules = out.get("rules")
+        if isinstance(rules, list | tuple):
+            origin = {"clock_origin": out.get("clock_origin")}
+            out["rules"] = [
+                {
+                    k: v
+                    for k, v in _clock_keys({**r, **origin}, ("lower", "upper"), where).items()
+                    if k != "clock_origin"
+                }
+                if isinstance(r, dict)
+                else r
+                for r in rules
+            ]
+        return out
+
     @model_validator(mode="after")
     def _check_grid(self) -> ModifiableFactor:
         name = f"factor '{self.column}'"
+        if self.level_labels is not None and len(self.level_labels) != len(self.levels or ()):
+            raise ValueError(f"{name}: 'level_labels' needs one label per value of 'levels'")
         if self.levels is not None:
             if (self.lower, self.upper, self.step) != (None, None, None):
                 raise ValueError(f"{name}: give levels or lower/upper/step, not both")
@@ -260,6 +379,13 @@ class ModifiableFactor(Strict):
     @property
     def is_ladder(self) -> bool:
         return self.levels is not None
+
+    def label_of(self, value: float) -> str | None:
+        """The words of a rung (``level_labels``), or None off the ladder or without them."""
+        if self.level_labels is None or self.levels is None:
+            return None
+        pairs = zip(self.levels, self.level_labels, strict=True)
+        return next((w for v, w in pairs if abs(v - float(value)) < 1e-9), None)
 
     @cached_property
     def grid(self) -> np.ndarray:
@@ -347,6 +473,13 @@ class SurveyDescription(Strict):
     reference: Reference | None = None
     notes: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _levers_read_their_columns(cls, raw: object) -> object:
+        """A lever on a clock column takes its origin; one on an ordinal column takes
+        text levels (and conditions) as codes, with the codes' words as its labels."""
+        return _from_columns(raw)
+
     @model_validator(mode="after")
     def _check_references(self) -> SurveyDescription:
         names = [n for c in self.columns for n in c.output_names]
@@ -408,7 +541,93 @@ class SurveyDescription(Strict):
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
 
 
-_NUMBERS = ("numeric", "integer", "split")
+_NUMBERS = ("numeric", "integer", "split", "clock", "ordinal")
+_LEVERS = ("numeric", "integer", "clock", "ordinal")
+
+
+def _from_columns(raw: object) -> object:
+    """``raw`` with each lever completed from its column (see the caller)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("modifiable"), list | tuple):
+        return raw
+    columns = raw.get("columns") if isinstance(raw.get("columns"), list | tuple) else ()
+    by_name = {c.get("name"): c for c in columns if isinstance(c, dict)}
+    codes = {
+        name: {str(k.get("text")): k for k in c.get("codes") or () if isinstance(k, dict)}
+        for name, c in by_name.items()
+        if c.get("type") == "ordinal"
+    }
+    levers = []
+    for lever in raw["modifiable"]:
+        if isinstance(lever, dict):
+            column = by_name.get(lever.get("column"), {})
+            if column.get("type") == "clock" and "clock_origin" not in lever:
+                lever = {**lever, "clock_origin": column.get("clock_origin")}
+            if column.get("type") == "ordinal":
+                lever = _ordinal_lever(lever, column, codes[column["name"]])
+            lever = _coded_conditions(lever, codes, by_name)
+        levers.append(lever)
+    return {**raw, "modifiable": levers}
+
+
+def _ordinal_lever(lever: dict, column: dict, codes: dict[str, dict]) -> dict:
+    """Text levels as codes (default: every code), labelled with the codes' words."""
+    where = f"modifiable '{lever.get('column')}'"
+    grid = any(k in lever for k in ("lower", "upper", "step"))
+    levels = lever.get("levels")
+    if levels is None and not grid:
+        levels = sorted(codes.values(), key=lambda k: float(k.get("code", 0)))
+        levels = [k.get("text") for k in levels]
+    if not isinstance(levels, list | tuple) or not codes:
+        return lever  # the column's own check names what is wrong
+    aliases = column.get("aliases") or {}
+    values, words = [], []
+    for level in levels:
+        text = aliases.get(level, level) if isinstance(level, str) else None
+        if text is not None and text not in codes:
+            known = list(codes)
+            raise ValueError(f"{where}: level {level!r} is not an answer of the column {known}")
+        if text is None:  # a code written as a number
+            match = [k for k in codes.values() if _same_code(k.get("code"), level)]
+            text = str(match[0].get("text")) if match else str(level)
+        values.append(codes[text].get("code") if text in codes else level)
+        words.append(str(codes.get(text, {}).get("label") or text))
+    lever = {**lever, "levels": values}
+    return lever if "level_labels" in lever else {**lever, "level_labels": words}
+
+
+def _coded_conditions(lever: dict, codes: dict[str, dict[str, dict]], columns: dict) -> dict:
+    """Rule conditions on an ordinal column may name the answers' texts."""
+    rules = lever.get("rules")
+    if not isinstance(rules, list | tuple):
+        return lever
+
+    def coded(condition: object) -> object:
+        if not isinstance(condition, dict) or condition.get("column") not in codes:
+            return condition
+        known = codes[condition["column"]]
+        aliases = columns[condition["column"]].get("aliases") or {}
+
+        def one(v: object) -> object:
+            text = aliases.get(v, v) if isinstance(v, str) else v
+            return known[text].get("code") if isinstance(text, str) and text in known else v
+
+        value = condition.get("value")
+        value = [one(v) for v in value] if isinstance(value, list | tuple) else one(value)
+        return {**condition, "value": value}
+
+    out = []
+    for rule in rules:
+        if isinstance(rule, dict) and isinstance(rule.get("when"), list | tuple):
+            rule = {**rule, "when": [coded(c) for c in rule["when"]]}
+        out.append(rule)
+    return {**lever, "rules": out}
+
+
+def _same_code(code: object, value: object) -> bool:
+    try:
+        return abs(float(code) - float(value)) < 1e-9
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_lever(factor: ModifiableFactor, answers: Mapping[str, Column]) -> None:
@@ -416,8 +635,15 @@ def _check_lever(factor: ModifiableFactor, answers: Mapping[str, Column]) -> Non
     if factor.column not in answers:
         raise ValueError(f"modifiable '{factor.column}' is not a column; known: {sorted(answers)}")
     col = answers[factor.column]
-    if col.type not in ("numeric", "integer"):
-        raise ValueError(f"modifiable '{factor.column}' must be numeric, not {col.type}")
+    if col.type not in _LEVERS:
+        raise ValueError(
+            f"modifiable '{factor.column}' must be {', '.join(_LEVERS)}, not {col.type}"
+        )
+    if col.type == "clock" and factor.clock_origin != col.clock_origin:
+        raise ValueError(
+            f"modifiable '{factor.column}': clock_origin {factor.clock_origin!r} differs from "
+            f"its column's {col.clock_origin!r}; leave it out to use the column's"
+        )
     if not col.feature:
         raise ValueError(f"modifiable '{factor.column}' must be a model feature")
     for number, rule in enumerate(factor.rules, start=1):

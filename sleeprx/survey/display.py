@@ -83,11 +83,16 @@ def unit_of(factor: ModifiableFactor | Column | None, label: str = "") -> str:
 
 
 def format_value(factor: ModifiableFactor | Column | None, value: float | None) -> str:
-    """A value as a person reads it: a clock time for a lever with ``clock_origin``
-    (``02:00``), else the number with its unit (``40 min/day``, ``7,500``); a missing
-    value as ``"not given"``. ``factor`` may be None (a bare number)."""
+    """A value as a person reads it: a rung's words on a labelled ladder (``former
+    smoker``), a clock time for a lever with ``clock_origin`` (``02:00``), else the
+    number with its unit (``40 min/day``, ``7,500``); a missing value as ``"not
+    given"``. ``factor`` may be None (a bare number)."""
     if is_missing(value):
         return MISSING
+    label_of = getattr(factor, "label_of", None)
+    words = label_of(float(value)) if label_of is not None else None
+    if words is not None:
+        return words
     origin = getattr(factor, "clock_origin", None)
     if origin:
         return clock_time(origin, float(value))
@@ -101,7 +106,10 @@ def format_range(
     factor: ModifiableFactor | Column | None, low: float | None, high: float | None
 ) -> str:
     """Two values with the unit once: ``5.8–8.5 h``, ``21:00–02:00``, ``3,000–10,000``."""
-    if is_missing(low) or is_missing(high) or getattr(factor, "clock_origin", None):
+    labelled = factor is not None and (
+        getattr(factor, "level_labels", None) or getattr(factor, "codes", None)
+    )
+    if is_missing(low) or is_missing(high) or labelled or getattr(factor, "clock_origin", None):
         return f"{format_value(factor, low)}–{format_value(factor, high)}"
     label = factor.display_label if isinstance(factor, Column) else getattr(factor, "label", "")
     unit = unit_of(factor, label)
@@ -135,7 +143,7 @@ def axis_label(description: SurveyDescription | None, name: str) -> str:
     ``weekday bedtime (clock time)``, ``daily steps``."""
     label = factor_label(description, name)
     factor, column = _lookup(description, name)
-    if factor is not None and factor.clock_origin:
+    if (factor is not None and factor.clock_origin) or (column is not None and column.clock_origin):
         return f"{label} (clock time)"
     unit = unit_of(factor if factor is not None and factor.unit else column, label)
     return f"{label} ({unit})" if unit else label
@@ -154,9 +162,10 @@ def change_phrase(
     """One change in words, or None when nothing changes.
 
     A clock-time lever moves ``earlier`` or ``later`` (``move weekday bedtime earlier
-    from 02:00 to 01:30``); any other lever is increased or reduced, with its unit
-    (``increase physical activity from 40 min/day to 60 min/day``). Without a current
-    value the phrase is ``set <label> to <value>``.
+    from 02:00 to 01:30``); a labelled ladder changes between its rungs' words (``change
+    TV from more than 4 h a day to 1–2 h a day``); any other lever is increased or
+    reduced, with its unit (``increase physical activity from 40 min/day to 60
+    min/day``). Without a current value the phrase is ``set <label> to <value>``.
     """
     if is_missing(after):
         return None
@@ -165,7 +174,9 @@ def change_phrase(
     if float(after) == float(before):
         return None
     rise = float(after) > float(before)
-    if factor.clock_origin:
+    if factor.level_labels is not None:
+        verb = f"change {factor.label}"
+    elif factor.clock_origin:
         verb = f"move {factor.label} {'later' if rise else 'earlier'}"
     else:
         verb = f"{'increase' if rise else 'reduce'} {factor.label}"

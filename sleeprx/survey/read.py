@@ -20,7 +20,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from sleeprx.survey.answers import aliased, clock_hours, ordinal_codes
 from sleeprx.survey.description import Column, SurveyDescription, load_description
+from sleeprx.survey.files import is_survey_table, read_table
 from sleeprx.utils.errors import ConfigError, SurveyError
 
 #: A blank cell where the description allows none; names the key that would allow it.
@@ -36,6 +38,7 @@ __all__ = [
     "check_known_ids",
     "check_unique_ids",
     "parse_id",
+    "read_cells",
     "read_survey",
     "shipped_survey_path",
     "typed_id",
@@ -129,7 +132,8 @@ def read_survey(
 
     Parameters
     ----------
-    path : survey CSV; ``None`` reads the shipped survey.
+    path : survey CSV, or a ``.xpt``, ``.sav``, ``.dta`` or ``.parquet`` file
+        (:mod:`sleeprx.survey.files`); ``None`` reads the shipped survey.
     description : how to read it; ``None`` uses the shipped description.
     errors : ``"raise"`` stops at the first invalid cell; ``"collect"`` sets invalid
         rows aside in :attr:`Survey.problems` and keeps the valid ones.
@@ -144,7 +148,7 @@ def read_survey(
     """
     path = Path(path) if path is not None else shipped_survey_path()
     description = description if description is not None else load_description()
-    raw = _read_csv(path, rows)
+    raw = _read_raw(path, rows)
     name = path.name
     first = rows.first if rows is not None else 0  # data rows before the ones read
     _check_columns(raw, description, name)
@@ -237,6 +241,21 @@ def _source_of(description: SurveyDescription, name: str) -> str:
     return description.column(name).source
 
 
+def read_cells(path: str | Path) -> pd.DataFrame:
+    """Every cell of a survey file (CSV, ``.xpt``, ``.sav``, ``.dta``, ``.parquet``) as
+    stripped text, ``""`` for a blank, unchecked against any description."""
+    return _read_raw(Path(path), None)
+
+
+def _read_raw(path: Path, rows: RowRange | None) -> pd.DataFrame:
+    """The file's cells as text: a CSV, or a SAS, SPSS, Stata or Parquet file."""
+    if not is_survey_table(path):
+        return _read_csv(path, rows)
+    if rows is not None:
+        raise SurveyError(f"{path.name}: reading some rows only works on a CSV file")
+    return read_table(path).text
+
+
 def _read_csv(path: Path, rows: RowRange | None = None) -> pd.DataFrame:
     name = path.name
     if not path.is_file():
@@ -297,7 +316,12 @@ def _check_field_counts(text: str, name: str, first: int = 0) -> None:
 
 def _convert(column: Column, text: pd.Series):
     """Yield (canonical name, values, [(position, message)]) for one source column."""
-    if column.type in ("numeric", "integer"):
+    text = aliased(column, text)
+    if column.type == "clock":
+        yield (column.name, *clock_hours(column, text, MISSING))
+    elif column.type == "ordinal":
+        yield (column.name, *ordinal_codes(column, text, MISSING))
+    elif column.type in ("numeric", "integer"):
         values, bad = _numbers(
             text, column.min, column.max, column.type == "integer", column.allow_missing
         )
@@ -348,17 +372,17 @@ def _numbers(text: pd.Series, low, high, integer: bool, missing_ok: bool):
 
 
 def _categories(column: Column, text: pd.Series):
-    mapped = text.map(lambda v: column.aliases.get(v, v))
+    """The answers of a categorical column (aliases already applied)."""
     allowed = set(column.categories)
     bad = []
-    for i, (t, v) in enumerate(zip(text, mapped, strict=True)):
+    for i, t in enumerate(text):
         if t == "" and column.allow_missing:
             continue
         if t == "":
             bad.append((i, MISSING))
-        elif v not in allowed:
+        elif t not in allowed:
             bad.append((i, f"'{t}' is not one of {list(column.categories)}"))
-    return mapped.where(mapped != "", None), bad
+    return text.where(text != "", None), bad
 
 
 def check_unique_ids(
