@@ -385,22 +385,29 @@ def _expand(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every kept group's table at every cell: each cell takes the sum of its levels'
     classes. Returns the cells end to end, each group's first cell, cell count and
-    C-order strides. Vectorised over all groups, a factor at a time, over the cells
-    of the groups that depend on it."""
+    C-order strides. Vectorised over all groups: each step splits every group's cells
+    by its next factor (ascending), so the last step alone touches every cell."""
     extent, bits = groups.extent[kept], groups.bits[kept]
     size = extent.prod(axis=1)
     start = np.cumsum(size) - size
     strides = np.where(bits, _strides(extent), 0)
-    class_strides = _strides(n_class[kept])
-    index = np.repeat((np.cumsum(c_cells) - c_cells)[kept], size)
-    for k in range(bits.shape[1]):
-        on = np.flatnonzero(bits[:, k])
-        if not len(on):
-            continue
-        group, rank = _blocks(size[on])
-        cell = start[on][group] + rank
-        level = (rank // strides[on, k][group]) % extent[on, k][group]
-        index[cell] += klass[kept[on][group], k, level] * class_strides[on, k][group]
+    class_strides = np.where(bits, _strides(n_class[kept]), 0)
+    # each group's factors, ascending, then those off it (length 1, no stride)
+    order = np.argsort(~bits, axis=1, kind="stable")
+    width = int(bits.sum(axis=1).max(initial=0))
+    index = (np.cumsum(c_cells) - c_cells)[kept]
+    owner = np.arange(len(kept))
+    depth = klass.shape[2]
+    for j in range(width):  # C order: each step splits every cell by the next factor
+        k = order[:, j]
+        rows = np.arange(len(kept))
+        live = bits[rows, k]
+        length = np.where(live, extent[rows, k], 1)
+        step = klass[kept, k] * np.where(live, class_strides[rows, k], 0)[:, None]
+        n = length[owner]
+        owner = np.repeat(owner, n)
+        level = np.arange(len(owner)) - np.repeat(np.cumsum(n) - n, n)
+        index = np.repeat(index, n) + step.ravel()[owner * depth + level]
     return sums[index], start, size, strides
 
 
