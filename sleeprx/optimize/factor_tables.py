@@ -260,7 +260,8 @@ def _level_classes(
     groups: _Groups, people: _People, ensemble: Ensemble, column: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Levels a group's trees cannot tell apart (the same side of every one of their
-    splits) share a class, numbered in order of value: groups x factors x levels of
+    splits) share a class, numbered in order of value (for kept groups; a group too
+    large to tabulate keeps one class): groups x factors x levels of
     class ids, groups x factors class counts, and a level of each class.
 
     A level's key is the sum over the group's trees of their splits on the factor at
@@ -269,10 +270,17 @@ def _level_classes(
     """
     _, counts = ensemble.cut_counts
     width, depth = people.levels32.shape[1:]
-    key = np.empty((len(groups.first), width, depth), dtype=counts.dtype)
-    for k in range(width):  # a factor at a time: memory of pairs x levels, not x factors
-        seen = counts[groups.tree[:, None], column[groups.owner, k]]
-        key[:, k] = np.add.reduceat(seen, groups.first, axis=0)
+    key = np.full((len(groups.first), width, depth), np.iinfo(counts.dtype).max, counts.dtype)
+    for k in range(width):  # a factor at a time, over the trees of the groups that use it
+        on = np.flatnonzero(groups.bits[:, k] & groups.kept)
+        if not len(on):
+            continue
+        size = groups.size[on]
+        group, rank = _blocks(size)
+        pairs = groups.first[on][group] + rank
+        reach = int(groups.extent[on, k].max())
+        seen = counts[groups.tree[pairs, None], column[groups.owner[pairs], k, :reach]]
+        key[on, k, :reach] = np.add.reduceat(seen, np.cumsum(size) - size, axis=0)
     slot = np.arange(depth) < groups.extent[:, :, None]
     key = np.where(slot & groups.bits[:, :, None], key, np.iinfo(key.dtype).max)
     by_key = np.argsort(key, axis=2, kind="stable")
