@@ -7,6 +7,10 @@ mode, K changes; N people drawn at random. Every answer is judged by B *fresh* r
     python benchmarks/bench_robust.py [--people 400] [--bootstrap 20] [--q 0.9]
                                       [--goal 0.7] [--max-changes 3] [--seed 0]
                                       [--penalised-people 150]
+    python benchmarks/bench_robust.py --timing [--people 400] ...
+
+``--timing`` times only: ms a person for plain and robust exact, each in a batch (the
+batch's set-up shared equally, plus the person's own solve), median and p90.
 
 Rows: plain exact (the routes' optimum, ``plan_person``) and robust exact at Q
 (:func:`sleeprx.optimize.robust.robust_best`). Columns: validity in the fresh refits
@@ -20,6 +24,7 @@ default lambda), compares the two robust statistics.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -28,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from machine import load_average, machine_line
+from common import load_average, machine_line
 
 from sleeprx.learn.model import ModelSettings, bootstrap_seeds, fit_bootstraps, train
 from sleeprx.optimize.robust import attach_bootstraps, robust_best
@@ -91,6 +96,51 @@ def robust(model, frame: pd.DataFrame, settings: PrescribeSettings, name: str) -
             else sum(f.cost[i] for f, i in zip(problem.main.factors, levels[pid], strict=True))
         )
     return Run(name, levels, cost, time.perf_counter() - start, problems, refused)
+
+
+def timed(model, frame: pd.DataFrame, settings: PrescribeSettings, *, robust_q=None):
+    """ms a person: the batch's set-up (``prepare_problems``, and for robust mode
+    ``attach_bootstraps`` of all 1 + B boosters) shared equally, plus each person's own
+    solve, timed alone. Returns (per person, set-up share)."""
+    start = time.perf_counter()
+    if robust_q is None:
+        problems = prepare_problems(model, frame, settings)
+        ready = list(problems.values())
+    else:
+        settings = settings.model_copy(
+            update={"robust": robust_q, "enumeration_limit": ENUMERATION_LIMIT}
+        )
+        flat = settings.model_copy(update={"mode": "surrogate"})
+        plain_problems = list(prepare_problems(model, frame, flat).values())
+        boosters = [model.booster, *(b.booster for b in model.bootstraps)]
+        ready = attach_bootstraps(plain_problems, boosters, max_cells=4096)
+    share = (time.perf_counter() - start) / len(frame)
+    solve = plan_person if robust_q is None else robust_best
+    own = []
+    for problem in ready:
+        at = time.perf_counter()
+        with contextlib.suppress(SolverError):
+            solve(problem, settings)
+        own.append(time.perf_counter() - at)
+    return 1000 * (share + np.asarray(own)), 1000 * share
+
+
+def timing_table(model, frame: pd.DataFrame, settings: PrescribeSettings, q: float) -> str:
+    """Plain and robust exact timed in one run, plain first, then robust, then plain."""
+    timed(model, frame.iloc[:8], settings, robust_q=q)  # warm the parsers and caches
+    rows = [
+        ("exact", *timed(model, frame, settings)),
+        (f"robust Q={q:g}", *timed(model, frame, settings, robust_q=q)),
+        ("exact (again)", *timed(model, frame, settings)),
+    ]
+    head = "| method | ms/person median | p90 | mean | of which batch set-up |"
+    lines = [head, "| --- | --- | --- | --- | --- |"]
+    for name, ms, share in rows:
+        lines.append(
+            f"| {name} | {np.median(ms):.1f} | {np.percentile(ms, 90):.1f} | "
+            f"{ms.mean():.1f} | {share:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def after_rows(run: Run, frame: pd.DataFrame) -> pd.DataFrame:
@@ -156,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--goal", type=float, default=0.7)
     parser.add_argument("--max-changes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timing", action="store_true", help="time only; no judging")
     args = parser.parse_args(argv)
     load_before = load_average()
     survey = read_survey(SURVEY, load_description(DESCRIPTION))
@@ -163,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     model = train(survey, settings=settings)
     fresh_seeds = bootstrap_seeds(settings.seed, args.bootstrap, first=args.bootstrap)
-    fresh = [b.booster for b in fit_bootstraps(survey, settings, fresh_seeds)]
+    fresh = [] if args.timing else fit_bootstraps(survey, settings, fresh_seeds)
+    fresh = [b.booster for b in fresh]
     print(
-        f"trained 1 + {args.bootstrap} boosters and {args.bootstrap} fresh refits in "
+        f"trained 1 + {args.bootstrap} boosters and {len(fresh)} fresh refits in "
         f"{time.perf_counter() - start:.0f} s",
         file=sys.stderr,
     )
@@ -174,6 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     ids = sorted(rng.choice(frame.index.to_numpy(), args.people, replace=False).tolist())
     base = {"mode": "exact", "max_changes": args.max_changes}
     goal = PrescribeSettings(**base, goal=args.goal)
+    if args.timing:
+        print(
+            f"Goal p >= {args.goal:g}, K = {args.max_changes}, {args.people} random people "
+            f"(seed {args.seed}), {args.bootstrap} bootstrap boosters; load {load_before}"
+        )
+        print(timing_table(model, frame.loc[ids], goal, args.q))
+        print(
+            f"\n{machine_line(['xgboost', 'numpy'])}; "
+            f"load {load_before} before, {load_average()} after"
+        )
+        return 0
     runs = [plain(model, frame.loc[ids], goal)]
     runs.append(
         robust(
@@ -203,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table(runs, judged, with_gain=True))
     print(
-        f"\n{machine_line([('xgboost', 'xgboost'), ('numpy', 'numpy')])}; "
-        f"load {load_before} before, {load_average()} after"
+        f"\n{machine_line(['xgboost', 'numpy'])}; load {load_before} before, {load_average()} after"
     )
     return 0
 

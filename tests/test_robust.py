@@ -21,6 +21,7 @@ from sleeprx.optimize.bruteforce import enumerate_choices
 from sleeprx.optimize.factor_tables import (
     compile_tables,
     compile_tables_for_models,
+    compile_with_scorers,
     profile_margins,
 )
 from sleeprx.optimize.problem import FactorChoice, FactorTable, PersonProblem, profile_features
@@ -76,6 +77,62 @@ def test_tables_per_booster_are_each_boosters_own(messy):
             now = booster_margins(booster, problem, choices[:1])[0]
             assert problem.logit_before == pytest.approx(now, abs=1e-5)
         assert all(p.goal_margin is None for p in problems[1:])
+
+
+def _walked_table(ensemble, problem, table) -> np.ndarray:
+    """A table recomputed from scratch: each of its trees walked at every cell (the
+    booster's rule), summed tree by tree in order from 0.0, as the compile sums them."""
+    shape = table.values.shape
+    choices = np.zeros((int(np.prod(shape, dtype=int)), len(problem.factors)), dtype=int)
+    for axis, k in enumerate(table.factors):
+        choices[:, k] = np.indices(shape).reshape(len(shape), -1)[axis]
+    rows = profile_features(problem, choices)
+    total = np.zeros(len(choices))
+    for tree in table.trees:
+        total += ensemble.walk(rows, np.arange(len(rows)), np.full(len(rows), tree))
+    return total.reshape(shape)
+
+
+def test_the_batched_compile_gives_each_boosters_own_tables_exactly(messy):
+    """All boosters compiled together give, for each booster, bit for bit the tables of
+    that booster compiled alone, and each table is its trees walked cell by cell."""
+    survey, model = messy
+    frame = survey.frame.iloc[40:48]
+    plain = list(prepare_problems(model, frame, PrescribeSettings(mode="surrogate")).values())
+    ensembles = [tree_scorer(b).ensemble for b in _boosters(model)]
+    together = compile_with_scorers(plain, ensembles, max_cells=40)
+    for m, ensemble in enumerate(ensembles):
+        alone = compile_tables(plain, ensemble, max_cells=40)
+        for (own, _), problem in zip(together, alone, strict=True):
+            mine = own[m]
+            assert [(t.factors, t.trees) for t in mine.tables] == [
+                (t.factors, t.trees) for t in problem.tables
+            ]
+            for table, other in zip(mine.tables, problem.tables, strict=True):
+                np.testing.assert_array_equal(table.values, other.values)
+                np.testing.assert_array_equal(table.values, _walked_table(ensemble, mine, table))
+            assert [t.leaf_nodes for t in mine.trees] == [t.leaf_nodes for t in problem.trees]
+            covered = sorted(i for t in mine.tables for i in t.trees)
+            assert len(covered) + len(mine.trees) == len(ensemble.trees)
+
+
+def test_the_scorer_gives_each_boosters_margin_and_no_gain_at_the_status_quo(messy):
+    survey, model = messy
+    frame = survey.frame.iloc[48:56]
+    plain = list(prepare_problems(model, frame, PrescribeSettings(mode="surrogate")).values())
+    ensembles = [tree_scorer(b).ensemble for b in _boosters(model)]
+    config = PrescribeSettings(mode="exact", max_changes=2)
+    for own, scorer in compile_with_scorers(plain, ensembles, max_cells=24):
+        choices = enumerate_choices(own[0], config)
+        margins = scorer.margins(choices)
+        for m, problem in enumerate(own):
+            np.testing.assert_allclose(
+                margins[:, m], profile_margins(problem, choices), rtol=0, atol=1e-12
+            )
+        assert (scorer.margins(np.zeros_like(choices[:1]))[0, 1:] == scorer.at_current()[1:]).all()
+        assert [p.logit_before for p in own[1:]] == scorer.at_current()[1:].tolist()
+        rebuilt = RobustProblem(own[0], own[1:]).table_scorer()
+        np.testing.assert_allclose(rebuilt.margins(choices), margins, rtol=0, atol=1e-12)
 
 
 # -- the robust optimum against brute force over every booster's own predict ------------

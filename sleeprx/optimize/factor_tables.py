@@ -25,18 +25,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 from sleeprx.learn.ensemble import Ensemble, TreeScorer, dependency_masks, prune_for_person
 from sleeprx.optimize.problem import FactorTable, PersonProblem
+from sleeprx.optimize.table_scorer import TableScorer
 
 __all__ = [
     "attach_ensemble",
     "attach_ensembles",
     "compile_tables",
     "compile_tables_for_models",
+    "compile_with_scorers",
     "merge_tables",
     "profile_margins",
 ]
@@ -93,12 +96,7 @@ def compile_tables(
     booster's ``pred_leaf``), and summed tree by tree in order, so a person's tables do
     not depend on who shares the batch.
     """
-    out: list[PersonProblem] = []
-    batch = max(1, ENTRIES // len(ensemble.trees))
-    for at in range(0, len(problems), batch):
-        chunk = problems[at : at + batch]
-        out += _compile_batch(chunk, _People(chunk), ensemble, max_cells)
-    return out
+    return [own[0] for own, _ in _compile(problems, [ensemble], max_cells, scorer=False)]
 
 
 def compile_tables_for_models(
@@ -114,22 +112,36 @@ def compile_tables_for_models(
     per-person work that does not depend on the trees (levels, their float32 form,
     padding) is done once per batch for all ensembles.
     """
-    out: list[tuple[PersonProblem, ...]] = []
+    return [own for own, _ in compile_with_scorers(problems, ensembles, max_cells=max_cells)]
+
+
+def compile_with_scorers(
+    problems: Sequence[PersonProblem], ensembles: Sequence[Ensemble], *, max_cells: int = 4096
+) -> list[tuple[tuple[PersonProblem, ...], TableScorer]]:
+    """:func:`compile_tables_for_models`, and each person's tables under all the
+    ensembles as one :class:`TableScorer` (its columns in the order of ``ensembles``),
+    whose values the problems' tables are views of."""
+    return _compile(problems, ensembles, max_cells, scorer=True)
+
+
+def _compile(
+    problems: Sequence[PersonProblem],
+    ensembles: Sequence[Ensemble],
+    max_cells: int,
+    *,
+    scorer: bool,
+) -> list[tuple[tuple[PersonProblem, ...], TableScorer | None]]:
+    out: list[tuple[tuple[PersonProblem, ...], TableScorer | None]] = []
     batch = max(1, ENTRIES // max(len(e.trees) for e in ensembles))
     for at in range(0, len(problems), batch):
         chunk = problems[at : at + batch]
         people = _People(chunk)
-        per_model = [_compile_batch(chunk, people, e, max_cells) for e in ensembles]
-        for i, own in enumerate(per_model[1:], start=1):
-            per_model[i] = [_own_scale(p) for p in own]
-        out += zip(*per_model, strict=True)
+        flats = [_compile_batch(people, e, max_cells) for e in ensembles]
+        out += [
+            _assemble(problem, i, flats, ensembles, scorer=scorer)
+            for i, problem in enumerate(chunk)
+        ]
     return out
-
-
-def _own_scale(problem: PersonProblem) -> PersonProblem:
-    current = np.zeros((1, len(problem.factors)), dtype=int)
-    margin = float(profile_margins(problem, current)[0])
-    return replace(problem, logit_before=margin, goal_margin=None)
 
 
 def merge_tables(tables) -> tuple[float, list[tuple[tuple[int, ...], np.ndarray]]]:
@@ -248,7 +260,8 @@ def _level_classes(
     groups: _Groups, people: _People, ensemble: Ensemble, column: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Levels a group's trees cannot tell apart (the same side of every one of their
-    splits) share a class, numbered in order of value: groups x factors x levels of
+    splits) share a class, numbered in order of value (for kept groups; a group too
+    large to tabulate keeps one class): groups x factors x levels of
     class ids, groups x factors class counts, and a level of each class.
 
     A level's key is the sum over the group's trees of their splits on the factor at
@@ -257,10 +270,17 @@ def _level_classes(
     """
     _, counts = ensemble.cut_counts
     width, depth = people.levels32.shape[1:]
-    key = np.empty((len(groups.first), width, depth), dtype=counts.dtype)
-    for k in range(width):  # a factor at a time: memory of pairs x levels, not x factors
-        seen = counts[groups.tree[:, None], column[groups.owner, k]]
-        key[:, k] = np.add.reduceat(seen, groups.first, axis=0)
+    key = np.full((len(groups.first), width, depth), np.iinfo(counts.dtype).max, counts.dtype)
+    for k in range(width):  # a factor at a time, over the trees of the groups that use it
+        on = np.flatnonzero(groups.bits[:, k] & groups.kept)
+        if not len(on):
+            continue
+        size = groups.size[on]
+        group, rank = _blocks(size)
+        pairs = groups.first[on][group] + rank
+        reach = int(groups.extent[on, k].max())
+        seen = counts[groups.tree[pairs, None], column[groups.owner[pairs], k, :reach]]
+        key[on, k, :reach] = np.add.reduceat(seen, np.cumsum(size) - size, axis=0)
     slot = np.arange(depth) < groups.extent[:, :, None]
     key = np.where(slot & groups.bits[:, :, None], key, np.iinfo(key.dtype).max)
     by_key = np.argsort(key, axis=2, kind="stable")
@@ -312,50 +332,182 @@ def _walk_classes(
     return np.bincount(pair_cell, weights=leaf, minlength=len(c_group)), c_cells
 
 
-def _compile_batch(
-    problems: Sequence[PersonProblem], people: _People, ensemble: Ensemble, max_cells: int
-) -> list[PersonProblem]:
+@dataclass(frozen=True)
+class _Flat:
+    """One ensemble's tables for a batch of people, as flat arrays.
+
+    The kept groups (ordered by person, then mask) have their cells end to end in
+    ``values``, each in C order over its factors (ascending); person ``i``'s groups
+    are ``person_first[i] : person_first[i + 1]``. ``left_over[i]`` are the person's
+    trees in groups too large to tabulate, ascending.
+    """
+
+    values: np.ndarray
+    start: np.ndarray  # kept groups: first cell in ``values``
+    size: np.ndarray  # kept groups: cells
+    strides: np.ndarray  # kept groups x factors: C-order strides, 0 off the group
+    extent: np.ndarray  # kept groups x factors: axis lengths, 1 off the group
+    mask: np.ndarray  # kept groups: the factors' bitmask
+    tree_first: np.ndarray  # kept groups: their trees are trees[first : first + count]
+    tree_count: np.ndarray
+    trees: np.ndarray
+    person_first: np.ndarray
+    left_over: list[list[int]]
+
+
+def _compile_batch(people: _People, ensemble: Ensemble, max_cells: int) -> _Flat:
     masks = dependency_masks(ensemble, people.x32, people.factor_of, people.low, people.high)
     groups = _group(masks, people.sizes, max_cells)
     column = people.columns(ensemble)
     klass, n_class, example = _level_classes(groups, people, ensemble, column)
     sums, c_cells = _walk_classes(groups, people, ensemble, n_class, example)
+    kept = np.flatnonzero(groups.kept)
+    values, start, size, strides = _expand(groups, kept, klass, n_class, sums, c_cells)
+    left_over: list[list[int]] = [[] for _ in range(len(people.sizes))]
+    trees = groups.tree.tolist()
+    first, count = groups.first.tolist(), groups.size.tolist()
+    for g in np.flatnonzero(~groups.kept).tolist():  # rare: groups over max_cells
+        left_over[int(groups.person[g])] += trees[first[g] : first[g] + count[g]]
+    return _Flat(
+        values,
+        start,
+        size,
+        strides,
+        groups.extent[kept],
+        groups.mask[kept],
+        groups.first[kept],
+        groups.size[kept],
+        groups.tree,
+        np.searchsorted(groups.person[kept], np.arange(len(people.sizes) + 1)),
+        [sorted(rest) for rest in left_over],
+    )
 
-    # Every cell of a table takes its levels' classes' sum. Python lists: this loop
-    # runs once per group, a few dozen times a person.
-    starts = (np.cumsum(c_cells) - c_cells).tolist()
-    trees_of, classes, extent = groups.tree.tolist(), n_class.tolist(), groups.extent.tolist()
-    first, size = groups.first.tolist(), groups.size.tolist()
-    factor_sets: dict[int, tuple[int, ...]] = {}
-    tables: list[list[FactorTable]] = [[] for _ in problems]
-    left_over: list[list[int]] = [[] for _ in problems]
-    rows = zip(groups.person.tolist(), groups.mask.tolist(), groups.kept.tolist(), strict=True)
-    for g, (p, mask, keep) in enumerate(rows):
-        trees = trees_of[first[g] : first[g] + size[g]]
-        if not keep:
-            left_over[p] += trees
-            continue
-        factors = factor_sets.get(mask)
-        if factors is None:
-            factors = factor_sets[mask] = tuple(np.flatnonzero(groups.bits[g]).tolist())
-        values = sums[starts[g] : starts[g] + c_cells[g]].reshape([classes[g][k] for k in factors])
-        for axis, k in enumerate(factors):
-            values = values.take(klass[g, k, : extent[g][k]], axis)
-        tables[p].append(FactorTable(factors, tuple(trees), values))
+
+def _expand(
+    groups: _Groups,
+    kept: np.ndarray,
+    klass: np.ndarray,
+    n_class: np.ndarray,
+    sums: np.ndarray,
+    c_cells: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every kept group's table at every cell: each cell takes the sum of its levels'
+    classes. Returns the cells end to end, each group's first cell, cell count and
+    C-order strides. Vectorised over all groups: each step splits every group's cells
+    by its next factor (ascending), so the last step alone touches every cell."""
+    extent, bits = groups.extent[kept], groups.bits[kept]
+    size = extent.prod(axis=1)
+    start = np.cumsum(size) - size
+    strides = np.where(bits, _strides(extent), 0)
+    class_strides = np.where(bits, _strides(n_class[kept]), 0)
+    # each group's factors, ascending, then those off it (length 1, no stride)
+    order = np.argsort(~bits, axis=1, kind="stable")
+    width = int(bits.sum(axis=1).max(initial=0))
+    index = (np.cumsum(c_cells) - c_cells)[kept]
+    owner = np.arange(len(kept))
+    depth = klass.shape[2]
+    for j in range(width):  # C order: each step splits every cell by the next factor
+        k = order[:, j]
+        rows = np.arange(len(kept))
+        live = bits[rows, k]
+        length = np.where(live, extent[rows, k], 1)
+        step = klass[kept, k] * np.where(live, class_strides[rows, k], 0)[:, None]
+        n = length[owner]
+        owner = np.repeat(owner, n)
+        level = np.arange(len(owner)) - np.repeat(np.cumsum(n) - n, n)
+        index = np.repeat(index, n) + step.ravel()[owner * depth + level]
+    return sums[index], start, size, strides
+
+
+def _assemble(
+    problem: PersonProblem,
+    i: int,
+    flats: Sequence[_Flat],
+    ensembles: Sequence[Ensemble],
+    *,
+    scorer: bool,
+) -> tuple[tuple[PersonProblem, ...], TableScorer | None]:
+    """Person ``i``'s problem under every ensemble, their tables views of one array
+    (a 0.0 cell, then each ensemble's cells), and its scorer. A bootstrap's
+    ``logit_before`` is the scorer's margin at the current answers."""
+    pieces, shift, at = [np.zeros(1)], [], 1
+    for flat in flats:
+        a, b = flat.person_first[i], flat.person_first[i + 1]
+        lo = int(flat.start[a]) if a < b else 0
+        hi = int(flat.start[b - 1] + flat.size[b - 1]) if a < b else 0
+        pieces.append(flat.values[lo:hi])
+        shift.append(at - lo)
+        at += hi - lo
+    values = np.concatenate(pieces)
+    levels = tuple(f.levels for f in problem.factors)
+    own: list[PersonProblem] = []
+    offsets: list[np.ndarray] = []
+    strides: list[np.ndarray] = []
+    starts = [0]
+    for m, (flat, ensemble) in enumerate(zip(flats, ensembles, strict=True)):
+        a, b = int(flat.person_first[i]), int(flat.person_first[i + 1])
+        offset = flat.start[a:b] + shift[m]
+        trees: tuple = ()
+        if flat.left_over[i]:
+            kept = flat.left_over[i]
+            trees = tuple(
+                prune_for_person(
+                    ensemble, problem.features, problem.factor_features, levels, trees=kept
+                )
+            )
+        tables = _tables(flat, a, b, offset.tolist(), values)
+        own.append(replace(problem, tables=tables, trees=trees, base_margin=ensemble.base_margin))
+        offsets += [np.zeros(1, dtype=np.intp), offset]
+        strides += [
+            np.zeros((1, flat.strides.shape[1]), dtype=flat.strides.dtype),
+            flat.strides[a:b],
+        ]
+        starts.append(starts[-1] + 1 + b - a)
+    if not scorer and len(own) == 1:
+        return tuple(own), None
+    found = TableScorer(
+        values,
+        np.concatenate(offsets).astype(np.intp),
+        np.ascontiguousarray(np.vstack(strides)[:, : len(problem.factors)].T, dtype=float),
+        np.asarray(starts, dtype=np.intp),
+        np.array([p.base_margin for p in own]),
+        tuple(p.trees or () for p in own),
+    )
+    current = found.at_current()
+    own[1:] = [
+        replace(p, logit_before=float(v), goal_margin=None)
+        for p, v in zip(own[1:], current[1:], strict=True)
+    ]
+    return tuple(own), found
+
+
+def _tables(
+    flat: _Flat, a: int, b: int, offsets: list[int], values: np.ndarray
+) -> tuple[FactorTable, ...]:
+    """Kept groups ``a:b`` of ``flat`` as factor tables over ``values`` (views)."""
+    trees = flat.trees
+    rows = zip(
+        flat.mask[a:b].tolist(),
+        flat.extent[a:b].tolist(),
+        flat.size[a:b].tolist(),
+        flat.tree_first[a:b].tolist(),
+        flat.tree_count[a:b].tolist(),
+        offsets,
+        strict=True,
+    )
     out = []
-    for problem, own, rest in zip(problems, tables, left_over, strict=True):
-        trees = []
-        if rest:  # groups over max_cells: rare, so the per-person set-up is skipped
-            levels = tuple(f.levels for f in problem.factors)
-            trees = prune_for_person(
-                ensemble, problem.features, problem.factor_features, levels, trees=sorted(rest)
-            )
-        out.append(
-            replace(
-                problem, tables=tuple(own), trees=tuple(trees), base_margin=ensemble.base_margin
-            )
-        )
-    return out
+    for mask, extent, size, first, count, offset in rows:
+        factors = _factors(mask)
+        shape = tuple(extent[k] for k in factors)
+        cells = values[offset : offset + size].reshape(shape)
+        out.append(FactorTable(factors, tuple(trees[first : first + count].tolist()), cells))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _factors(mask: int) -> tuple[int, ...]:
+    """The factors of a bitmask, ascending."""
+    return tuple(k for k in range(mask.bit_length()) if mask >> k & 1)
 
 
 def _strides(extent: np.ndarray) -> np.ndarray:

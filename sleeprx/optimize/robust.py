@@ -4,7 +4,9 @@ A least-cost answer for one fitted model stops just past the goal, where a refit
 the same model on a resample of the survey often disagrees. With the model's B
 bootstrap boosters (``ModelSettings.bootstrap``), every profile the program allows is
 scored under all B + 1 models at once, a matrix ``M`` of profiles x models of margins
-from each booster's own factor tables (:func:`compile_tables_for_models`), and
+from each booster's own factor tables (compiled together by
+:func:`~sleeprx.optimize.factor_tables.compile_with_scorers` and read in one gather by
+a :class:`~sleeprx.optimize.table_scorer.TableScorer`), and
 
 - **under a goal** the answer is the least-cost profile :math:`x` with
 
@@ -50,8 +52,9 @@ import numpy as np
 
 from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.optimize.bruteforce import count_profiles, enumerate_choices, total
-from sleeprx.optimize.factor_tables import compile_tables_for_models, profile_margins
+from sleeprx.optimize.factor_tables import compile_with_scorers
 from sleeprx.optimize.problem import PersonProblem
+from sleeprx.optimize.table_scorer import TableScorer, table_scorer
 from sleeprx.settings import PrescribeSettings
 from sleeprx.utils.errors import ConfigError, SolverError
 
@@ -64,13 +67,28 @@ __all__ = [
     "robust_best",
 ]
 
+#: Profiles of least cost whose refits are scored first under a goal; each further
+#: block is four times larger. Most people's answer is among the first few.
+FIRST_BLOCK = 32
+
 
 @dataclass(frozen=True)
 class RobustProblem:
-    """One person's problem under the main model and under each bootstrap booster."""
+    """One person's problem under the main model and under each bootstrap booster.
+
+    ``scorer`` holds all their tables as one :class:`TableScorer`; when None (a problem
+    built by hand) :func:`robust_best` builds it from the problems' tables.
+    """
 
     main: PersonProblem
     bootstraps: tuple[PersonProblem, ...]
+    scorer: TableScorer | None = None
+
+    def table_scorer(self) -> TableScorer:
+        """The scorer of the main model (column 0) and the bootstraps, in order."""
+        if self.scorer is not None:
+            return self.scorer
+        return table_scorer((self.main, *self.bootstraps))
 
 
 @dataclass(frozen=True)
@@ -111,14 +129,13 @@ def attach_bootstraps(
             "this model has no bootstrap boosters"
         )
     ensembles = [tree_scorer(b).ensemble for b in boosters]
-    compiled = compile_tables_for_models(problems, ensembles, max_cells=max_cells)
-    return [RobustProblem(own[0], tuple(own[1:])) for own in compiled]
+    compiled = compile_with_scorers(problems, ensembles, max_cells=max_cells)
+    return [RobustProblem(own[0], own[1:], scorer) for own, scorer in compiled]
 
 
 def model_margins(problem: RobustProblem, choices: np.ndarray) -> np.ndarray:
     """Profiles x (1 + B) margins: the main model's first, then each bootstrap's."""
-    models = (problem.main, *problem.bootstraps)
-    return np.column_stack([profile_margins(p, choices) for p in models])
+    return problem.table_scorer().margins(choices)
 
 
 def robust_best(problem: RobustProblem, settings: PrescribeSettings) -> RobustFound:
@@ -144,28 +161,48 @@ def robust_best(problem: RobustProblem, settings: PrescribeSettings) -> RobustFo
     if settings.goal is not None and main.need(settings.goal_logit) == np.inf:
         return nothing
     choices = enumerate_choices(main, settings)
-    models = (main, *problem.bootstraps)
+    scorer = problem.table_scorer()
     if settings.goal is None:
-        before = np.array([p.logit_before for p in models])
-        gains = model_margins(problem, choices) - before
+        before = np.array([p.logit_before for p in (main, *problem.bootstraps)])
+        gains = scorer.margins(choices) - before
         return _penalised(choices, gains, total(main, choices, "cost"), share, settings)
     # the main model's test first: the refits score only the profiles it lets through
-    main_gain = profile_margins(main, choices) - main.logit_before
+    main_gain = scorer.margins(choices, 0, 1)[:, 0] - main.logit_before
     passed = main_gain >= main.need(settings.goal_logit)
     choices, main_gain = choices[passed], main_gain[passed]
-    reach = np.zeros((len(choices), len(problem.bootstraps)), dtype=bool)
-    for b, refit in enumerate(problem.bootstraps):
-        gain = profile_margins(refit, choices) - refit.logit_before
-        reach[:, b] = gain >= refit.need(settings.goal_logit)
-    support = reach.sum(axis=1)
-    ok = support >= least_count(share, len(problem.bootstraps))
-    if not ok.any():
+    found = _cheapest_held(problem, scorer, choices, settings)
+    if found is None:
         return nothing
-    best = int(np.argmin(np.where(ok, total(main, choices, "cost"), np.inf)))
+    best, support = found
     levels = tuple(int(v) for v in choices[best])
-    return RobustFound(
-        "enumerated", levels, float(main_gain[best]), 0.0, int(support[best]), math.nan
-    )
+    return RobustFound("enumerated", levels, float(main_gain[best]), 0.0, support, math.nan)
+
+
+def _cheapest_held(
+    problem: RobustProblem, scorer: TableScorer, choices: np.ndarray, settings: PrescribeSettings
+) -> tuple[int, int] | None:
+    """The least-cost profile (first of equal costs) that enough bootstraps hold, and
+    their number; None if no profile is held.
+
+    Profiles are scored in order of cost, a block at a time, and the scan stops at the
+    first block that holds one: the answer of an argmin over every profile, without
+    scoring the refits on the dearer profiles.
+    """
+    refits = problem.bootstraps
+    before = np.array([p.logit_before for p in refits])
+    need = np.array([p.need(settings.goal_logit) for p in refits])
+    least = least_count(settings.robust, len(refits))
+    order = np.argsort(total(problem.main, choices, "cost"), kind="stable")
+    at, size = 0, FIRST_BLOCK
+    while at < len(order):
+        rows = order[at : at + size]
+        gain = scorer.margins(choices[rows], 1) - before
+        support = (gain >= need).sum(axis=1)
+        held = np.flatnonzero(support >= least)
+        if len(held):
+            return int(rows[held[0]]), int(support[held[0]])
+        at, size = at + size, size * 4
+    return None
 
 
 def _penalised(
