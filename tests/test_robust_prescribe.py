@@ -232,3 +232,15 @@ def test_the_cli_refuses_robust_for_a_model_without_bootstraps(messy, tmp_path):
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "no bootstrap boosters" in refused.stderr and "train --bootstrap" in refused.stderr
     assert not out.exists()
+
+
+def test_a_pipeline_file_asking_robust_surrogate_prescriptions_is_refused(tmp_path):
+    from sleeprx.app.config import load_pipeline
+
+    path = tmp_path / "p.yaml"
+    path.write_text("prescribe: {robust: 0.9}\nmodel: {bootstrap: 3}\n")
+    with pytest.raises(ConfigError, match=r"prescribe: robust 0\.9 needs mode 'exact'"):
+        load_pipeline(path)
+    path.write_text("prescribe: {mode: exact, robust: 0.9}\nmodel: {bootstrap: 3}\n")
+    config = load_pipeline(path)
+    assert config.prescribe.robust == 0.9 and config.model.bootstrap == 3
