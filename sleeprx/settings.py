@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sleeprx.utils.errors import ConfigError
 from sleeprx.utils.odds import logit
@@ -87,6 +87,16 @@ class PrescribeSettings(Strict):
         description="robust, no goal: the gain maximised, its mean over the boosters or "
         "its lower robust-quantile",
     )
+
+    @model_validator(mode="after")
+    def _robust_needs_exact_mode(self) -> PrescribeSettings:
+        # the surrogate's optimum is not the trees': no refit count can be promised for it
+        if self.robust is not None and self.mode != "exact":
+            raise ValueError(
+                f"robust {self.robust:g} needs mode 'exact' (the trees' own program), "
+                f"not {self.mode!r}: a surrogate optimum cannot be held to a share of refits"
+            )
+        return self
 
     @property
     def goal_logit(self) -> float | None:

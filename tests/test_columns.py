@@ -36,7 +36,11 @@ def test_a_levers_columns_come_from_its_name():
         "b_before",
         "b_after",
     ]
-    assert len(names) == len(set(names)) == len(columns.COLUMNS) + 2
+    documented = len(columns.COLUMNS) + 2  # <factor>'s pair stands for a's and b's
+    assert len(names) == len(set(names)) == documented - len(columns.CONFIDENCE)
+    with_refits = columns.names(["a", "b"], confidence=True)
+    assert with_refits == names + [c.name for c in columns.CONFIDENCE]
+    assert len(with_refits) == len(set(with_refits)) == documented
 
 
 def test_levers_are_found_by_their_pair_of_columns():

@@ -364,7 +364,8 @@ def test_every_table_cell_is_the_boosters_own_leaf_sum(messy):
 def test_merged_tables_score_profiles_as_the_tables_do(messy):
     """Enumeration adds tables over covered factor sets into the covering one; every
     profile must score as the sum of the person's own tables."""
-    from sleeprx.optimize.enumeration import _merged, table_gain
+    from sleeprx.optimize.enumeration import table_gain
+    from sleeprx.optimize.factor_tables import merge_tables
 
     survey, model = messy
     config = PrescribeSettings(mode="exact", max_changes=3)
@@ -376,7 +377,7 @@ def test_merged_tables_score_profiles_as_the_tables_do(messy):
         for table in problem.tables:
             expected += table.values[tuple(choices[:, k] for k in table.factors)]
         np.testing.assert_allclose(table_gain(problem)(choices), expected, rtol=0, atol=1e-12)
-        fewer += len(_merged(problem.tables)[1]) < len(problem.tables)
+        fewer += len(merge_tables(problem.tables)[1]) < len(problem.tables)
     assert fewer > 0
 
 

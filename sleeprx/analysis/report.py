@@ -38,6 +38,8 @@ class RunSummary:
         when the comparison did not run.
     timings : wall time of each step, in seconds, in the order of the run.
     figures : the file names of the figures in the run's ``figures/`` folder.
+    refits : how many bootstrap boosters the model has; with any, the prescriptions
+        carry their confidence columns and the summary reports their validity.
     """
 
     name: str
@@ -50,6 +52,7 @@ class RunSummary:
     fidelity: dict | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     figures: Sequence[str] = ()
+    refits: int = 0
 
 
 def summary_markdown(summary: RunSummary) -> str:
@@ -124,14 +127,17 @@ def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
     # the real model's view of everyone with a valid answer, before and after the advice
     p_before = ok["p_before"].astype(float)
     p_after = ok["p_after"].astype(float).where(ok["status"].eq(Status.CHANGED), p_before)
+    robust = f", robust Q={settings.robust:g}" if settings.robust is not None else ""
+    goal = f", goal p >= {settings.goal:g}" if settings.goal is not None else ""
     lines = [
-        f"## Prescriptions ({settings.mode} mode, K={settings.max_changes}, "
+        f"## Prescriptions ({settings.mode} mode{robust}{goal}, K={settings.max_changes}, "
         f"lambda={settings.lam:g}, minimum gain {settings.min_gain:g})",
         "",
         f"- people: {len(table)} ({(table['status'] == Status.ERROR).sum()} with invalid data)",
         # the people with zero changes are those with no change: one line says so
         f"- no change: {(ok['status'] == Status.NO_CHANGE).mean():.1%}",
         *(f"- {k:g} change(s): {share:.1%}" for k, share in shares.items() if k != 0),
+        *_infeasible_lines(table, settings),
     ]
     lines += [
         f"- mean gain among changed (log-odds of {positive}): "
@@ -145,9 +151,44 @@ def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
         f"- constraint violations (safe values, rules, direction, largest change, K, "
         f"linear constraints): {len(summary.violations)}",
         f"- median solve time per person: {1000 * ok['solve_seconds'].median():.2f} ms",
+        *_validity_lines(summary, changed),
         "",
     ]
     return lines
+
+
+def _infeasible_lines(table: pd.DataFrame, settings: PrescribeSettings) -> list[str]:
+    """The people no allowed change answers (none without a goal or robust mode)."""
+    n = int(table["status"].eq(Status.INFEASIBLE).sum())
+    if not n:
+        return []
+    robust = f" and in {settings.robust:.0%} of the refitted models" if settings.robust else ""
+    goal = f"reaches p >= {settings.goal:g}" if settings.goal is not None else "is feasible"
+    return [f"- infeasible (no allowed change {goal}{robust}): {n} of {len(table)} people"]
+
+
+#: The validity a prescription should reach to count as holding across refits.
+VALID_SHARE = 0.9
+
+
+def _validity_lines(summary: RunSummary, changed: pd.DataFrame) -> list[str]:
+    """How often the changes hold in the model's refitted models (none without any)."""
+    if not summary.refits or "validity" not in changed.columns:
+        return []
+    settings, validity = summary.settings, changed["validity"].astype(float)
+    holds = f"p >= {settings.goal:g}" if settings.goal is not None else "a positive gain"
+    robust = (
+        f"; robust mode asked each to hold in {settings.robust:.0%} of them"
+        if settings.robust is not None
+        else ""
+    )
+    if validity.empty:
+        return [f"- validity in the {summary.refits} refitted models: no change to judge"]
+    return [
+        f"- validity among changed ({holds} in each of the {summary.refits} refitted "
+        f"models): mean {validity.mean():.3f}; valid in >= {VALID_SHARE:.0%} of the refits: "
+        f"{(validity >= VALID_SHARE - 1e-12).mean():.1%} of people changed{robust}",
+    ]
 
 
 def _curve_lines(curve_k: pd.DataFrame, positive: str) -> list[str]:

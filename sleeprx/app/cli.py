@@ -271,6 +271,13 @@ def prescribe(
     goal: Annotated[str | None, typer.Option(help="recourse goal, e.g. p>=0.7")] = None,
     budget: Annotated[float | None, typer.Option(help=_help("budget"))] = _default("budget"),
     time_limit: Annotated[float, typer.Option(help=_help("time_limit"))] = _default("time_limit"),
+    robust: Annotated[
+        float | None,
+        typer.Option(
+            help="with --mode exact: the answer must hold in this share Q (0 < Q <= 1) of "
+            "the model's bootstrap boosters (train --bootstrap B)"
+        ),
+    ] = _default("robust"),
     ids: Annotated[str | None, typer.Option(help="comma-separated person ids")] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or json; default: from --out's suffix")
@@ -303,6 +310,7 @@ def prescribe(
             goal=target,
             budget=budget,
             time_limit=time_limit,
+            robust=robust,
         )
         person_ids = parse_ids(ids)
         if workers is None and not scheduler and not resume and chunk_size is None:
@@ -322,6 +330,7 @@ def prescribe_here(survey, model_dir, out_file, settings, fmt, ids) -> None:
 
     model = load_model(model_dir)
     check_model_fits(model, survey)
+    check_robust_model(model, model_dir, settings)
     data = read_survey(survey, model.description, errors="collect")
     for problem in data.problems:
         if data.id_of(problem.person_id) is None:  # no id to key an error row by: say it here
@@ -346,8 +355,9 @@ def prescribe_batch(survey, model_dir, out_file, settings, fmt, ids, **batch) ->
     from sleeprx.batch import prescribe_batch as run
     from sleeprx.learn.model import load_model
 
-    check_model_fits(load_model(model_dir), survey)
-
+    model = load_model(model_dir)
+    check_model_fits(model, survey)
+    check_robust_model(model, model_dir, settings)
     result = run(
         survey,
         model_dir,
@@ -374,6 +384,15 @@ def prescribe_batch(survey, model_dir, out_file, settings, fmt, ids, **batch) ->
     for line in result.violation_lines:
         err.print(f"violation: {line}")
     out.print("Decision support, not medical advice.")
+
+
+def check_robust_model(model, model_dir: Path, settings: PrescribeSettings) -> None:
+    """``--robust`` with a model that has no bootstrap boosters, refused in one line."""
+    if settings.robust is not None and not model.bootstraps:
+        raise ConfigError(
+            f"--robust {settings.robust:g}: the model in {model_dir} has no bootstrap "
+            "boosters; train one with 'sleeprx train --bootstrap 20'"
+        )
 
 
 def parse_ids(text: str | None) -> list[str] | None:

@@ -45,6 +45,12 @@ class PipelineConfig(Strict):
     data: DataConfig = DataConfig()
     model: ModelSettings = ModelSettings()
     prescribe: PrescribeSettings = PrescribeSettings()
+    prescribe_sample: int | None = Field(
+        None,
+        ge=1,
+        description="prescribe for this many people drawn at random (seed: model.seed); "
+        "null = everybody",
+    )
     pareto: ParetoSettings = ParetoSettings()
     sensitivity: SensitivitySettings = SensitivitySettings()
     fidelity: FidelityConfig = FidelityConfig()

@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sleeprx.analysis.fidelity import fidelity_report
@@ -28,7 +29,7 @@ from sleeprx.learn.explain import Explanation, explain
 from sleeprx.learn.model import TrainedModel, save_model, train
 from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.verify import constraint_violations
-from sleeprx.settings import ParetoSettings, make_settings
+from sleeprx.settings import ParetoSettings, PrescribeSettings, make_settings
 from sleeprx.survey.description import load_description
 from sleeprx.survey.read import Survey, check_known_ids, read_survey
 from sleeprx.utils.errors import ConfigError
@@ -79,7 +80,12 @@ def run_pipeline(
             write_table(shap_table(explanation), staging / "shap_modifiable.csv")
         with clock("prescribe"):
             table = prescribe(
-                survey, model, settings=config.prescribe, explanation=explanation, progress=progress
+                survey,
+                model,
+                settings=config.prescribe,
+                ids=_sample(config, survey),
+                explanation=explanation,
+                progress=progress,
             )
             write_table(table, staging / "prescriptions.csv")
         fidelity = None
@@ -107,6 +113,7 @@ def run_pipeline(
             fidelity=fidelity,
             timings=clock.timings,
             figures=sorted(p.name for p in (staging / "figures").glob("*.png")),
+            refits=len(model.bootstraps),
         )
         atomic_write_text(staging / "summary.md", summary_markdown(summary))
     return RunResult(final, metrics, clock.timings)
@@ -132,7 +139,7 @@ def _fidelity(
     """Surrogate against exact mode, written to fidelity.csv and fidelity.json."""
     # both modes' optima under the penalty objective (a goal would change the
     # question), without the minimum-gain rule (a policy, not model error)
-    base = config.prescribe.model_copy(update={"min_gain": 0.0, "min_gain_prob": 0.0, "goal": None})
+    base = _swept(config).model_copy(update={"min_gain": 0.0, "min_gain_prob": 0.0, "goal": None})
     tables = {
         mode: prescribe(
             survey,
@@ -170,7 +177,7 @@ def _pareto(config: PipelineConfig, survey: Survey, sweep: Sweep, staging: Path)
     fronts = sweep(
         person_fronts,
         frame,
-        settings=config.prescribe.model_copy(update={"mode": config.pareto.mode}),
+        settings=_swept(config).model_copy(update={"mode": config.pareto.mode}),
         budgets=config.pareto.budgets,
         ks=config.pareto.ks,
     )
@@ -183,13 +190,37 @@ def _sensitivity(config: PipelineConfig, survey: Survey, sweep: Sweep, staging: 
     points = sweep(
         sensitivity_points,
         survey.frame,
-        settings=config.prescribe,
+        settings=_swept(config),
         lams=config.sensitivity.lams,
         scales=config.sensitivity.resistance_scales,
         ks=config.sensitivity.ks,
     )
     sens = summarise(points, survey.frame, survey.description.modifiable_names)
     write_table(sens, staging / "sensitivity.csv")
+
+
+def _sample(config: PipelineConfig, survey: Survey) -> list | None:
+    """The people ``prescribe_sample`` draws, in id order; None: everybody."""
+    n = config.prescribe_sample
+    ids = survey.frame.index
+    if n is None or n >= len(ids):
+        return None
+    rng = np.random.default_rng(config.model.seed)
+    return sorted(ids[rng.choice(len(ids), n, replace=False)].tolist())
+
+
+def _swept(config: PipelineConfig) -> PrescribeSettings:
+    """The prescription settings of the sweeps and the fidelity comparison: the plain
+    penalised programs (a sweep re-solves one program per person, without a goal;
+    robust mode is the prescriptions' alone), in ``pareto.mode`` when the prescriptions
+    are robust (exact sweeps of every person would cost minutes)."""
+    settings = config.prescribe.model_copy(update={"goal": None})  # sweeps take no goal
+    if settings.robust is None:
+        return settings
+    # the plain programs keep the routes' measured rule (enumerate, else the MIP)
+    limit = PrescribeSettings.model_fields["enumeration_limit"].default
+    update = {"robust": None, "mode": config.pareto.mode, "enumeration_limit": limit}
+    return settings.model_copy(update=update)
 
 
 def _shown(config: PipelineConfig, fronts: pd.DataFrame) -> list[int] | None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sleeprx.optimize.bruteforce import brute_force, count_profiles, enumerate_choices, total
+from sleeprx.optimize.factor_tables import merge_tables
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.optimize.states import Found, SolverStatus
 from sleeprx.settings import PrescribeSettings
@@ -24,7 +25,8 @@ __all__ = ["ENUMERATION", "EnumeratedSweep", "Enumeration", "profiles", "table_g
 def table_gain(problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
     """Exact delta-logit of level-index profiles, from the person's factor tables and
     any pruned trees left beside them."""
-    constant, tables = _merged(problem.tables or ())
+    # merged: one lookup per covering table (on the 10-lever example 10 instead of 34)
+    constant, tables = merge_tables(problem.tables or ())
     constant += problem.base_margin - problem.logit_before
     trees = problem.trees or ()
 
@@ -37,32 +39,6 @@ def table_gain(problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
         return total
 
     return gain_of
-
-
-def _merged(tables) -> tuple[float, list[tuple[tuple[int, ...], np.ndarray]]]:
-    """The tables added into as few as possible: a table over factors that another
-    table covers is broadcast into it. Each profile then costs one lookup per merged
-    table instead of one per table (on the 10-lever example, 10 instead of 34).
-    """
-    constant = 0.0
-    merged: list[tuple[tuple[int, ...], np.ndarray]] = []
-    covers: list[int] = []  # each merged table's factors as a bitmask
-    for table in sorted(tables, key=lambda t: -len(t.factors)):
-        if not table.factors:
-            constant += float(table.values)
-            continue
-        own = sum(1 << k for k in table.factors)
-        for (factors, values), cover in zip(merged, covers, strict=True):
-            if own & ~cover == 0:  # both ascending: the axes keep their order
-                shape = [
-                    n if own >> k & 1 else 1 for k, n in zip(factors, values.shape, strict=True)
-                ]
-                values += table.values.reshape(shape)
-                break
-        else:
-            merged.append((table.factors, table.values.copy()))
-            covers.append(own)
-    return constant, merged
 
 
 def profiles(problem: PersonProblem, settings: PrescribeSettings) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "COLUMNS",
+    "CONFIDENCE",
     "HEAD",
     "LEVER",
     "LEVER_COLUMNS",
@@ -113,8 +114,31 @@ TAIL: tuple[Column, ...] = (
     ),
 )
 
+#: Per-person confidence under the model's bootstrap boosters (B refits): only in the
+#: table of a model that has them (``ModelSettings.bootstrap``), after :data:`TAIL`.
+CONFIDENCE: tuple[Column, ...] = (
+    Column(
+        "validity",
+        "only with bootstrap boosters: the share of the B refitted models in which the "
+        "prescription holds (`p_after` ≥ the goal, or a positive gain without one); "
+        "blank without a profile, or for `no_change` without a goal",
+    ),
+    Column(
+        "p_after_low",
+        "only with bootstrap boosters: the 10th percentile over the refitted models of "
+        "their (uncalibrated) probability after the change",
+    ),
+    Column("p_after_high", "only with bootstrap boosters: the 90th percentile of the same"),
+    Column(
+        "gain_low",
+        "only with bootstrap boosters: the 10th percentile over the refitted models of "
+        "their change in log-odds",
+    ),
+    Column("gain_high", "only with bootstrap boosters: the 90th percentile of the same"),
+)
+
 #: Every column as documented, with :data:`LEVER` standing for each lever's name.
-COLUMNS: tuple[Column, ...] = HEAD + LEVER_COLUMNS + TAIL
+COLUMNS: tuple[Column, ...] = HEAD + LEVER_COLUMNS + TAIL + CONFIDENCE
 
 
 def lever_columns(levers: Iterable[str]) -> list[str]:
@@ -122,16 +146,18 @@ def lever_columns(levers: Iterable[str]) -> list[str]:
     return [c for lever in levers for c in (before(lever), after(lever))]
 
 
-def names(levers: Iterable[str]) -> list[str]:
-    """The table's column names, in order, for a description whose levers are ``levers``."""
-    return [c.name for c in HEAD] + lever_columns(levers) + [c.name for c in TAIL]
+def names(levers: Iterable[str], *, confidence: bool = False) -> list[str]:
+    """The table's column names, in order, for a description whose levers are ``levers``;
+    ``confidence``: the model has bootstrap boosters, so :data:`CONFIDENCE` follows."""
+    extra = [c.name for c in CONFIDENCE] if confidence else []
+    return [c.name for c in HEAD] + lever_columns(levers) + [c.name for c in TAIL] + extra
 
 
 def levers_in(columns: Iterable[str]) -> list[str]:
     """The levers that have both a before and an after column among ``columns``, in
     column order (``p_before`` / ``p_after`` are not a lever's)."""
     present = list(columns)
-    fixed = {c.name for c in HEAD + TAIL}
+    fixed = {c.name for c in HEAD + TAIL + CONFIDENCE}
     suffix = before("")
     return [
         c[: -len(suffix)]

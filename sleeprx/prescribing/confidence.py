@@ -17,13 +17,15 @@ import pandas as pd
 
 from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
+from sleeprx.prescribing.columns import CONFIDENCE
 from sleeprx.utils.errors import ConfigError
 from sleeprx.utils.odds import logit
 
 __all__ = ["CONFIDENCE_COLUMNS", "HIGH", "LOW", "confidence", "confidence_from_margins"]
 
-#: The columns of :func:`confidence`, in order.
-CONFIDENCE_COLUMNS = ("validity", "p_after_low", "p_after_high", "gain_low", "gain_high")
+#: The columns of :func:`confidence`, in order (the table's, whose meaning
+#: :data:`sleeprx.prescribing.columns.CONFIDENCE` gives).
+CONFIDENCE_COLUMNS = tuple(c.name for c in CONFIDENCE)
 #: Percentiles of the spread over the refits.
 LOW, HIGH = 10.0, 90.0
 

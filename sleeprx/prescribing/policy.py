@@ -1,6 +1,7 @@
 """The decision policy: from one person's optimum to a plan and its verdict.
 
-:func:`plan_person` solves a person's program through the optimisation layer;
+:func:`plan_person` solves a person's program through the optimisation layer (the
+routes, or :func:`~sleeprx.optimize.robust.robust_best` for a robust program);
 :func:`decide` applies the minimum-gain rules of the settings and says why when the
 answer is no change, infeasible or a time limit.
 """
@@ -12,13 +13,22 @@ import time
 from dataclasses import dataclass
 
 from sleeprx.optimize.problem import PersonProblem
+from sleeprx.optimize.robust import RobustFound, RobustProblem, least_count, robust_best
 from sleeprx.optimize.routes import Found, find_best
 from sleeprx.optimize.states import SolverStatus
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
 from sleeprx.utils.odds import sigmoid
 
-__all__ = ["VERDICT_BY", "Plan", "decide", "plan_person"]
+__all__ = ["VERDICT_BY", "Plan", "Problem", "decide", "main_problem", "plan_person"]
+
+#: One person's program: a plain or exact one, or (``settings.robust``) a robust one.
+Problem = PersonProblem | RobustProblem
+
+
+def main_problem(problem: Problem) -> PersonProblem:
+    """The person's program under the main model (a robust one's ``main``)."""
+    return problem.main if isinstance(problem, RobustProblem) else problem
 
 
 @dataclass(frozen=True)
@@ -51,13 +61,20 @@ _SCORES = ("gain_planned", "gain_surrogate", "cost", "intensity", "objective")
 
 
 def plan_person(
-    problem: PersonProblem, settings: PrescribeSettings, *, outcome: str = "the positive outcome"
+    problem: Problem, settings: PrescribeSettings, *, outcome: str = "the positive outcome"
 ) -> Plan:
     """Solve one person's program and decide changed / no change / infeasible.
 
+    A :class:`~sleeprx.optimize.robust.RobustProblem` (``settings.robust``) is solved by
+    :func:`~sleeprx.optimize.robust.robust_best`, any other by the routes.
     ``outcome`` names the positive class in the reasons (the description's label).
     """
     start = time.perf_counter()
+    if isinstance(problem, RobustProblem):
+        found = robust_best(problem, settings)
+        seconds = time.perf_counter() - start
+        refits = len(problem.bootstraps)
+        return decide(problem.main, settings, found, seconds, outcome=outcome, refits=refits)
     solution = find_best(problem, settings)
     return decide(problem, settings, solution, time.perf_counter() - start, outcome=outcome)
 
@@ -65,16 +82,22 @@ def plan_person(
 def decide(
     problem: PersonProblem,
     settings: PrescribeSettings,
-    solution: Found,
+    solution: Found | RobustFound,
     seconds: float,
     *,
     outcome: str = "the positive outcome",
+    refits: int = 0,
 ) -> Plan:
     """Turn an optimum into a plan: changed, no change (with the reason), infeasible or
-    time limit, applying the minimum-gain rules of ``settings``."""
+    time limit, applying the minimum-gain rules of ``settings``.
+
+    A robust optimum (:class:`~sleeprx.optimize.robust.RobustFound`, of ``refits``
+    bootstrap boosters) is judged by the statistic it maximised without a goal, and its
+    reasons name the share of refitted models it had to hold in.
+    """
     levels = solution.levels
     if levels is None:
-        status, reason = _without_levels(settings, solution)
+        status, reason = _without_levels(settings, solution, refits)
         scores = dict.fromkeys(_SCORES, math.nan)
     else:
         scores = _scores(problem, settings, solution)
@@ -87,7 +110,7 @@ def decide(
         elif n_changes:
             status, reason = Status.CHANGED, ""
         else:
-            status, reason = Status.NO_CHANGE, _why_no_change(settings, outcome)
+            status, reason = Status.NO_CHANGE, _why_no_change(settings, outcome, refits)
         if solution.status == SolverStatus.TIME_LIMIT:
             status = Status.TIME_LIMIT
             reason = (
@@ -99,7 +122,7 @@ def decide(
         status=status,
         levels=levels,
         **scores,
-        solver_status=solution.status,
+        solver_status=SolverStatus(solution.status),
         gap=solution.gap,
         seconds=seconds,
         reason=reason,
@@ -107,7 +130,9 @@ def decide(
     )
 
 
-def _without_levels(settings: PrescribeSettings, solution: Found) -> tuple[Status, str]:
+def _without_levels(
+    settings: PrescribeSettings, solution: Found | RobustFound, refits: int
+) -> tuple[Status, str]:
     """The verdict and its reason when the solver found no profile at all."""
     if solution.status == SolverStatus.TIME_LIMIT:
         reason = f"time limit {settings.time_limit:g} s reached before any solution was found"
@@ -116,22 +141,34 @@ def _without_levels(settings: PrescribeSettings, solution: Found) -> tuple[Statu
         return Status.INFEASIBLE, (
             f"no allowed change (at most {settings.max_changes}, inside the safe ranges) "
             f"reaches p >= {settings.goal:g} {VERDICT_BY[settings.mode]}"
+            + _in_refits(settings, refits)
         )
     return Status.INFEASIBLE, "the program has no feasible point"
 
 
+def _in_refits(settings: PrescribeSettings, refits: int) -> str:
+    """`` and in 18 of its 20 refitted models`` under ``settings.robust``; else empty."""
+    if settings.robust is None or not refits:
+        return ""
+    need = least_count(settings.robust, refits)
+    return f" and in {settings.robust:.0%} ({need} of {refits}) of its refitted models"
+
+
 def _scores(
-    problem: PersonProblem, settings: PrescribeSettings, solution: Found
+    problem: PersonProblem, settings: PrescribeSettings, solution: Found | RobustFound
 ) -> dict[str, float]:
-    """The gains, cost, intensity and objective of the solution's levels."""
+    """The gains, cost, intensity and objective of the solution's levels; a robust
+    optimum without a goal is worth the robust statistic it maximised, not the main
+    model's gain."""
     pick = list(zip(problem.factors, solution.levels, strict=True))
     cost = float(sum(f.cost[i] for f, i in pick))
+    worth = solution.statistic if isinstance(solution, RobustFound) else solution.gain
     return {
         "gain_planned": solution.gain,
         "gain_surrogate": float(sum(f.surrogate_gain[i] for f, i in pick)),
         "cost": cost,
         "intensity": float(sum(f.intensity[i] for f, i in pick)),
-        "objective": solution.gain - settings.lam * cost if settings.goal is None else cost,
+        "objective": worth - settings.lam * cost if settings.goal is None else cost,
     }
 
 
@@ -163,7 +200,14 @@ def _too_small(
     return ""
 
 
-def _why_no_change(settings: PrescribeSettings, outcome: str) -> str:
+def _why_no_change(settings: PrescribeSettings, outcome: str, refits: int = 0) -> str:
     if settings.goal is not None:
         return f"already at p >= {settings.goal:g}"
+    if settings.robust is not None and refits:
+        need = least_count(settings.robust, refits + 1)
+        return (
+            f"no allowed change raises the predicted chance of {outcome} in at least "
+            f"{need} of the {refits + 1} models (the model and its refits) by more than "
+            "it costs"
+        )
     return f"no allowed change raises the predicted chance of {outcome} by more than it costs"

@@ -21,18 +21,19 @@ from sleeprx.learn.explain import Explanation, effect_curves
 from sleeprx.learn.model import TrainedModel
 from sleeprx.learn.splits import duplicate_groups
 from sleeprx.optimize.factor_tables import attach_ensembles
-from sleeprx.optimize.problem import PersonProblem, build_problem
-from sleeprx.prescribing.policy import Plan, decide, plan_person
+from sleeprx.optimize.problem import build_problem
+from sleeprx.optimize.robust import attach_bootstraps
+from sleeprx.prescribing.policy import Plan, Problem, decide, main_problem, plan_person
 from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.curves import EffectCurve
 from sleeprx.survey.read import Survey, check_known_ids, typed_id
-from sleeprx.utils.errors import SolverError, SurveyError
+from sleeprx.utils.errors import ConfigError, SolverError, SurveyError
 from sleeprx.utils.progress import track
 
-# Plan, decide and plan_person live in .policy; they stay importable from here.
-__all__ = ["Plan", "decide", "plan_person", "prepare_problems", "prescribe"]
+# Plan, Problem, decide and plan_person live in .policy; they stay importable from here.
+__all__ = ["Plan", "Problem", "decide", "plan_person", "prepare_problems", "prescribe"]
 
 
 def prepare_problems(
@@ -42,8 +43,10 @@ def prepare_problems(
     *,
     explanation: Explanation | None = None,
     curves: dict[str, EffectCurve] | None = None,
-) -> dict[object, PersonProblem]:
-    """Every person's problem, by id; exact mode attaches the trees' factor tables."""
+) -> dict[object, Problem]:
+    """Every person's problem, by id; exact mode attaches the trees' factor tables, and
+    with ``settings.robust`` those of every bootstrap booster too (a
+    :class:`~sleeprx.optimize.robust.RobustProblem` per person)."""
     if frame.empty:
         return {}
     description = model.description
@@ -70,6 +73,12 @@ def prepare_problems(
         if settings.goal is not None:  # a calibrated model moves the goal's threshold
             problem = replace(problem, goal_margin=model.goal_margin(settings.goal))
         problems[pid] = problem
+    if settings.robust is not None:  # exact mode: settings refuse robust without it
+        boosters = [model.booster, *(b.booster for b in model.bootstraps)]
+        robust = attach_bootstraps(
+            list(problems.values()), boosters, max_cells=settings.max_table_cells
+        )
+        return dict(zip(problems, robust, strict=True))
     if settings.mode == "exact":  # all at once: the trees are walked for many people
         compiled = attach_ensembles(
             list(problems.values()),
@@ -105,6 +114,11 @@ def prescribe(
         problems solved (people with identical answers share one).
     """
     settings = settings or PrescribeSettings()
+    if settings.robust is not None and not model.bootstraps:
+        raise ConfigError(
+            f"settings.robust {settings.robust:g}: the model has no bootstrap boosters; "
+            "train it with ModelSettings.bootstrap >= 1"
+        )
     model.check_survey(survey)
     model = model.with_description(survey.description)  # the survey's policy applies
     frame = survey.frame
@@ -132,7 +146,8 @@ def prescribe(
             plans[pid] = plan_person(problems[pid], settings, outcome=outcome)
         except SolverError as exc:
             errors[pid] = str(exc)
-    table = build_table(TableInput(model, frame, settings, wanted, problems, plans, errors))
+    mains = {pid: main_problem(p) for pid, p in problems.items()}
+    table = build_table(TableInput(model, frame, settings, wanted, mains, plans, errors))
     if settings.mode == "exact":  # the trees' program must say what the booster says
         check_margins(table)
     table.attrs["distinct_problems"] = len(set(same_as.values()))

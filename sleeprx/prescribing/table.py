@@ -1,6 +1,8 @@
 """The prescription table: one verified row per person, with its advice in words.
 
-The columns, their order and their meaning are :mod:`sleeprx.prescribing.columns`'.
+The columns, their order and their meaning are :mod:`sleeprx.prescribing.columns`'. A
+model with bootstrap boosters adds each prescription's confidence
+(:func:`~sleeprx.prescribing.confidence.confidence`) and says it in the advice.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import pandas as pd
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.prescribing import columns
-from sleeprx.prescribing.columns import after, before
+from sleeprx.prescribing.columns import CONFIDENCE, after, before
+from sleeprx.prescribing.confidence import confidence
 from sleeprx.prescribing.policy import Plan
 from sleeprx.prescribing.status import Status
-from sleeprx.prescribing.verify import rescore
+from sleeprx.prescribing.verify import apply_profiles, rescore
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.display import change_phrase, join_phrases, sentence
 from sleeprx.utils.odds import sigmoid
@@ -49,7 +52,8 @@ def build_table(data: TableInput) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The columns of :func:`sleeprx.prescribing.columns.names` for the description's
-        levers, in that order.
+        levers, in that order; with :data:`~sleeprx.prescribing.columns.CONFIDENCE`
+        last when the model has bootstrap boosters.
     """
     model, frame, plans = data.model, data.frame, data.plans
     names = model.description.modifiable_names
@@ -79,7 +83,45 @@ def build_table(data: TableInput) -> pd.DataFrame:
         now = [chosen[pid][n] for n in names] if pid in chosen else was
         rows.append(_row(data, pid, scores.get(pid), p_before[pid], was, now))
     table = _order_columns(pd.DataFrame(rows), names)
-    return table.assign(model_disagrees=lambda t: _disagrees(t, data.settings))
+    table = table.assign(model_disagrees=lambda t: _disagrees(t, data.settings))
+    if not model.bootstraps:  # no refits, no confidence: the table stays as it was
+        return table
+    return _with_confidence(table, data, frame, profiles)
+
+
+def _with_confidence(
+    table: pd.DataFrame, data: TableInput, frame: pd.DataFrame, profiles: pd.DataFrame
+) -> pd.DataFrame:
+    """The table with each profile's confidence under the model's bootstrap boosters,
+    and the advice of every change saying in how many refitted models it holds."""
+    goal = data.settings.goal
+    names = [c.name for c in CONFIDENCE]
+    if len(profiles):
+        before_rows = frame.loc[profiles.index]
+        scores = confidence(data.model, before_rows, apply_profiles(frame, profiles), goal=goal)
+    else:
+        scores = pd.DataFrame(columns=names, dtype=float)
+    scores = scores.reindex(pd.Index(table["person_id"])).reset_index(drop=True)
+    if goal is None:  # no change, no goal: nothing that could hold
+        scores.loc[table["status"].eq(Status.NO_CHANGE).to_numpy(), "validity"] = math.nan
+    refits = len(data.model.bootstraps)
+    said = table["status"].isin([Status.CHANGED, Status.TIME_LIMIT]) & table["n_changes"].gt(0)
+    notes = [
+        _holds_note(row, refits, goal) if say else ""
+        for say, row in zip(said, scores.itertuples(index=False), strict=True)
+    ]
+    table = table.assign(advice=table["advice"] + notes)
+    return pd.concat([table, scores[names]], axis=1)
+
+
+def _holds_note(score: tuple, refits: int, goal: float | None) -> str:
+    """`` Holds in 19 of 20 refitted models (...).`` for one changed person."""
+    held = round(score.validity * refits)
+    if goal is not None:
+        what = f"p >= {goal:g}; their p after {score.p_after_low:.2f} to {score.p_after_high:.2f}"
+    else:
+        what = f"a gain; theirs {score.gain_low:.2f} to {score.gain_high:.2f} log-odds"
+    return f" Holds in {held} of {refits} refitted models ({what}, 10th to 90th percentile)."
 
 
 def _row(
