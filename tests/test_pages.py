@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -221,6 +222,19 @@ def _page(**changes) -> PersonPage:
     return PersonPage(**(values | changes))
 
 
+def test_a_simpler_plan_as_good_by_the_model_is_pointed_out():
+    from sleeprx.analysis.pages import Change
+
+    two = [Change("a", "1", "2", "Do a.", 1.0, 0.5), Change("b", "1", "2", "Do b.", 1.0, 0.5)]
+    page = _page(status="changed", changes=two, p_after=0.8, cost=4.0)
+    alternatives = page.alternatives
+    assert page.simpler is None  # the one-change plan reaches 50%, not 80%
+    as_good = [replace(alternatives[0], p_after=0.798), *alternatives[1:]]
+    page = replace(page, alternatives=as_good)
+    assert page.simpler == as_good[0]
+    assert "reaches\n80% too, at a cost of 2 instead of 4" in render_page(page)
+
+
 def test_values_are_escaped():
     page = _page(person_id="<b>x</b>", advice="<script>alert(1)</script> & more")
     html = render_page(page) + render_index([page])
@@ -266,7 +280,9 @@ def test_pages_load_nothing_from_elsewhere_and_are_accessible(survey, small_mode
         tags = _tags(html)
         # no external resource of any kind: only the SVG namespace names a URL
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg\")", html)
-        assert not {t for t, _ in tags} & {"script", "link", "img", "iframe", "object"}
+        assert not {t for t, _ in tags} & {"script", "img", "iframe", "object"}
+        # the one link is the empty icon, which spares the browser asking a server for one
+        assert [a for t, a in tags if t == "link"] == [{"rel": "icon", "href": "data:,"}]
         assert "@import" not in html and "url(" not in html
         assert ("html", {"lang": "en"}) in tags
         assert any(t == "h1" for t, _ in tags) and any(t == "th" for t, _ in tags)

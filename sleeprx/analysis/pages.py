@@ -135,6 +135,22 @@ class PersonPage:
     def changed(self) -> bool:
         return self.status == Status.CHANGED and bool(self.changes)
 
+    @property
+    def simpler(self) -> Alternative | None:
+        """The first alternative with fewer changes than the plan whose chance, by the
+        real classifier, is as high (to the nearest half point), if any: the surrogate
+        may have counted on a change the model does not bear out."""
+        if not self.changed:
+            return None
+        return next(
+            (
+                a
+                for a in self.alternatives
+                if 0 < a.n_changes < len(self.changes) and a.p_after >= self.p_after - 0.005
+            ),
+            None,
+        )
+
 
 def person_pages(
     survey: Survey,
