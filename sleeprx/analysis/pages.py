@@ -34,6 +34,7 @@ from sleeprx.survey.display import (
     format_range,
     format_value,
     is_missing,
+    join_phrases,
     positive_label,
     sentence,
 )
@@ -189,7 +190,9 @@ def person_pages(
     pages = []
     for pid in wanted:
         row = rows.loc[pid]
-        alternatives = [_alternative(k, others[k].loc[pid]) for k in ALTERNATIVE_KS]
+        alternatives = [
+            _alternative(k, others[k].loc[pid], survey.description) for k in ALTERNATIVE_KS
+        ]
         page = _page(pid, row, settings, survey.description, alternatives)
         if pid in survey.frame.index:
             answers = survey.frame.loc[[pid]]
@@ -221,7 +224,7 @@ def _page(
         mode=settings.mode,
         max_changes=settings.max_changes,
         status=str(row["status"]),
-        advice=str(row.get("advice") or ""),
+        advice=plan_words(row, description),
         p_before=p_before,
         p_after=_number(row.get("p_after")) if changed else p_before,
         gain=_number(row.get("gain_logit")) if changed else 0.0,
@@ -246,7 +249,20 @@ def _with_person(
     )
 
 
-def _alternative(k: int, row: pd.Series) -> Alternative:
+def plan_words(row: pd.Series, description: SurveyDescription) -> str:
+    """A table row's plan in one sentence: its changes, or why there are none. The
+    notes on levers not advised on are left to the page's own table of them."""
+    if row["status"] == Status.CHANGED:
+        phrases = [
+            change_phrase(f, float(row[before(f.column)]), float(row[after(f.column)]))
+            for f in _moved(description, row)
+        ]
+        return sentence(join_phrases([p for p in phrases if p]))
+    # the table appends " No advice on <lever>: <why>." per held lever (prescribing.table)
+    return str(row.get("advice") or "").split(" No advice on ")[0]
+
+
+def _alternative(k: int, row: pd.Series, description: SurveyDescription) -> Alternative:
     changed = row["status"] == Status.CHANGED
     p_before = _number(row.get("p_before"))
     return Alternative(
@@ -256,7 +272,7 @@ def _alternative(k: int, row: pd.Series) -> Alternative:
         cost=_number(row.get("cost")) if changed else 0.0,
         gain=_number(row.get("gain_logit")) if changed else 0.0,
         p_after=_number(row.get("p_after")) if changed else p_before,
-        advice=str(row.get("advice") or ""),
+        advice=plan_words(row, description),
     )
 
 
