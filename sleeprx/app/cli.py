@@ -145,6 +145,9 @@ def train(
     bootstrap: Annotated[
         int, typer.Option(min=0, help="extra boosters refitted on bootstrap resamples")
     ] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="seed of the split, the CV and XGBoost; default 42")
+    ] = None,
 ) -> None:
     """Evaluate the classifiers, train XGBoost on all rows and save it (no pickle)."""
     from sleeprx.learn.model import ModelSettings, save_model
@@ -156,6 +159,7 @@ def train(
     values: dict = {"calibrate": calibrate, "monotone": monotone, "bootstrap": bootstrap}
     values |= {"tune_trials": trials} if trials is not None else {}
     values |= {"cv_repeats": cv_repeats} if cv_repeats is not None else {}
+    values |= {"seed": seed} if seed is not None else {}
     settings = ModelSettings(**values)
     with shipped_survey_named(survey):
         data = read_survey(survey, load_description(description))
@@ -450,6 +454,36 @@ def describe(
         return
     out_file.write_text(text, encoding="utf-8")
     out.print(f"wrote {out_file}; uncomment the levers to keep, then 'sleeprx train'")
+def report(
+    model_dir: ModelOpt,
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the pages and index.html")],
+    survey: SurveyOpt = None,
+    ids: Annotated[
+        str | None, typer.Option(help="comma-separated person ids; default: all")
+    ] = None,
+    mode: Annotated[str, typer.Option(help=_help("mode"))] = _default("mode"),
+    max_changes: Annotated[int, typer.Option(help=_help("max_changes"))] = _default("max_changes"),
+) -> None:
+    """One self-contained HTML page per person (plan, alternatives, reasons) and an index."""
+    from sleeprx.analysis.html import write_pages
+    from sleeprx.analysis.pages import person_pages
+    from sleeprx.learn.model import load_model
+    from sleeprx.settings import make_settings
+    from sleeprx.survey.read import read_survey
+    from sleeprx.utils.files import check_output_dir, staged_dir
+
+    check_output_dir(out_dir)
+    with shipped_survey_named(survey):
+        settings = make_settings(mode=mode, max_changes=max_changes)
+        person_ids = parse_ids(ids)
+        model = load_model(model_dir)
+        check_model_fits(model, survey)
+        data = read_survey(survey, model.description, errors="collect")
+        pages = person_pages(data, model, person_ids, settings=settings)
+    with staged_dir(out_dir) as staging:
+        written = write_pages(pages, staging)
+    out.print(f"wrote {len(written) - 1} pages and {out_dir / 'index.html'}", highlight=False)
+    out.print("Decision support, not medical advice.")
 
 
 @app.command("run")
@@ -459,7 +493,7 @@ def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) 
     from sleeprx.app.pipeline import run_pipeline as execute
 
     pipeline = load_pipeline(config)
-    result = execute(pipeline, progress=sys.stderr.isatty(), log=err.print)
+    result = execute(pipeline, progress=sys.stderr.isatty(), log=err.print, source=config)
     out.print(metrics_table(result.metrics, calibrated=pipeline.model.calibrate))
     shown = _display_path(result.out_dir)
     out.print(f"wrote {shown}/ (start with {shown}/summary.md)")

@@ -16,7 +16,14 @@ from sleeprx.utils.errors import ConfigError
 from sleeprx.utils.files import read_yaml
 from sleeprx.utils.validation import Strict, validate
 
-__all__ = ["ClusterConfig", "DataConfig", "FidelityConfig", "PipelineConfig", "load_pipeline"]
+__all__ = [
+    "ClusterConfig",
+    "DataConfig",
+    "FidelityConfig",
+    "PipelineConfig",
+    "ReportConfig",
+    "load_pipeline",
+]
 
 
 class DataConfig(Strict):
@@ -38,6 +45,14 @@ class ClusterConfig(Strict):
     chunk_size: int = Field(250, ge=1, description="people per task")
 
 
+class ReportConfig(Strict):
+    """The ``report`` step: one HTML page per person of ``people`` under ``report/``."""
+
+    people: tuple[int | str, ...] = Field(
+        (), description="ids to write a page for; empty = no pages"
+    )
+
+
 class PipelineConfig(Strict):
     """A whole run. Relative paths are relative to the YAML file's folder."""
 
@@ -55,6 +70,7 @@ class PipelineConfig(Strict):
     sensitivity: SensitivitySettings = SensitivitySettings()
     fidelity: FidelityConfig = FidelityConfig()
     cluster: ClusterConfig = ClusterConfig()
+    report: ReportConfig = ReportConfig()
     output: Path = Path("runs/run")
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,13 @@ import pandas as pd
 
 from sleeprx.analysis.fidelity import fidelity_report
 from sleeprx.analysis.fronts import person_fronts, population_curve
+from sleeprx.analysis.html import write_pages
+from sleeprx.analysis.pages import person_pages
 from sleeprx.analysis.plots import plot_all, shap_table
 from sleeprx.analysis.report import RunSummary, summary_markdown
 from sleeprx.analysis.sensitivity import sensitivity_points, summarise
 from sleeprx.app.config import PipelineConfig, load_pipeline
+from sleeprx.app.provenance import Provenance, copy_pipeline_file, write_summary
 from sleeprx.batch.sweeps import Sweep, sweeper
 from sleeprx.learn.evaluate import evaluate_models
 from sleeprx.learn.explain import Explanation, explain
@@ -62,10 +66,19 @@ class _Clock:
 
 
 def run_pipeline(
-    config: PipelineConfig, *, progress: bool = False, log: Callable[[str], None] = lambda s: None
+    config: PipelineConfig,
+    *,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda s: None,
+    source: str | Path | None = None,
 ) -> RunResult:
-    """Run every step of ``config`` and write the output folder whole."""
-    start = time.perf_counter()
+    """Run every step of ``config`` and write the output folder whole.
+
+    ``source`` is the pipeline file ``config`` was read from: it is copied into the
+    folder as ``pipeline.yaml`` (without it, the settings are written there as YAML),
+    and its sha256 is among the inputs of ``summary.json``.
+    """
+    start, started = time.perf_counter(), datetime.now(UTC)
     clock = _Clock(log)
     final = Path(config.output)
     survey = read_survey(config.data.survey, load_description(config.data.description))
@@ -99,6 +112,10 @@ def run_pipeline(
             _sensitivity(config, survey, sweep, staging)
         with clock("plots"):
             plot_all(staging, show_people=_shown(config, fronts), description=survey.description)
+        pages = 0
+        if config.report.people:
+            with clock("report"):
+                pages = _report(config, survey, model, table, staging)
         clock.timings["total"] = time.perf_counter() - start
         summary = RunSummary(
             name=config.name,
@@ -116,7 +133,31 @@ def run_pipeline(
             refits=len(model.bootstraps),
         )
         atomic_write_text(staging / "summary.md", summary_markdown(summary))
+        source = Path(source) if source is not None else None
+        provenance = Provenance(
+            config,
+            table,
+            invalid_rows=len(survey.problems),
+            violations=len(summary.violations),
+            timings=clock.timings,
+            started=started,
+            source=source,
+            extra={"pages": pages},
+        )
+        write_summary(provenance, staging, metrics=metrics)
+        copy_pipeline_file(config, source, staging)
     return RunResult(final, metrics, clock.timings)
+
+
+def _report(
+    config: PipelineConfig, survey: Survey, model: TrainedModel, table: pd.DataFrame, staging
+) -> int:
+    """The people's pages under ``report/``, from the run's own prescriptions."""
+    pages = person_pages(
+        survey, model, config.report.people, settings=config.prescribe, table=table
+    )
+    write_pages(pages, staging / "report")
+    return len(pages)
 
 
 def _train(config: PipelineConfig, survey: Survey, metrics: dict, staging: Path) -> TrainedModel:
@@ -232,17 +273,17 @@ def _shown(config: PipelineConfig, fronts: pd.DataFrame) -> list[int] | None:
 
 def _check_before_work(config: PipelineConfig, survey: Survey, final: Path) -> None:
     """Refuse, before any work, an output folder that would swallow the inputs, or
-    people to sweep who are not in the survey."""
+    people to sweep or to report on who are not in the survey."""
     inputs = [config.data.survey, config.data.description]
     resolved = final.resolve()
     for path in filter(None, inputs):
         if resolved == path.resolve() or resolved in path.resolve().parents:
             raise ConfigError(f"output: {final} holds the input {path}; choose another folder")
-    if config.pareto.people is not None:
+    for key, people in (("pareto", config.pareto.people), ("report", config.report.people)):
         try:
-            check_known_ids(config.pareto.people, survey.frame.index, "the survey")
+            check_known_ids(people or (), survey.frame.index, "the survey")
         except ConfigError as exc:
-            raise ConfigError(f"pareto.people: {exc}") from None
+            raise ConfigError(f"{key}.people: {exc}") from None
 
 
 def run_pareto(

@@ -1,0 +1,102 @@
+"""The geometry of a page's front: cost against probability, as plain numbers.
+
+:func:`front_chart` places the person's present state and the best plan with at most
+1, 2 and 3 changes on a small chart, in SVG user units; the page's template draws it.
+Nothing here writes SVG or HTML.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sleeprx.analysis.pages import PersonPage
+from sleeprx.survey.display import format_number
+
+__all__ = ["FrontChart", "Point", "front_chart"]
+
+WIDTH, HEIGHT = 480.0, 260.0
+#: The plot area's margins: left (for the probability ticks), right, top, bottom.
+LEFT, RIGHT, TOP, BOTTOM = 56.0, 20.0, 16.0, 44.0
+
+
+@dataclass(frozen=True)
+class Point:
+    """A plan on the chart: its place, its short label and its full description."""
+
+    x: float
+    y: float
+    label: str
+    title: str
+    anchor: str = "start"  # the label's text-anchor: "end" puts it left of the point
+
+
+@dataclass(frozen=True)
+class FrontChart:
+    """A chart in SVG user units; ``description`` is its text alternative."""
+
+    width: float
+    height: float
+    left: float
+    top: float
+    right: float  # x of the plot area's right edge
+    bottom: float  # y of the plot area's bottom edge
+    points: tuple[Point, ...]
+    path: str  # the polyline through the points, in order of cost
+    x_ticks: tuple[tuple[float, str], ...]
+    y_ticks: tuple[tuple[float, str], ...]
+    description: str
+
+
+def _percent(p: float) -> str:
+    return f"{100 * p:.0f}%"
+
+
+def front_chart(page: PersonPage) -> FrontChart | None:
+    """The present state and each alternative, or None when there is nothing to draw
+    (no probability before: the person's data were invalid)."""
+    if math.isnan(page.p_before):
+        return None
+    plans = [(0.0, page.p_before, "now", f"now: {_percent(page.p_before)} chance")]
+    for a in page.alternatives:
+        if math.isnan(a.p_after):
+            continue
+        title = (
+            f"at most {a.k} change(s): {a.n_changes} made, cost {format_number(a.cost)}, "
+            f"{_percent(a.p_after)} chance"
+        )
+        plans.append((a.cost, a.p_after, f"≤{a.k}", title))
+    top_cost = max(1.0, *(c for c, *_ in plans))
+    right, bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
+
+    def x(cost: float) -> float:
+        return round(LEFT + (right - LEFT) * cost / top_cost, 1)
+
+    def y(p: float) -> float:
+        return round(bottom - (bottom - TOP) * p, 1)
+
+    merged: dict[tuple[float, float], Point] = {}
+    for c, p, label, title in plans:  # plans at one place share one point and its label
+        key = (x(c), y(p))
+        if key in merged:
+            old = merged[key]
+            label, title = f"{old.label}, {label}", f"{old.title}; {title}"
+        merged[key] = Point(*key, label, title, "end" if key[0] > right - 80 else "start")
+    points = tuple(merged.values())
+    ordered = sorted(points, key=lambda pt: (pt.x, -pt.y))
+    path = " ".join(f"{pt.x},{pt.y}" for pt in ordered)
+    x_ticks = tuple((x(v), format_number(v)) for v in _ticks(top_cost))
+    y_ticks = tuple((y(p), _percent(p)) for p in (0.0, 0.25, 0.5, 0.75, 1.0))
+    words = "; ".join(title for *_, title in plans)
+    description = f"Chance of {page.outcome} against the cost of the change: {words}."
+    return FrontChart(
+        WIDTH, HEIGHT, LEFT, TOP, right, bottom, points, path, x_ticks, y_ticks, description
+    )
+
+
+def _ticks(top: float) -> list[float]:
+    """About five round ticks from 0 to ``top``."""
+    raw = top / 4
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    return [i * step for i in range(int(top / step + 1e-9) + 1)]
