@@ -454,6 +454,8 @@ def describe(
         return
     out_file.write_text(text, encoding="utf-8")
     out.print(f"wrote {out_file}; uncomment the levers to keep, then 'sleeprx train'")
+
+
 def report(
     model_dir: ModelOpt,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the pages and index.html")],
