@@ -71,6 +71,11 @@ __all__ = [
 #: block is four times larger. Most people's answer is among the first few.
 FIRST_BLOCK = 32
 
+#: The least gain (log-odds) that counts as a model gaining at all. The tables sum leaf
+#: values in float64, the booster predicts in float32: a gain of 1e-8 in the tables is
+#: invisible to the booster's own ``predict``, and worth nothing to a person.
+REAL_GAIN = 1e-6
+
 
 @dataclass(frozen=True)
 class RobustProblem:
@@ -219,11 +224,11 @@ def _penalised(
         statistic = gains.mean(axis=1)
     else:  # the need-th largest gain: at least ``need`` models gain this much
         statistic = -np.partition(-gains, need - 1, axis=1)[:, need - 1]
-    positive = (gains > 0).sum(axis=1)
+    positive = (gains > REAL_GAIN).sum(axis=1)
     ok = (positive >= need) | ~(choices > 0).any(axis=1)
     objective = np.where(ok, statistic - settings.lam * cost, -np.inf)
     best = int(np.argmax(objective))
-    support = int((gains[best, 1:] > 0).sum())
+    support = int((gains[best, 1:] > REAL_GAIN).sum())
     return RobustFound(
         "enumerated",
         tuple(int(v) for v in choices[best]),

@@ -17,6 +17,7 @@ import pandas as pd
 
 from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
+from sleeprx.optimize.robust import REAL_GAIN
 from sleeprx.prescribing.columns import CONFIDENCE
 from sleeprx.utils.errors import ConfigError
 from sleeprx.utils.odds import logit
@@ -58,7 +59,7 @@ def confidence_from_margins(
             f"{before.shape} and {after.shape}"
         )
     gain = after - before
-    holds = gain > 0 if goal is None else after >= logit(goal)
+    holds = gain > REAL_GAIN if goal is None else after >= logit(goal)
     p_after = 1.0 / (1.0 + np.exp(-after))
     return pd.DataFrame(
         {
