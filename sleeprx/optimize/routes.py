@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from sleeprx.optimize.costbound import COST_BOUND
 from sleeprx.optimize.enumeration import ENUMERATION, table_gain
 from sleeprx.optimize.mip import MIP
 from sleeprx.optimize.problem import PersonProblem
@@ -77,7 +78,7 @@ class Route(Protocol):
 
 
 #: The routes in the order they are tried; the last one takes every program.
-ROUTES: list[Route] = [FRONTIER, ENUMERATION, MIP]
+ROUTES: list[Route] = [FRONTIER, ENUMERATION, COST_BOUND, MIP]
 
 
 def register_route(route: Route, *, before: str | None = None) -> None:
