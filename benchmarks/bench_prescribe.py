@@ -22,6 +22,8 @@ before, untimed):
 * sleeprx exact / surrogate: ``prepare_problems`` on that one person (encode, booster
   margin, ``build_problem``; in exact mode this compiles the trees) plus
   ``plan_person`` (``build_program`` and the HiGHS solve, or enumeration).
+* sleeprx exact, batched: ``prepare_problems`` once for all the people (as the batch
+  engine prepares a chunk), each person's equal share of it, plus ``plan_person``.
 * brute force: ``prepare_problems`` (surrogate settings, so no trees) plus
   ``brute_force`` scoring every allowed profile with the booster (``booster_gain``);
   people with more than ``prescribe_methods.MAX_PROFILES`` profiles are skipped.
@@ -49,7 +51,7 @@ from common import SURVEYS, command_head, load_average, machine_line, markdown, 
 from peer_dice import dice_method, snap_to_grid
 from prescribe_breakdown import breakdown
 from prescribe_check import REASONS, check, same_optimum, summarise
-from prescribe_methods import Answer, brute_force_method, sleeprx_method
+from prescribe_methods import Answer, batched_method, brute_force_method, sleeprx_method
 
 import sleeprx
 from sleeprx.optimize import tree_scorer
@@ -69,6 +71,7 @@ HEADER = [
     "no answer",
 ]
 EXACT, SURROGATE, BRUTE = "sleeprx exact", "sleeprx surrogate", "brute force (booster)"
+BATCHED = "sleeprx exact, batched"
 DICE, SNAPPED, OCEAN = "DiCE random", "DiCE random, snapped to grid", "OCEAN CP (CP-SAT, 1 worker)"
 
 
@@ -150,6 +153,7 @@ def methods_of(case: Case) -> dict:
     )
     out = {
         EXACT: sleeprx_method(model, frame, case.exact, explanation),
+        BATCHED: batched_method(model, frame, case.ids, case.exact, explanation),
         SURROGATE: sleeprx_method(model, frame, case.surrogate, explanation),
         BRUTE: brute_force_method(model, frame, case.surrogate, explanation),
         DICE: dice,
@@ -202,16 +206,22 @@ def title(case: Case) -> str:
 
 def speed_lines(case: Case, answers: dict) -> list[str]:
     med = {k: np.median([a.seconds for a in v.values()]) for k, v in answers.items()}
-    others = [k for k in (EXACT, SURROGATE, BRUTE, OCEAN) if k in med]
+    others = [k for k in (EXACT, BATCHED, SURROGATE, BRUTE, OCEAN) if k in med]
     lines = [
         "Speed, DiCE random's median per person over each method's: "
         + "; ".join(f"{k} {med[DICE] / med[k]:.1f}x" for k in others)
         + "."
     ]
-    for mode in (EXACT, SURROGATE):
+    for mode in (EXACT, BATCHED, SURROGATE):
         prep = np.median([a.parts[0] for a in answers[mode].values()]) * 1e3
         plan = np.median([a.parts[1] for a in answers[mode].values()]) * 1e3
         lines.append(f"  {mode}: median prepare_problems {prep:.2f} ms + plan_person {plan:.2f} ms")
+    if OCEAN in med:
+        lines.append(
+            "OCEAN CP's median per person over sleeprx's: "
+            + "; ".join(f"{k} {med[OCEAN] / med[k]:.1f}x" for k in (EXACT, BATCHED))
+            + "."
+        )
     lines.append(
         "  set-up, once, untimed above: "
         + "; ".join(f"{k} {v * 1e3:.0f} ms" for k, v in case.setup.items())
@@ -232,11 +242,13 @@ def optimum_lines(case: Case, answers: dict, checked: dict) -> list[str]:
     if OCEAN in checked:
         same = same_optimum(checked[EXACT], checked[OCEAN], ids)
         lines.append(f"Exact mode vs OCEAN CP: same optimal cost for {len(same)}/{n} people.")
+        same = same_optimum(checked[BATCHED], checked[OCEAN], ids)
+        lines.append(f"Exact, batched vs OCEAN CP: same optimal cost for {len(same)}/{n} people.")
         same = same_optimum(checked[OCEAN], checked[BRUTE], rest)
         lines.append(f"OCEAN CP vs brute force: same optimal cost for {len(same)}/{len(rest)}.")
     mismatch = [
         (name, pid)
-        for name in (EXACT, SURROGATE, BRUTE, OCEAN)
+        for name in (EXACT, BATCHED, SURROGATE, BRUTE, OCEAN)
         for pid, a in answers.get(name, {}).items()
         if a.values is not None and abs(a.cost_reported - checked[name][pid].cost) > 1e-6
     ]

@@ -60,6 +60,36 @@ def sleeprx_method(model, frame, settings, explanation) -> Callable[[int], Answe
     return run
 
 
+def batched_method(model, frame, ids, settings, explanation) -> Callable[[int], Answer]:
+    """sleeprx in ``settings.mode`` as the batch engine runs it: ``prepare_problems`` once
+    for every person of ``ids`` (on the first call, the untimed warm-up), each person's
+    time its equal share of that plus its own ``plan_person``."""
+    shared: dict = {}
+
+    def run(pid: int) -> Answer:
+        if not shared:
+            start = time.perf_counter()
+            shared["problems"] = prepare_problems(
+                model, frame.loc[list(ids)], settings, explanation=explanation
+            )
+            shared["share"] = (time.perf_counter() - start) / len(ids)
+        problem = shared["problems"][pid]
+        start = time.perf_counter()
+        plan = plan_person(problem, settings)
+        plan_seconds = time.perf_counter() - start
+        values = None if plan.levels is None else problem.values(plan.levels)
+        return Answer(
+            values,
+            shared["share"] + plan_seconds,
+            plan.solver_status in ("optimal", "enumerated", "infeasible"),
+            "" if values is not None else plan.reason,
+            (shared["share"], plan_seconds),
+            plan.cost,
+        )
+
+    return run
+
+
 def brute_force_method(model, frame, settings, explanation) -> Callable[[int], Answer]:
     """Enumerate every allowed profile and score it with the booster itself."""
 
