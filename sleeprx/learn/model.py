@@ -594,6 +594,11 @@ def load_model(model_dir: str | Path) -> TrainedModel:
     except Exception as exc:  # xgboost raises its own XGBoostError, with a C++ trace
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArtifactError(f"{paths['model']}: cannot be read by XGBoost ({first})") from None
+    # One thread, as train() fits: a loaded booster would otherwise predict with every
+    # core, and on the few rows of one person starting threads costs far more than the
+    # trees (tens of ms on a busy machine against a fraction of one).
+    classifier.set_params(n_jobs=1)
+    classifier.get_booster().set_param({"nthread": 1})
     encoder = SurveyEncoder(description).fit(None)
     pipeline = Pipeline([("encode", encoder), ("classify", classifier)])
     metrics = _read_json(paths["metrics"]) if paths["metrics"].is_file() else {}

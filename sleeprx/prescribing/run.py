@@ -27,7 +27,7 @@ from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.curves import EffectCurve
-from sleeprx.survey.read import Survey, check_known_ids, typed_id
+from sleeprx.survey.read import Survey, check_known_ids, read_survey, typed_id
 from sleeprx.utils.errors import SolverError, SurveyError
 from sleeprx.utils.progress import track
 
@@ -82,7 +82,7 @@ def prepare_problems(
 
 
 def prescribe(
-    survey: Survey,
+    people: Survey | pd.DataFrame,
     model: TrainedModel,
     *,
     settings: PrescribeSettings | None = None,
@@ -91,6 +91,12 @@ def prescribe(
     progress: bool = False,
 ) -> pd.DataFrame:
     """One verified prescription per person, as a DataFrame.
+
+    ``people`` is a read survey, or a DataFrame in the survey file's own columns (as
+    ``pd.read_csv`` of the file gives them), read with the model's description by
+    :func:`~sleeprx.survey.read.read_survey`: a person with an invalid cell gets an
+    ``error`` row naming the row, column and value; a row without a valid id is
+    refused (no row can carry its error).
 
     The effect curves are the model's own (estimated on its training survey) unless
     ``explanation`` is given. In exact mode every planned margin is checked against the
@@ -105,6 +111,7 @@ def prescribe(
         problems solved (people with identical answers share one).
     """
     settings = settings or PrescribeSettings()
+    survey = _as_survey(people, model)
     model.check_survey(survey)
     model = model.with_description(survey.description)  # the survey's policy applies
     frame = survey.frame
@@ -137,6 +144,17 @@ def prescribe(
         check_margins(table)
     table.attrs["distinct_problems"] = len(set(same_as.values()))
     return table
+
+
+def _as_survey(people: Survey | pd.DataFrame, model: TrainedModel) -> Survey:
+    """``people`` as a survey read with the model's description."""
+    if isinstance(people, Survey):
+        return people
+    survey = read_survey(people, model.description, errors="collect")
+    for problem in survey.problems:
+        if survey.id_of(problem.person_id) is None:
+            raise SurveyError(problem.message)
+    return survey
 
 
 def _wanted(survey: Survey, ids: Iterable[int | str] | None) -> tuple[list, dict[object, str]]:
