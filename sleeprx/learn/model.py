@@ -387,7 +387,11 @@ class TrainedModel:
         calibrated when the model has a calibration map."""
         self.check_frame(frame)
         if self.calibration is None:
-            p = self.pipeline.predict_proba(frame)[:, 1]
+            # the booster on the encoder's array: what pipeline.predict_proba gives, to
+            # the bit, without its DataFrame and feature-name checks (most of the time
+            # of a call on one person's rows)
+            X = self.pipeline.named_steps["encode"].transform_array(frame)
+            p = self.booster.inplace_predict(X, validate_features=False)
         else:
             p = self.calibration.probability(pipeline_margin(self.pipeline, frame))
         return pd.Series(p, index=frame.index, name="p_good")

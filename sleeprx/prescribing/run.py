@@ -172,8 +172,10 @@ def _wanted(survey: Survey, ids: Iterable[int | str] | None) -> tuple[list, dict
 
 def _first_alike(answers: pd.DataFrame) -> dict[object, object]:
     """Each person's id -> the id of the first person with exactly the same answers."""
+    if len(answers) <= 1:  # nobody to share with; grouping costs more than a solve
+        return {pid: pid for pid in answers.index}
     first: dict[int, object] = {}
-    groups = duplicate_groups(answers) if len(answers) else []
+    groups = duplicate_groups(answers)
     return {
         pid: first.setdefault(int(g), pid) for pid, g in zip(answers.index, groups, strict=True)
     }
