@@ -34,12 +34,14 @@ def _free_port() -> int:
 
 
 def start_server(model: str, workers: int, token_file: Path) -> tuple[subprocess.Popen, str]:
-    """The server and its base URL, once ``/health`` answers."""
+    """The server and its base URL, once ``/health`` answers. Its log goes to a file
+    beside the token: a pipe nobody reads would fill and stall the server."""
     port = _free_port()
     command = [sys.executable, "-m", "sleeprx", "serve", "--model", model, "--port", str(port)]
     command += ["--workers", str(workers), "--token-file", str(token_file)]
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_file = (token_file.parent / "server.log").open("wb")
+    proc = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
@@ -49,7 +51,8 @@ def start_server(model: str, workers: int, token_file: Path) -> tuple[subprocess
         except httpx.TransportError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit(f"the server did not start: {proc.stderr.read().decode()[-2000:]}")
+    log_text = (token_file.parent / "server.log").read_text(errors="replace")
+    raise SystemExit(f"the server did not start: {log_text[-2000:]}")
 
 
 def load_run(url: str, token: str, people: list[dict], requests: int, clients: int) -> dict:

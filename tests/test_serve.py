@@ -23,10 +23,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(args: list[str]) -> subprocess.Popen:
+def _start(args: list[str], out=subprocess.PIPE) -> subprocess.Popen:
+    """The server; ``out`` takes its log (a long-lived server's log goes to a file: a
+    pipe nobody reads fills and stalls it)."""
     return subprocess.Popen(
         [sys.executable, "-m", "sleeprx", "serve", *args],
-        stdout=subprocess.PIPE,
+        stdout=out,
         stderr=subprocess.STDOUT,
         env=os.environ | {"OMP_NUM_THREADS": "1"},
     )
@@ -34,11 +36,13 @@ def _start(args: list[str]) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def server(small_model_dir, tmp_path_factory):
-    token_file = tmp_path_factory.mktemp("token") / "token"
+    folder = tmp_path_factory.mktemp("serve")
+    token_file, log_file = folder / "token", folder / "server.log"
     token_file.write_text(TOKEN + "\n")
     port = _free_port()
     args = ["--model", str(small_model_dir), "--port", str(port), "--token-file", str(token_file)]
-    proc = _start([*args, "--max-body-bytes", "20000", "--max-people", "5"])
+    log = log_file.open("wb")
+    proc = _start([*args, "--max-body-bytes", "20000", "--max-people", "5"], out=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120  # a busy machine loads the model slowly
     while True:
@@ -49,13 +53,15 @@ def server(small_model_dir, tmp_path_factory):
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"the server did not start: {proc.stdout.read().decode()}")
+            pytest.fail(f"the server did not start: {log_file.read_text()}")
         time.sleep(0.2)
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
     yield client
     client.close()
     proc.terminate()
     proc.wait(timeout=30)
+    log.close()
+    assert "Stress Level" not in log_file.read_text()  # counts and timings, no answers
 
 
 @pytest.fixture(scope="module")
