@@ -488,6 +488,36 @@ def report(
     out.print("Decision support, not medical advice.")
 
 
+def serve(
+    model_dir: ModelOpt,
+    host: Annotated[str, typer.Option(help="interface to bind; beyond loopback needs a token")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="processes, each with the model")] = 1,
+    token_file: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="file holding the bearer token")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="allow binding beyond loopback without a token")
+    ] = False,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="largest request body")] = 1 << 20,
+    max_people: Annotated[int, typer.Option(min=1, help="most people in one request")] = 1000,
+) -> None:
+    """Serve prescriptions over HTTP (POST /prescribe, GET /description, GET /health)."""
+    from sleeprx.app.serve import ServeConfig, check_binding, read_token, run
+
+    if token_file is not None:
+        with flag("--token-file"):
+            read_token(token_file)  # refused before the model loads
+    config = ServeConfig(
+        str(model_dir), str(token_file) if token_file else None, max_body_bytes, max_people
+    )
+    with flag("--host"):
+        check_binding(host, token=token_file is not None, insecure=insecure)
+    run(config, host=host, port=port, workers=workers)
+
+
 @app.command("run")
 def run_pipeline(config: Annotated[Path, typer.Argument(help="pipeline YAML")]) -> None:
     """Run a whole pipeline: train, explain, prescribe, sweep, plot, summarise."""

@@ -387,7 +387,11 @@ class TrainedModel:
         calibrated when the model has a calibration map."""
         self.check_frame(frame)
         if self.calibration is None:
-            p = self.pipeline.predict_proba(frame)[:, 1]
+            # the booster on the encoder's array: what pipeline.predict_proba gives, to
+            # the bit, without its DataFrame and feature-name checks (most of the time
+            # of a call on one person's rows)
+            X = self.pipeline.named_steps["encode"].transform_array(frame)
+            p = self.booster.inplace_predict(X, validate_features=False)
         else:
             p = self.calibration.probability(pipeline_margin(self.pipeline, frame))
         return pd.Series(p, index=frame.index, name="p_good")
@@ -594,6 +598,11 @@ def load_model(model_dir: str | Path) -> TrainedModel:
     except Exception as exc:  # xgboost raises its own XGBoostError, with a C++ trace
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArtifactError(f"{paths['model']}: cannot be read by XGBoost ({first})") from None
+    # One thread, as train() fits: a loaded booster would otherwise predict with every
+    # core, and on the few rows of one person starting threads costs far more than the
+    # trees (tens of ms on a busy machine against a fraction of one).
+    classifier.set_params(n_jobs=1)
+    classifier.get_booster().set_param({"nthread": 1})
     encoder = SurveyEncoder(description).fit(None)
     pipeline = Pipeline([("encode", encoder), ("classify", classifier)])
     metrics = _read_json(paths["metrics"]) if paths["metrics"].is_file() else {}

@@ -28,7 +28,7 @@ from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.curves import EffectCurve
-from sleeprx.survey.read import Survey, check_known_ids, typed_id
+from sleeprx.survey.read import Survey, check_known_ids, read_survey, typed_id
 from sleeprx.utils.errors import ConfigError, SolverError, SurveyError
 from sleeprx.utils.progress import track
 
@@ -91,7 +91,7 @@ def prepare_problems(
 
 
 def prescribe(
-    survey: Survey,
+    people: Survey | pd.DataFrame,
     model: TrainedModel,
     *,
     settings: PrescribeSettings | None = None,
@@ -100,6 +100,12 @@ def prescribe(
     progress: bool = False,
 ) -> pd.DataFrame:
     """One verified prescription per person, as a DataFrame.
+
+    ``people`` is a read survey, or a DataFrame in the survey file's own columns (as
+    ``pd.read_csv`` of the file gives them), read with the model's description by
+    :func:`~sleeprx.survey.read.read_survey`: a person with an invalid cell gets an
+    ``error`` row naming the row, column and value; a row without a valid id is
+    refused (no row can carry its error).
 
     The effect curves are the model's own (estimated on its training survey) unless
     ``explanation`` is given. In exact mode every planned margin is checked against the
@@ -119,6 +125,7 @@ def prescribe(
             f"settings.robust {settings.robust:g}: the model has no bootstrap boosters; "
             "train it with ModelSettings.bootstrap >= 1"
         )
+    survey = _as_survey(people, model)
     model.check_survey(survey)
     model = model.with_description(survey.description)  # the survey's policy applies
     frame = survey.frame
@@ -154,6 +161,17 @@ def prescribe(
     return table
 
 
+def _as_survey(people: Survey | pd.DataFrame, model: TrainedModel) -> Survey:
+    """``people`` as a survey read with the model's description."""
+    if isinstance(people, Survey):
+        return people
+    survey = read_survey(people, model.description, errors="collect")
+    for problem in survey.problems:
+        if survey.id_of(problem.person_id) is None:
+            raise SurveyError(problem.message)
+    return survey
+
+
 def _wanted(survey: Survey, ids: Iterable[int | str] | None) -> tuple[list, dict[object, str]]:
     """The table's people in order, and the message of each whose row is invalid."""
     invalid = {
@@ -169,8 +187,10 @@ def _wanted(survey: Survey, ids: Iterable[int | str] | None) -> tuple[list, dict
 
 def _first_alike(answers: pd.DataFrame) -> dict[object, object]:
     """Each person's id -> the id of the first person with exactly the same answers."""
+    if len(answers) <= 1:  # nobody to share with; grouping costs more than a solve
+        return {pid: pid for pid in answers.index}
     first: dict[int, object] = {}
-    groups = duplicate_groups(answers) if len(answers) else []
+    groups = duplicate_groups(answers)
     return {
         pid: first.setdefault(int(g), pid) for pid, g in zip(answers.index, groups, strict=True)
     }

@@ -1,10 +1,15 @@
-"""Load a survey file and validate it against its description; nothing else.
+"""Load a survey file (or a DataFrame of its rows) and validate it against its
+description; nothing else.
 
 Problems that make the whole file unusable (not a CSV, empty, a missing column, a
 duplicate id) always raise :class:`SurveyError`. Problems in single cells (an unknown
 category, a non-numeric or out-of-range value, a missing value where none is allowed)
 raise too by default; with ``errors="collect"`` the row is set aside with its message,
 so that a batch run can report it and go on for everybody else.
+
+A DataFrame in the file's own columns (as ``pd.read_csv`` of the file gives them, or
+as an app collects one person's answers) is validated exactly as the file would be:
+each cell is read as its text, and messages name the row (counted from 1) and column.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -122,22 +127,27 @@ def parse_id(description: SurveyDescription, text: str) -> int | str | None:
 
 
 def read_survey(
-    path: str | Path | None = None,
+    path: str | Path | pd.DataFrame | None = None,
     description: SurveyDescription | None = None,
     *,
     errors: Literal["raise", "collect"] = "raise",
     rows: RowRange | None = None,
 ) -> Survey:
-    """Read and validate a survey file.
+    """Read and validate a survey file, or a DataFrame of its rows.
 
     Parameters
     ----------
     path : survey CSV, or a ``.xpt``, ``.sav``, ``.dta`` or ``.parquet`` file
-        (:mod:`sleeprx.survey.files`); ``None`` reads the shipped survey.
+        (:mod:`sleeprx.survey.files`); ``None`` reads the shipped survey. A DataFrame
+        holds rows in the file's own columns (headers as the file writes them); a cell
+        pandas reads as missing is a blank cell, except in a categorical column with a
+        category that ``pd.read_csv`` reads as missing by default (the shipped survey's
+        ``"None"``), where it is that category. Messages name it ``people``.
     description : how to read it; ``None`` uses the shipped description.
     errors : ``"raise"`` stops at the first invalid cell; ``"collect"`` sets invalid
         rows aside in :attr:`Survey.problems` and keeps the valid ones.
-    rows : read only these rows (and the header); messages keep the file's row numbers.
+    rows : read only these rows (and the header) of a file; messages keep the file's
+        row numbers.
 
     Returns
     -------
@@ -146,20 +156,27 @@ def read_survey(
         part) and ``resistance__<lever>`` for each per-person resistance read, indexed
         by id and sorted; ``problems`` holds the rows set aside, in file order.
     """
-    path = Path(path) if path is not None else shipped_survey_path()
     description = description if description is not None else load_description()
-    raw = _read_raw(path, rows)
-    name = path.name
+    if isinstance(path, pd.DataFrame):
+        if rows is not None:
+            raise ConfigError("rows: applies to a survey file, not to a DataFrame")
+        name = source = FRAME_NAME
+        raw = _frame_as_text(path, description)
+        at: Callable[[int], str] = _at_frame_row
+    else:
+        path = Path(path) if path is not None else shipped_survey_path()
+        raw = _read_raw(path, rows)
+        name, source, at = path.name, str(path), _at
     first = rows.first if rows is not None else 0  # data rows before the ones read
     _check_columns(raw, description, name)
-    columns, problems = _canonical(raw, description, name, first)
+    columns, problems = _canonical(raw, description, name, first, at)
     frame = pd.DataFrame(columns)
     check_unique_ids(frame[description.id_column], name, description, first)
     problems.sort(key=lambda p: p.row)
     if problems and errors == "raise":
         raise SurveyError(problems[0].message)
     frame = _valid_rows_by_id(frame, problems, description, first)
-    return Survey(frame=frame, description=description, source=str(path), problems=problems)
+    return Survey(frame=frame, description=description, source=source, problems=problems)
 
 
 def _check_columns(raw: pd.DataFrame, description: SurveyDescription, name: str) -> None:
@@ -189,7 +206,11 @@ def _check_columns(raw: pd.DataFrame, description: SurveyDescription, name: str)
 
 
 def _canonical(
-    raw: pd.DataFrame, description: SurveyDescription, name: str, first: int
+    raw: pd.DataFrame,
+    description: SurveyDescription,
+    name: str,
+    first: int,
+    at: Callable[[int], str],
 ) -> tuple[dict[str, pd.Series], list[RowProblem]]:
     """The canonical columns (and per-person resistances), and every invalid cell."""
     ids = raw[_source_of(description, description.id_column)]
@@ -200,7 +221,7 @@ def _canonical(
                 first + pos + 1,
                 ids.iloc[pos],
                 source,
-                f"{name} {_at(first + pos)}, column '{source}': {message}",
+                f"{name} {at(first + pos)}, column '{source}': {message}",
             )
             for pos, message in bad
         ]
@@ -235,6 +256,72 @@ def _valid_rows_by_id(
 
 def _at(pos: int) -> str:
     return f"row {pos + 1} (line {pos + 2})"
+
+
+def _at_frame_row(pos: int) -> str:
+    return f"row {pos + 1}"
+
+
+#: What a DataFrame of people is called in messages.
+FRAME_NAME = "people"
+
+#: The strings ``pd.read_csv`` reads as missing by default (its ``na_values``).
+READ_CSV_NA = frozenset(
+    [
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
+)
+
+
+def _frame_as_text(frame: pd.DataFrame, description: SurveyDescription) -> pd.DataFrame:
+    """A DataFrame of people as the text a survey file would hold: what
+    :func:`_read_csv` gives, so that both are validated by the same code."""
+    if frame.empty:
+        raise SurveyError(f"{FRAME_NAME}: no rows")
+    header = [str(c).strip() for c in frame.columns]
+    if len(set(header)) != len(header):
+        twice = sorted({h for h in header if header.count(h) > 1})
+        raise SurveyError(f"{FRAME_NAME}: column(s) {twice} appear more than once")
+    blank_as = {c.source: _na_category(c) for c in description.columns}
+    text = {}
+    for j, column in enumerate(header):
+        fill = blank_as.get(column) or ""
+        text[column] = [_cell_text(v, fill) for v in frame.iloc[:, j].tolist()]
+    return pd.DataFrame(text, dtype=str)
+
+
+def _na_category(column: Column) -> str | None:
+    """The category that ``pd.read_csv`` would have read as missing, if one."""
+    if column.type != "categorical" or column.allow_missing:
+        return None
+    spelt = [c for c in (*column.categories, *column.aliases) if c in READ_CSV_NA]
+    return spelt[0] if len(spelt) == 1 else None
+
+
+def _cell_text(value: object, blank_as: str) -> str:
+    """A cell as the text of a survey file: missing as blank (or ``blank_as``)."""
+    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
+        return blank_as
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 7.0 in a column pandas made float is the file's 7
+    return str(value).strip()
 
 
 def _source_of(description: SurveyDescription, name: str) -> str:

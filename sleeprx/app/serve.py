@@ -1,0 +1,309 @@
+"""One person's prescription over HTTP: a small FastAPI service over :func:`prescribe`.
+
+``POST /prescribe`` takes people in the survey file's own columns and answers with one
+row per person, as ``sleeprx prescribe --format json`` writes it; ``GET /description``
+gives the levers an app may show; ``GET /health`` says the service is up. The model is
+loaded once per worker process, when the app is built.
+
+Private by default: the command line binds the loopback interface and refuses another
+one without a bearer token (``--insecure`` aside); a token is compared in constant
+time. Bodies and people per request are capped, and nothing in a request names a file.
+Logs give counts and timings, never a person's answers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from sleeprx.learn.model import TrainedModel, load_model
+from sleeprx.prescribing.run import prescribe
+from sleeprx.prescribing.status import Status
+from sleeprx.settings import PrescribeSettings, make_settings
+from sleeprx.survey.description import SurveyDescription
+from sleeprx.utils.errors import ConfigError, SleeprxError
+
+__all__ = ["REQUEST_SETTINGS", "ServeConfig", "app_from_environment", "create_app", "read_token"]
+
+log = logging.getLogger("sleeprx.serve")
+
+#: The settings a request may choose. Solver limits, HiGHS options (some name files),
+#: routes and the robust check stay the service's: a request cannot make a worker
+#: write a file or run without a time limit.
+REQUEST_SETTINGS = (
+    "mode",
+    "max_changes",
+    "lam",
+    "min_gain",
+    "min_gain_prob",
+    "resistance_scale",
+    "budget",
+    "goal",
+    "disagree_ratio",
+)
+
+#: The environment variable that hands a :class:`ServeConfig` to worker processes.
+CONFIG_ENV = "SLEEPRX_SERVE_CONFIG"
+
+Cell = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What a worker needs to build the app: the model folder, the token file (None:
+    no token) and the limits of one request."""
+
+    model_dir: str
+    token_file: str | None = None
+    max_body_bytes: int = 1 << 20
+    max_people: int = 1000
+
+
+def _request_settings_model() -> type[BaseModel]:
+    """A model of :data:`REQUEST_SETTINGS` with :class:`PrescribeSettings`' own
+    fields (types, bounds, defaults, descriptions), so the OpenAPI schema shows them."""
+    fields = PrescribeSettings.model_fields
+    model = create_model(
+        "RequestSettings",
+        __config__=ConfigDict(extra="forbid"),
+        **{name: (fields[name].annotation, fields[name]) for name in REQUEST_SETTINGS},
+    )
+    model.__doc__ = "Prescription settings a request may choose; the rest are the service's."
+    return model
+
+
+RequestSettings = _request_settings_model()
+
+
+class PrescribeRequest(BaseModel):
+    """People in the survey file's own columns (headers as the file writes them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    people: list[dict[str, Cell]] = Field(
+        min_length=1,
+        description="one object per person: survey column header -> answer",
+        examples=[[{"Person ID": 1, "Gender": "Male", "Age": 27, "...": "..."}]],
+    )
+    settings: RequestSettings | None = None  # type: ignore[valid-type]
+
+
+class PrescribeResponse(BaseModel):
+    """One row per person, in the request's order of ids, as ``--format json`` writes
+    them; a person with an invalid answer gets a row with status ``error``."""
+
+    prescriptions: list[dict[str, Any]]
+
+
+def read_token(path: str | Path) -> str:
+    """The bearer token in the file ``path`` (surrounding whitespace dropped)."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the token file ({exc})") from None
+    if len(token) < 16:
+        raise ConfigError(f"{path}: the token must be at least 16 characters")
+    return token
+
+
+def _bearer(token: str | None):
+    """A dependency refusing a request without ``Authorization: Bearer <token>``."""
+
+    def check(authorization: Annotated[str | None, Header()] = None) -> None:
+        if token is None:
+            return
+        scheme, _, given = (authorization or "").partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        )
+        if not ok:
+            raise HTTPException(
+                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    return check
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``limit`` bytes, by its Content-Length or
+    as it streams in (a chunked body has none)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.limit:
+            response = JSONResponse({"detail": self._message()}, status_code=413)
+            return await response(scope, receive, send)
+        received = 0
+
+        async def limited() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:  # FastAPI passes an HTTPException on
+                raise HTTPException(413, self._message())
+            return message
+
+        return await self.app(scope, limited, send)
+
+    def _message(self) -> str:
+        return f"request body over {self.limit} bytes"
+
+
+def describe(description: SurveyDescription) -> dict[str, Any]:
+    """The levers (labels, units, safe ranges) and the columns a person's answers need."""
+    target = description.column(description.target.column).source
+    levers = [
+        {
+            "column": description.column(f.column).source,
+            "name": f.column,
+            "label": f.label,
+            "unit": f.unit,
+            "lower": f.safe_lower,
+            "upper": f.safe_upper,
+            "step": f.step,
+            "levels": list(f.levels) if f.levels is not None else None,
+            "direction": str(f.direction),
+            "max_change": f.max_change,
+        }
+        for f in description.modifiable
+    ]
+    columns = [
+        {
+            "column": c.source,
+            "type": c.type,
+            "min": c.min,
+            "max": c.max,
+            "categories": list(c.categories) or None,
+            "unit": c.unit,
+            "required": c.source != target and not c.allow_missing,
+        }
+        for c in description.columns
+    ]
+    return {"survey": description.name, "levers": levers, "columns": columns}
+
+
+def create_app(config: ServeConfig, model: TrainedModel | None = None) -> FastAPI:
+    """The service, with its model loaded (from ``config.model_dir`` unless given)."""
+    model = model if model is not None else load_model(config.model_dir)
+    token = read_token(config.token_file) if config.token_file else None
+    app = FastAPI(
+        title="sleeprx",
+        summary="Personal, minimal sleep-behaviour prescriptions. Decision support for "
+        "research, not medical advice.",
+        version=sys.modules["sleeprx"].__version__,  # loaded before any of its modules
+    )
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    guarded = [Depends(_bearer(token))]
+    description = describe(model.description)
+
+    @app.exception_handler(SleeprxError)
+    async def _refused(request: Request, exc: SleeprxError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """Open to all: the service is up and its model loaded."""
+        return {"status": "ok"}
+
+    @app.get("/description", dependencies=guarded)
+    async def levers() -> dict[str, Any]:
+        """The levers, their labels, units and safe ranges, and the columns to send."""
+        return description
+
+    # async on purpose: a worker solves one request at a time, on its event loop,
+    # without threads sharing the model; run more workers for more at once
+    @app.post("/prescribe", dependencies=guarded, response_model=PrescribeResponse)
+    async def prescriptions(body: PrescribeRequest) -> dict[str, Any]:
+        """One verified prescription per person."""
+        if len(body.people) > config.max_people:
+            raise HTTPException(413, f"{len(body.people)} people; at most {config.max_people}")
+        return _prescribe(model, body)
+
+    return app
+
+
+def _prescribe(model: TrainedModel, body: PrescribeRequest) -> dict[str, Any]:
+    """Solve a request; log its counts and time, never its answers."""
+    start = time.perf_counter()
+    chosen = body.settings.model_dump(exclude_unset=True) if body.settings else {}
+    settings = make_settings(**chosen)  # the service's own for the rest
+    people = pd.DataFrame(body.people, dtype=object)
+    table = prescribe(people, model, settings=settings)
+    rows = json.loads(table.to_json(orient="records"))
+    errors = int(table["status"].eq(Status.ERROR).sum())
+    log.info(
+        "prescribe: %d people, %d errors, mode %s, %.1f ms",
+        len(rows),
+        errors,
+        settings.mode,
+        (time.perf_counter() - start) * 1e3,
+    )
+    return {"prescriptions": rows}
+
+
+def config_to_environment(config: ServeConfig) -> None:
+    """Hand ``config`` to the worker processes uvicorn starts (they read it back with
+    :func:`app_from_environment`)."""
+    os.environ[CONFIG_ENV] = json.dumps(asdict(config))
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory each uvicorn worker calls: it loads the model in that worker."""
+    return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])))
+
+
+def check_binding(host: str, *, token: bool, insecure: bool) -> None:
+    """Refuse to listen beyond the loopback interface without a token, unless told to."""
+    if token or insecure or _is_loopback(host):
+        return
+    raise ConfigError(
+        f"{host!r}: binding beyond the loopback interface needs a bearer token "
+        f"(or, knowingly, --insecure)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(config: ServeConfig, *, host: str, port: int, workers: int) -> None:
+    """Load the model (refusing a bad folder or token before listening) and serve."""
+    import uvicorn
+
+    app = create_app(config)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+        return
+    config_to_environment(config)  # each worker builds its app, and loads the model
+    uvicorn.run(
+        "sleeprx.app.serve:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )

@@ -1,0 +1,145 @@
+"""`sleeprx serve` for real: a uvicorn server in a subprocess, called over loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pandas as pd
+import pytest
+
+from sleeprx.survey.read import shipped_survey_path
+
+TOKEN = "a-test-token-of-some-length"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(args: list[str], out=subprocess.PIPE) -> subprocess.Popen:
+    """The server; ``out`` takes its log (a long-lived server's log goes to a file: a
+    pipe nobody reads fills and stalls it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sleeprx", "serve", *args],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+
+
+@pytest.fixture(scope="module")
+def server(small_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    token_file, log_file = folder / "token", folder / "server.log"
+    token_file.write_text(TOKEN + "\n")
+    port = _free_port()
+    args = ["--model", str(small_model_dir), "--port", str(port), "--token-file", str(token_file)]
+    log = log_file.open("wb")
+    proc = _start([*args, "--max-body-bytes", "20000", "--max-people", "5"], out=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120  # a busy machine loads the model slowly
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the server did not start: {log_file.read_text()}")
+        time.sleep(0.2)
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    yield client
+    client.close()
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+    assert "Stress Level" not in log_file.read_text()  # counts and timings, no answers
+
+
+@pytest.fixture(scope="module")
+def people():
+    """The shipped survey's rows as an app sends them: one JSON object per person."""
+    raw = pd.read_csv(shipped_survey_path(), dtype=str, keep_default_na=False)
+    return raw.to_dict(orient="records")
+
+
+def test_one_person_gets_the_row_prescribe_writes(server, people, small_model):
+    from sleeprx.prescribing.run import prescribe
+
+    response = server.post("/prescribe", json={"people": people[:1]})
+    assert response.status_code == 200
+    (row,) = response.json()["prescriptions"]
+    expected = prescribe(pd.DataFrame(people[:1]), small_model)
+    assert row["person_id"] == int(people[0]["Person ID"]) == expected["person_id"].iloc[0]
+    assert row["status"] == expected["status"].iloc[0]
+    assert row["advice"] == expected["advice"].iloc[0]
+    assert row["p_before"] == pytest.approx(expected["p_before"].iloc[0])
+
+
+def test_many_people_with_an_invalid_one_get_an_error_row(server, people):
+    sent = [dict(p) for p in people[:4]]
+    sent[2]["Stress Level"] = "14"
+    response = server.post("/prescribe", json={"people": sent, "settings": {"max_changes": 1}})
+    assert response.status_code == 200
+    rows = response.json()["prescriptions"]
+    assert [r["status"] == "error" for r in rows] == [False, False, True, False]
+    assert "column 'Stress Level': 14 is outside 1..10" in rows[2]["advice"]
+    assert all(r["n_changes"] <= 1 for r in rows if r["status"] != "error")
+
+
+def test_a_bad_value_is_a_422_naming_the_column_and_value(server, people):
+    person = dict(people[0]) | {"Stress Level": "14"}
+    response = server.post("/prescribe", json={"people": [person]})
+    assert response.status_code == 422
+    assert "column 'Stress Level': 14 is outside 1..10" in response.json()["detail"]
+    assert "Traceback" not in response.text
+
+
+def test_settings_outside_the_request_subset_are_refused(server, people):
+    for settings in ({"time_limit": 1e6}, {"highs_options": {"log_file": "x"}}, {"lam": -1}):
+        response = server.post("/prescribe", json={"people": people[:1], "settings": settings})
+        assert response.status_code == 422, settings
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token-of-some-length", TOKEN])
+def test_a_missing_or_wrong_token_is_a_401(server, people, header):
+    headers = {"Authorization": header} if header else {}
+    url = f"{server.base_url}/prescribe"
+    response = httpx.post(url, json={"people": people[:1]}, headers=headers, timeout=60)
+    assert response.status_code == 401
+    assert httpx.get(f"{server.base_url}/description", headers=headers).status_code == 401
+    assert httpx.get(f"{server.base_url}/health").status_code == 200  # open
+
+
+def test_an_oversized_body_or_too_many_people_is_a_413(server, people):
+    big = server.post("/prescribe", json={"people": people[:100]})
+    assert (big.status_code, big.json()["detail"]) == (413, "request body over 20000 bytes")
+    many = server.post("/prescribe", json={"people": people[:6]})
+    assert (many.status_code, many.json()["detail"]) == (413, "6 people; at most 5")
+    assert server.post("/prescribe", json={"people": people[:5]}).status_code == 200
+
+
+def test_description_gives_levers_labels_units_and_safe_ranges(server, small_model):
+    body = server.get("/description").json()
+    levers = {lever["name"]: lever for lever in body["levers"]}
+    assert list(levers) == list(small_model.description.modifiable_names)
+    for factor in small_model.description.modifiable:
+        lever = levers[factor.column]
+        assert (lever["label"], lever["unit"]) == (factor.label, factor.unit)
+        assert (lever["lower"], lever["upper"]) == (factor.safe_lower, factor.safe_upper)
+    assert server.get("/openapi.json").json()["paths"].keys() >= {"/prescribe", "/description"}
+
+
+def test_binding_beyond_loopback_without_a_token_is_refused(small_model_dir):
+    proc = _start(["--model", str(small_model_dir), "--host", "0.0.0.0", "--port", "1"])
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "needs a bearer token" in out.decode()
