@@ -36,7 +36,7 @@ def test_a_levers_columns_come_from_its_name():
         "b_before",
         "b_after",
     ]
-    assert len(names) == len(set(names)) == len(columns.COLUMNS) + 2
+    assert len(names) == len(set(names)) == len(columns.COLUMNS) - len(columns.OPTIONAL) + 2
 
 
 def test_levers_are_found_by_their_pair_of_columns():

@@ -22,6 +22,7 @@ from sleeprx.learn.model import TrainedModel
 from sleeprx.learn.splits import duplicate_groups
 from sleeprx.optimize.factor_tables import attach_ensembles
 from sleeprx.optimize.problem import PersonProblem, build_problem
+from sleeprx.prescribing.adherence import attach_filters
 from sleeprx.prescribing.policy import Plan, decide, plan_person
 from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins
@@ -78,7 +79,7 @@ def prepare_problems(
             max_cells=settings.max_table_cells,
         )
         problems = dict(zip(problems, compiled, strict=True))
-    return problems
+    return attach_filters(problems, model, settings)  # half adherence, the trust region
 
 
 def prescribe(

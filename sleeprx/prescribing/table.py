@@ -14,6 +14,7 @@ import pandas as pd
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.prescribing import columns
+from sleeprx.prescribing.adherence import trust_columns
 from sleeprx.prescribing.columns import after, before
 from sleeprx.prescribing.policy import Plan
 from sleeprx.prescribing.status import Status
@@ -79,7 +80,8 @@ def build_table(data: TableInput) -> pd.DataFrame:
         now = [chosen[pid][n] for n in names] if pid in chosen else was
         rows.append(_row(data, pid, scores.get(pid), p_before[pid], was, now))
     table = _order_columns(pd.DataFrame(rows), names)
-    return table.assign(model_disagrees=lambda t: _disagrees(t, data.settings))
+    table = table.assign(model_disagrees=lambda t: _disagrees(t, data.settings))
+    return trust_columns(table, model, frame, data.settings)  # opt-in, at the end
 
 
 def _row(
