@@ -83,7 +83,10 @@ class HalfHolds:
         rows = np.repeat(problem.features[None, :], len(distinct), axis=0)
         rows[:, list(problem.factor_features)] = distinct
         margin = self.margin(rows)[back.ravel()]
-        holds = margin >= self.need if self.need is not None else margin > problem.logit_before
+        if self.need is not None:
+            holds = margin >= self.need
+        else:  # a half-way profile that is the status quo gains nothing, not rounding
+            holds = margin > problem.logit_before + _TOL
         return keep | holds
 
 

@@ -94,7 +94,7 @@ def trust_columns(
         if len(changed):
             score = rescore(model, frame, half_way_profiles(model, changed))
             if settings.goal is None:
-                ok = score["logit_after"] > score["logit_before"]
+                ok = score["logit_after"] > score["logit_before"] + 1e-9  # as the filter
             else:
                 ok = score["logit_after"] >= model.goal_margin(settings.goal)
             holds[changed.index] = ok.to_numpy()
