@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from sleeprx.analysis.fronts import knee
+from sleeprx.learn.trust import INSIDE_TOL
 from sleeprx.prescribing.columns import HOLDS_AT_HALF, PLAUSIBILITY
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
@@ -157,7 +158,7 @@ def _trust_lines(settings: PrescribeSettings, changed: pd.DataFrame) -> list[str
     adherence, when the table has those columns (nothing otherwise)."""
     lines, n = [], len(changed)
     if PLAUSIBILITY in changed and n:
-        outside = int((changed[PLAUSIBILITY].astype(float) < 0).sum())
+        outside = int((changed[PLAUSIBILITY].astype(float) < -INSIDE_TOL).sum())
         how = "required inside" if settings.require_plausible else "constraint off"
         lines.append(
             f"- changed people outside the trust region ({how}): {outside} of {n} "

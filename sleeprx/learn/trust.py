@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = [
+    "INSIDE_TOL",
     "REGIONS",
     "IsolationScore",
     "KnnScore",
@@ -40,6 +41,9 @@ __all__ = [
 COVERAGE = 0.95
 #: The neighbour whose distance the ``knn`` score reads.
 NEIGHBOURS = 5
+#: A plausibility this far below 0 is still inside: a profile that sits on the
+#: threshold (grid data repeat distances exactly) must not flip with rounding.
+INSIDE_TOL = 1e-9
 #: Rows of profiles scored at once by ``knn`` (profiles x training rows of distances).
 _CHUNK = 2048
 
@@ -169,6 +173,10 @@ class TrustRegion:
         X = np.atleast_2d(np.asarray(rows, dtype=float))[:, list(self.columns)]
         X = np.where(np.isnan(X), self.fill, X)
         return self.score.raw(X) - self.threshold
+
+    def inside(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each encoded feature row is inside the region (up to rounding)."""
+        return self.plausibility(rows) >= -INSIDE_TOL
 
     def to_json(self) -> dict[str, Any]:
         return {

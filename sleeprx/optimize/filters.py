@@ -92,17 +92,17 @@ class HalfHolds:
 
 @dataclass(frozen=True)
 class InRegion:
-    """Accept a profile inside the trust region: ``plausibility`` (of encoded feature
-    rows, :meth:`sleeprx.learn.trust.TrustRegion.plausibility`) at least 0."""
+    """Accept a profile inside the trust region: ``inside`` of its encoded feature rows
+    (:meth:`sleeprx.learn.trust.TrustRegion.inside`)."""
 
-    plausibility: Callable[[np.ndarray], np.ndarray]
+    inside: Callable[[np.ndarray], np.ndarray]
     name: str = "require_plausible"
 
     def __call__(self, problem: PersonProblem, choices: np.ndarray) -> np.ndarray:
         keep = ~(choices > 0).any(axis=1)
         if keep.all():
             return keep
-        return keep | (self.plausibility(profile_features(problem, choices)) >= 0)
+        return keep | self.inside(profile_features(problem, choices))
 
 
 def refuse_filters(problem: PersonProblem, route: str, n_profiles: int) -> None:

@@ -50,7 +50,7 @@ def attach_filters(
             need = None if need is None else problem.logit_before + need
             filters.append(HalfHolds(half, margin, need))
         if settings.require_plausible:
-            filters.append(InRegion(region.plausibility))
+            filters.append(InRegion(region.inside))
         out[pid] = replace(problem, filters=tuple(filters))
     return out
 

@@ -133,7 +133,8 @@ OPTIONAL: tuple[Column, ...] = (
     Column(
         PLAUSIBILITY,
         "when the model has a trust region: its score of the after-profile less its "
-        "threshold (at least 0 inside the region, where the training survey's levers are)",
+        "threshold (at least 0, up to rounding, inside the region, where the training "
+        "survey's levers are)",
     ),
 )
 
