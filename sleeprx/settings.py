@@ -88,6 +88,27 @@ class PrescribeSettings(Strict):
         "its lower robust-quantile",
     )
 
+    report_half: bool = Field(
+        False,
+        description="add the holds_at_half column: does the answer hold if only half of "
+        "each change is made",
+    )
+    require_half: bool = Field(
+        False,
+        description="accept only profiles whose half-way profile still holds (the real "
+        "model's goal, or a positive gain); enumeration only; implies report_half",
+    )
+    require_plausible: bool = Field(
+        False,
+        description="accept only after-profiles inside the model's trust region "
+        "(ModelSettings.trust_region); enumeration only",
+    )
+
+    @property
+    def half_column(self) -> bool:
+        """Whether the table reports ``holds_at_half``."""
+        return self.report_half or self.require_half
+
     @model_validator(mode="after")
     def _robust_needs_exact_mode(self) -> PrescribeSettings:
         # the surrogate's optimum is not the trees': no refit count can be promised for it

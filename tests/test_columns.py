@@ -36,7 +36,7 @@ def test_a_levers_columns_come_from_its_name():
         "b_before",
         "b_after",
     ]
-    documented = len(columns.COLUMNS) + 2  # <factor>'s pair stands for a's and b's
+    documented = len(columns.COLUMNS) - len(columns.OPTIONAL) + 2  # <factor>: a's and b's
     assert len(names) == len(set(names)) == documented - len(columns.CONFIDENCE)
     with_refits = columns.names(["a", "b"], confidence=True)
     assert with_refits == names + [c.name for c in columns.CONFIDENCE]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from sleeprx.analysis.fronts import knee
+from sleeprx.learn.trust import INSIDE_TOL
+from sleeprx.prescribing.columns import HOLDS_AT_HALF, PLAUSIBILITY
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.description import SurveyDescription
@@ -152,6 +154,7 @@ def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
         f"linear constraints): {len(summary.violations)}",
         f"- median solve time per person: {1000 * ok['solve_seconds'].median():.2f} ms",
         *_validity_lines(summary, changed),
+        *_trust_lines(settings, changed),
         "",
     ]
     return lines
@@ -189,6 +192,27 @@ def _validity_lines(summary: RunSummary, changed: pd.DataFrame) -> list[str]:
         f"models): mean {validity.mean():.3f}; valid in >= {VALID_SHARE:.0%} of the refits: "
         f"{(validity >= VALID_SHARE - 1e-12).mean():.1%} of people changed{robust}",
     ]
+
+
+def _trust_lines(settings: PrescribeSettings, changed: pd.DataFrame) -> list[str]:
+    """The changed people's answers outside the trust region and not holding at half
+    adherence, when the table has those columns (nothing otherwise)."""
+    lines, n = [], len(changed)
+    if PLAUSIBILITY in changed and n:
+        outside = int((changed[PLAUSIBILITY].astype(float) < -INSIDE_TOL).sum())
+        how = "required inside" if settings.require_plausible else "constraint off"
+        lines.append(
+            f"- changed people outside the trust region ({how}): {outside} of {n} "
+            f"({outside / n:.1%})"
+        )
+    if HOLDS_AT_HALF in changed and n:
+        fails = int(changed[HOLDS_AT_HALF].astype(str).str.lower().eq("false").sum())
+        how = "required" if settings.require_half else "not required"
+        lines.append(
+            f"- changes that do not hold when made only half-way ({how}): {fails} of {n} "
+            f"({fails / n:.1%})"
+        )
+    return lines
 
 
 def _curve_lines(curve_k: pd.DataFrame, positive: str) -> list[str]:

@@ -148,19 +148,26 @@ def train(
     seed: Annotated[
         int | None, typer.Option(help="seed of the split, the CV and XGBoost; default 42")
     ] = None,
+    trust_region: Annotated[
+        str | None,
+        typer.Option(help="fit a trust region on the survey's levers: isolation_forest or knn"),
+    ] = None,
 ) -> None:
     """Evaluate the classifiers, train XGBoost on all rows and save it (no pickle)."""
     from sleeprx.learn.model import ModelSettings, save_model
     from sleeprx.survey.description import load_description
     from sleeprx.survey.read import read_survey
     from sleeprx.utils.files import check_output_dir
+    from sleeprx.utils.validation import validate
 
     check_output_dir(out_dir)  # refuse a bad --out before the cross-validation
     values: dict = {"calibrate": calibrate, "monotone": monotone, "bootstrap": bootstrap}
     values |= {"tune_trials": trials} if trials is not None else {}
     values |= {"cv_repeats": cv_repeats} if cv_repeats is not None else {}
     values |= {"seed": seed} if seed is not None else {}
-    settings = ModelSettings(**values)
+    values |= {"trust_region": trust_region} if trust_region is not None else {}
+    with flag("--trust-region"):
+        settings = validate(ModelSettings, values, ConfigError, "settings")
     with shipped_survey_named(survey):
         data = read_survey(survey, load_description(description))
         model = _evaluate_and_fit(data, settings, tune=tune)
@@ -290,6 +297,13 @@ def prescribe(
     scheduler: Annotated[str | None, typer.Option(help=BatchOpt["scheduler"])] = None,
     resume: Annotated[bool, typer.Option("--resume", help=BatchOpt["resume"])] = False,
     chunk_size: Annotated[int | None, typer.Option(help=BatchOpt["chunk_size"])] = None,
+    report_half: Annotated[bool, typer.Option("--report-half", help=_help("report_half"))] = False,
+    require_half: Annotated[
+        bool, typer.Option("--require-half", help=_help("require_half"))
+    ] = False,
+    require_plausible: Annotated[
+        bool, typer.Option("--require-plausible", help=_help("require_plausible"))
+    ] = False,
 ) -> None:
     """Prescribe for every person (or --ids), verified by the real classifier.
 
@@ -315,6 +329,9 @@ def prescribe(
             budget=budget,
             time_limit=time_limit,
             robust=robust,
+            report_half=report_half,
+            require_half=require_half,
+            require_plausible=require_plausible,
         )
         person_ids = parse_ids(ids)
         if workers is None and not scheduler and not resume and chunk_size is None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from sleeprx.learn.calibration import (
 )
 from sleeprx.learn.features import SurveyEncoder, feature_names, target_vector
 from sleeprx.learn.splits import duplicate_groups
+from sleeprx.learn.trust import TrustRegion, fit_trust_region, trust_region_from_json
 from sleeprx.survey.curves import EffectCurve, curves_from_json, curves_to_json
 from sleeprx.survey.description import SurveyDescription, description_from_dict
 from sleeprx.survey.read import Survey
@@ -129,6 +130,11 @@ class ModelSettings(Strict):
     tuning: TuningRecord | None = Field(None, description="set by tune(); None if not tuned")
     bootstrap: int = Field(
         0, ge=0, le=1000, description="extra boosters refitted on grouped bootstrap resamples"
+    )
+    trust_region: Literal["isolation_forest", "knn"] | None = Field(
+        None,
+        description="fit a trust region on the training survey's levers "
+        "(sleeprx.learn.trust); None = none",
     )
 
 
@@ -363,6 +369,8 @@ class TrainedModel:
     calibration_check: CalibrationCheck | None = None
     #: ``settings.bootstrap`` boosters refitted on resamples: the model's uncertainty.
     bootstraps: tuple[Bootstrap, ...] = ()
+    #: Where the training survey's levers are (``settings.trust_region``), or None.
+    trust_region: TrustRegion | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -502,6 +510,14 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
             survey, settings, bootstrap_seeds(settings.seed, settings.bootstrap)
         )
     X = model.encode(frame)
+    if settings.trust_region is not None:
+        model.trust_region = fit_trust_region(
+            X.to_numpy(float),
+            model.feature_names,
+            description.modifiable_names,
+            method=settings.trust_region,
+            seed=settings.seed,
+        )
     shap_values, _ = shap_attributions(model.classifier, X)
     model.curves = {
         name: effect_curve(name, X[name].to_numpy(float), shap_values[name].to_numpy())
@@ -540,6 +556,8 @@ def save_model(model: TrainedModel, out_dir: str | Path) -> Path:
         if model.calibration_check is None
         else calibration_to_json(model.calibration, model.calibration_check),
     }
+    if model.trust_region is not None:
+        meta["trust_region"] = model.trust_region.to_json()
     boosters = {}
     if model.bootstraps:
         boosters = {
@@ -626,7 +644,34 @@ def load_model(model_dir: str | Path) -> TrainedModel:
     model = TrainedModel(pipeline, description, settings, data_hash, metrics, curves)
     model.calibration, model.calibration_check = calibration, check
     model.bootstraps = bootstraps
+    model.trust_region = _load_trust_region(paths["meta"], meta, settings, names)
     return model
+
+
+def _load_trust_region(
+    path: Path, meta: dict, settings: ModelSettings, names: list[str]
+) -> TrustRegion | None:
+    """The trust region ``meta.json`` holds, checked against the settings and columns."""
+    raw = meta.get("trust_region")
+    if (raw is None) != (settings.trust_region is None):
+        raise ArtifactError(
+            f"{path}: settings.trust_region is {settings.trust_region!r} but the trust_region "
+            f"record is {'missing' if raw is None else 'present'}"
+        )
+    if raw is None:
+        return None
+    try:
+        region = trust_region_from_json(raw)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ArtifactError(f"{path}: trust_region is malformed ({exc})") from None
+    if region.method != settings.trust_region or [names[c] for c in region.columns] != list(
+        region.names
+    ):
+        raise ArtifactError(
+            f"{path}: trust_region ({region.method}, columns {list(region.names)}) does not "
+            f"match settings.trust_region {settings.trust_region!r} and the feature names"
+        )
+    return region
 
 
 def _bootstrap_file(i: int) -> str:

@@ -57,7 +57,8 @@ def _patterns(sizes: tuple[int, ...], max_changes: int) -> np.ndarray:
 
 
 def enumerate_choices(problem: PersonProblem, settings: PrescribeSettings) -> np.ndarray:
-    """Level indices (profiles x factors) of every profile the constraints allow."""
+    """Level indices (profiles x factors) of every profile the constraints and the
+    problem's filters allow."""
     sizes = tuple(len(f.levels) for f in problem.factors)
     choices = _patterns(sizes, settings.max_changes)
     if settings.budget is not None:
@@ -66,6 +67,8 @@ def enumerate_choices(problem: PersonProblem, settings: PrescribeSettings) -> np
     for row in problem.rows:
         value = row.values(problem.factors, choices)
         choices = choices[(value >= row.lower - 1e-9) & (value <= row.upper + 1e-9)]
+    for accepts in problem.filters:  # after the cheap rows: filters re-score profiles
+        choices = choices[accepts(problem, choices)]
     return choices
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sleeprx.optimize.enumeration import profiles
+from sleeprx.optimize.filters import refuse_filters
 from sleeprx.optimize.formulation import Program, build_program
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.optimize.solver import HighsSession, Solution, solve
@@ -36,14 +38,17 @@ class Mip:
     def applies(
         self, problem: PersonProblem, settings: PrescribeSettings, *, sweep: bool = False
     ) -> bool:
-        """Always: the MIP takes every program."""
+        """Always: the MIP takes every program, and refuses one with profile filters
+        (:mod:`sleeprx.optimize.filters`), which it cannot write."""
         return True
 
     def best(self, problem: PersonProblem, settings: PrescribeSettings) -> Found:
+        refuse_filters(problem, self.name, profiles(problem, settings))
         program = build_program(problem, settings)
         return _found(program, solve(program.model, settings))
 
     def prepare(self, problem: PersonProblem, widest: PrescribeSettings) -> MipSweep:
+        refuse_filters(problem, self.name, profiles(problem, widest))
         return MipSweep(problem, widest)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -25,6 +26,7 @@ __all__ = [
     "FactorTable",
     "LinearRow",
     "PersonProblem",
+    "ProfileFilter",
     "allowed_levels",
     "build_problem",
     "nearest_allowed",
@@ -87,6 +89,17 @@ class LinearRow:
         return total
 
 
+class ProfileFilter(Protocol):
+    """A condition on whole profiles (:mod:`sleeprx.optimize.filters`); ``name`` is the
+    settings key that asks for it."""
+
+    name: str
+
+    def __call__(self, problem: PersonProblem, choices: np.ndarray) -> np.ndarray:
+        """A mask of the level-index profiles (profiles x factors) accepted."""
+        ...
+
+
 @dataclass(frozen=True)
 class PersonProblem:
     """Everything the formulations need about one person.
@@ -108,6 +121,8 @@ class PersonProblem:
     #: The margin a recourse goal requires: logit(goal), or the calibration map's inverse
     #: at the goal (+inf: no margin reaches it); None without a goal.
     goal_margin: float | None = None
+    #: Conditions every profile must meet, enforced by enumeration alone.
+    filters: tuple[ProfileFilter, ...] = ()
 
     def need(self, goal_logit: float | None) -> float:
         """The rise in margin a goal requires (the calibrated threshold when known)."""

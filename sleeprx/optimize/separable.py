@@ -265,10 +265,12 @@ class FrontierRoute:
         self, problem: PersonProblem, settings: PrescribeSettings, *, sweep: bool = False
     ) -> bool:
         """Whether, under ``solver = "auto"``, the program is separable (surrogate gain
-        and penalty, no goal) and allows more profiles than enumeration takes: more
-        than ``enumeration_limit``, and in a sweep more than
+        and penalty, no goal, no profile filter) and allows more profiles than
+        enumeration takes: more than ``enumeration_limit``, and in a sweep more than
         :data:`SWEEP_FRONTIER_ABOVE` too."""
         if settings.solver != "auto" or settings.mode != "surrogate" or settings.goal is not None:
+            return False
+        if problem.filters:  # a filter is on whole profiles: the gain is not separable
             return False
         limit = settings.enumeration_limit
         if sweep:

@@ -15,8 +15,11 @@ __all__ = [
     "COLUMNS",
     "CONFIDENCE",
     "HEAD",
+    "HOLDS_AT_HALF",
     "LEVER",
     "LEVER_COLUMNS",
+    "OPTIONAL",
+    "PLAUSIBILITY",
     "TAIL",
     "Column",
     "after",
@@ -137,8 +140,30 @@ CONFIDENCE: tuple[Column, ...] = (
     Column("gain_high", "only with bootstrap boosters: the 90th percentile of the same"),
 )
 
+HOLDS_AT_HALF = "holds_at_half"
+PLAUSIBILITY = "plausibility"
+
+#: Columns after :data:`TAIL`, present only when asked for: ``holds_at_half`` with
+#: ``report_half`` or ``require_half``, ``plausibility`` when the model has a trust
+#: region (:mod:`sleeprx.prescribing.adherence`).
+OPTIONAL: tuple[Column, ...] = (
+    Column(
+        HOLDS_AT_HALF,
+        "with `report_half` or `require_half`: the real classifier still bears the answer "
+        "out when each change is made only half-way (rounded on the grid or ladder toward "
+        "the answer): the goal is still met, or (without a goal) the gain is positive; "
+        "blank without a change",
+    ),
+    Column(
+        PLAUSIBILITY,
+        "when the model has a trust region: its score of the after-profile less its "
+        "threshold (at least 0, up to rounding, inside the region, where the training "
+        "survey's levers are)",
+    ),
+)
+
 #: Every column as documented, with :data:`LEVER` standing for each lever's name.
-COLUMNS: tuple[Column, ...] = HEAD + LEVER_COLUMNS + TAIL + CONFIDENCE
+COLUMNS: tuple[Column, ...] = HEAD + LEVER_COLUMNS + TAIL + CONFIDENCE + OPTIONAL
 
 
 def lever_columns(levers: Iterable[str]) -> list[str]:

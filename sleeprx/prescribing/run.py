@@ -23,6 +23,7 @@ from sleeprx.learn.splits import duplicate_groups
 from sleeprx.optimize.factor_tables import attach_ensembles
 from sleeprx.optimize.problem import build_problem
 from sleeprx.optimize.robust import attach_bootstraps
+from sleeprx.prescribing.adherence import attach_filters
 from sleeprx.prescribing.policy import Plan, Problem, decide, main_problem, plan_person
 from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins
@@ -87,7 +88,7 @@ def prepare_problems(
             max_cells=settings.max_table_cells,
         )
         problems = dict(zip(problems, compiled, strict=True))
-    return problems
+    return attach_filters(problems, model, settings)  # half adherence, the trust region
 
 
 def prescribe(

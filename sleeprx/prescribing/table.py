@@ -16,6 +16,7 @@ import pandas as pd
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.prescribing import columns
+from sleeprx.prescribing.adherence import trust_columns
 from sleeprx.prescribing.columns import CONFIDENCE, after, before
 from sleeprx.prescribing.confidence import confidence
 from sleeprx.prescribing.policy import Plan
@@ -84,9 +85,9 @@ def build_table(data: TableInput) -> pd.DataFrame:
         rows.append(_row(data, pid, scores.get(pid), p_before[pid], was, now))
     table = _order_columns(pd.DataFrame(rows), names)
     table = table.assign(model_disagrees=lambda t: _disagrees(t, data.settings))
-    if not model.bootstraps:  # no refits, no confidence: the table stays as it was
-        return table
-    return _with_confidence(table, data, frame, profiles)
+    if model.bootstraps:  # no refits, no confidence: the table stays as it was
+        table = _with_confidence(table, data, frame, profiles)
+    return trust_columns(table, model, frame, data.settings)  # opt-in, at the end
 
 
 def _with_confidence(
