@@ -117,36 +117,59 @@ def run_pipeline(
             with clock("report"):
                 pages = _report(config, survey, model, table, staging)
         clock.timings["total"] = time.perf_counter() - start
-        summary = RunSummary(
-            name=config.name,
-            settings=config.prescribe,
-            metrics=metrics,
-            prescriptions=table,
-            curve_k=population_curve(fronts, by="k"),
-            description=survey.description,
-            violations=constraint_violations(
-                table, survey.description, config.prescribe.max_changes, frame=survey.frame
-            ),
-            fidelity=fidelity,
-            timings=clock.timings,
-            figures=sorted(p.name for p in (staging / "figures").glob("*.png")),
-            refits=len(model.bootstraps),
-        )
-        atomic_write_text(staging / "summary.md", summary_markdown(summary))
-        source = Path(source) if source is not None else None
-        provenance = Provenance(
-            config,
-            table,
-            invalid_rows=len(survey.problems),
-            violations=len(summary.violations),
-            timings=clock.timings,
-            started=started,
-            source=source,
-            extra={"pages": pages},
-        )
-        write_summary(provenance, staging, metrics=metrics)
-        copy_pipeline_file(config, source, staging)
+        run = _Run(config, survey, model, metrics, table, fronts, fidelity, clock.timings)
+        _write_summaries(run, staging, started=started, source=source, pages=pages)
     return RunResult(final, metrics, clock.timings)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What a finished run's summaries are written from."""
+
+    config: PipelineConfig
+    survey: Survey
+    model: TrainedModel
+    metrics: dict
+    table: pd.DataFrame
+    fronts: pd.DataFrame
+    fidelity: object
+    timings: dict[str, float]
+
+
+def _write_summaries(
+    run: _Run, staging: Path, *, started: datetime, source: str | Path | None, pages: int
+) -> None:
+    """``summary.md`` for people, ``summary.json`` for monitors, and the pipeline file."""
+    config, survey, table = run.config, run.survey, run.table
+    summary = RunSummary(
+        name=config.name,
+        settings=config.prescribe,
+        metrics=run.metrics,
+        prescriptions=table,
+        curve_k=population_curve(run.fronts, by="k"),
+        description=survey.description,
+        violations=constraint_violations(
+            table, survey.description, config.prescribe.max_changes, frame=survey.frame
+        ),
+        fidelity=run.fidelity,
+        timings=run.timings,
+        figures=sorted(p.name for p in (staging / "figures").glob("*.png")),
+        refits=len(run.model.bootstraps),
+    )
+    atomic_write_text(staging / "summary.md", summary_markdown(summary))
+    source = Path(source) if source is not None else None
+    provenance = Provenance(
+        config,
+        table,
+        invalid_rows=len(survey.problems),
+        violations=len(summary.violations),
+        timings=run.timings,
+        started=started,
+        source=source,
+        extra={"pages": pages},
+    )
+    write_summary(provenance, staging, metrics=run.metrics)
+    copy_pipeline_file(config, source, staging)
 
 
 def _report(

@@ -164,8 +164,8 @@ def _check_aliases(column: Column) -> None:
         "categorical": lambda v: v in column.categories,
         "ordinal": lambda v: v in {c.text for c in column.codes},
         "clock": lambda v: hours_after("00:00", v) is not None,
-        "numeric": _is_number,
-        "integer": lambda v: _is_number(v) and float(v).is_integer(),
+        "numeric": is_number,
+        "integer": lambda v: is_number(v) and float(v).is_integer(),
     }
     allowed = {
         "categorical": f"the categories {list(column.categories)}",
@@ -664,7 +664,7 @@ def _check_value(where: str, condition: Condition, column: Column) -> None:
     for value in values:
         if column.type in _NUMBERS:
             if isinstance(value, str):
-                fix = "write it without quotes" if _is_number(value) else "give a number"
+                fix = "write it without quotes" if is_number(value) else "give a number"
                 raise ValueError(f"{where}: '{name}' holds numbers, but {value!r} is text; {fix}")
         elif not isinstance(value, str):
             raise ValueError(
@@ -706,7 +706,8 @@ def _show(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else repr(value)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (``float`` accepts it)."""
     try:
         float(text)
     except ValueError:

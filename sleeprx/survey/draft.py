@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from sleeprx.survey.clock import DAY, parse_clock
+from sleeprx.survey.description import is_number
 from sleeprx.survey.files import SurveyTable, is_survey_table, read_table
 from sleeprx.survey.read import read_cells
 from sleeprx.utils.errors import SurveyError
@@ -88,7 +89,7 @@ def _column(header: str, name: str, text: pd.Series, table: SurveyTable) -> dict
     if labels:
         seen = [t for t in dict.fromkeys(given) if t not in labels.values()]
         codes = [{"text": t, "code": _number(c)} for c, t in labels.items()]
-        codes += [{"text": t, "code": _number(float(t))} for t in seen if _is_number(t)]
+        codes += [{"text": t, "code": _number(float(t))} for t in seen if is_number(t)]
         entry |= {"type": "ordinal", "codes": sorted(codes, key=lambda c: c["code"])}
     elif len(given) and numbers.notna().all():
         whole = bool((numbers == numbers.round()).all())
@@ -226,11 +227,3 @@ def _nice_step(span: float, *, whole: bool) -> float:
 def _number(value: float) -> int | float:
     value = round(float(value), 10)
     return int(value) if value.is_integer() else value
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

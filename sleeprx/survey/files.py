@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sleeprx.survey.description import is_number
 from sleeprx.utils.errors import SurveyError
 
 __all__ = ["SURVEY_SUFFIXES", "SurveyTable", "is_survey_table", "read_table"]
@@ -122,15 +123,7 @@ def _cell(value: object, labels: dict[float, str]) -> str:
             return labels[number]
         return str(int(number)) if number.is_integer() else format(number, ".12g")
     text = str(value).strip()
-    return labels.get(float(text), text) if labels and _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return labels.get(float(text), text) if labels and is_number(text) else text
 
 
 def _known() -> str:
