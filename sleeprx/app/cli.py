@@ -473,6 +473,7 @@ def describe(
     out.print(f"wrote {out_file}; uncomment the levers to keep, then 'sleeprx train'")
 
 
+@app.command()
 def report(
     model_dir: ModelOpt,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the pages and index.html")],
@@ -505,6 +506,7 @@ def report(
     out.print("Decision support, not medical advice.")
 
 
+@app.command()
 def serve(
     model_dir: ModelOpt,
     host: Annotated[str, typer.Option(help="interface to bind; beyond loopback needs a token")] = (
