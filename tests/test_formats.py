@@ -4,14 +4,13 @@ feature, aliases on every column type, and SAS, SPSS, Stata and Parquet files.""
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_cli import sleeprx as sleeprx_cli
 
 import sleeprx
 from sleeprx.learn.features import display_name, feature_names
@@ -297,16 +296,6 @@ def test_an_unreadable_survey_file_is_one_message(tmp_path, formats):
 
 
 # ------------------------------------------------------------------------ describe
-
-
-def sleeprx_cli(*args: object, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sleeprx.app.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
 
 
 def _uncommented(draft: str) -> str:
