@@ -323,3 +323,13 @@ def test_report_command_writes_pages_and_an_index(small_model_dir, tmp_path):
     bad = sleeprx("report", "--model", small_model_dir, "--ids", "99999", "--out", tmp_path / "b")
     assert bad.returncode == 2 and "no person with id 99999" in bad.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_people_outside_a_sampled_table_are_prescribed_for_their_page(
+    survey, small_model, surrogate_table
+):
+    # a pipeline prescribes a sample; its report may name people outside it
+    sample = surrogate_table[surrogate_table["person_id"] != 1]
+    (page,) = person_pages(survey, small_model, [1], table=sample)
+    (alone,) = person_pages(survey, small_model, [1])
+    assert page == alone

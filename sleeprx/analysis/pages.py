@@ -164,7 +164,7 @@ def person_pages(
     """One page per person of ``ids`` (default: everybody), in that order.
 
     ``table`` is :func:`~sleeprx.prescribing.run.prescribe`'s table for ``settings``
-    when it is already made (it must hold every person of ``ids``); it may carry the
+    when it is already made (people of ``ids`` it lacks are prescribed here); it may carry the
     robust columns ``validity``, ``p_after_low`` and ``p_after_high``. The alternatives
     are prescribed again with ``max_changes`` 1, 2 and 3 and the other settings kept.
     """
@@ -175,6 +175,11 @@ def person_pages(
     wanted = (
         list(table["person_id"]) if ids is None else [typed_id(survey.description, i) for i in ids]
     )
+    # a pipeline prescribes a sample of people: those wanted outside it are prescribed here
+    missing = [i for i in wanted if i not in set(table["person_id"])]
+    if missing:
+        extra = prescribe(survey, model, settings=settings, ids=missing)
+        table = pd.concat([table, extra], ignore_index=True)
     rows = table.set_index("person_id")
     others = {
         k: prescribe(
