@@ -57,7 +57,7 @@ def test_prescribe_json_exact_goal(small_model_dir, tmp_path):
     [
         (["--survey", "missing.csv"], "missing.csv: survey file not found"),
         (["--goal", "p>=1.5"], "--goal 'p>=1.5'"),
-        (["--ids", "1,x"], "--ids 'x': not an id of this survey"),
+        (["--ids", "1,x"], "person id 'x': not an id of this survey"),
         (["--ids", "9999"], "no person with id 9999"),
         (["--mode", "magic"], "mode"),
         (["--max-changes", "-1"], "max_changes"),

@@ -103,12 +103,13 @@ def shipped_survey_path() -> Path:
 
 
 def typed_id(description: SurveyDescription, given: object) -> int | str:
-    """An id given by a user (say ``--ids``), typed like the survey's ids; refuses one
-    that cannot be an id of this survey."""
+    """An id given by a user, typed like the survey's ids; refuses one that cannot be
+    an id of this survey."""
     parsed = parse_id(description, str(given))
     if parsed is None:
         raise ConfigError(
-            f"--ids {str(given)!r}: not an id of this survey (its ids are whole numbers)"
+            f"person id {str(given)!r}: not an id of this survey "
+            f"(its {description.id_column!r} column holds whole numbers)"
         )
     return parsed
 
