@@ -115,6 +115,15 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
         """The encoded features as a float array (one pandas access, then numpy)."""
         return self.transform_values(X[list(self.input_columns)].to_numpy(dtype=object))
 
+    def rows_and_features(self, X: pd.DataFrame) -> tuple[list[dict], np.ndarray]:
+        """Each row of ``X`` as a plain dict (what ``to_dict(orient="records")`` gives)
+        and :meth:`transform_array` of ``X``, from one conversion of the frame."""
+        columns = list(X.columns)
+        values = X.to_numpy(dtype=object)
+        rows = [dict(zip(columns, row, strict=True)) for row in values.tolist()]
+        where = [columns.index(c) for c in self.input_columns]
+        return rows, self.transform_values(values[:, where])
+
     @property
     def input_columns(self) -> tuple[str, ...]:
         """The canonical columns the encoder reads, in the order of

@@ -61,12 +61,12 @@ def build_table(data: TableInput) -> pd.DataFrame:
     planned = [pid for pid in data.wanted if pid not in data.errors]
     # plain dicts and lists, one pandas access in and one frame out: on one person each
     # further pandas step would cost more than the person's solve
-    levers = frame[list(names)]
-    if list(levers.index) != planned:
-        levers = levers.loc[planned]
+    rows_of = frame if list(frame.index) == planned else frame.loc[planned]
+    values = rows_of.to_numpy(dtype=object)
+    at = [list(rows_of.columns).index(n) for n in names]
     current = {
-        pid: dict(zip(names, answers, strict=True))
-        for pid, answers in zip(levers.index, levers.to_numpy(float).tolist(), strict=True)
+        pid: {n: float(answers[k]) for n, k in zip(names, at, strict=True)}
+        for pid, answers in zip(planned, values.tolist(), strict=True)
     }
     chosen = {  # every lever's value after the plan; held levers keep their answers
         pid: current[pid]
@@ -77,7 +77,7 @@ def build_table(data: TableInput) -> pd.DataFrame:
         for pid, plan in plans.items()
         if plan.levels is not None
     }
-    scored = rescore_planned(model, frame, planned, chosen)
+    scored = rescore_planned(model, rows_of, chosen, values=values)
     rows = []
     for pid in data.wanted:
         if pid in data.errors:

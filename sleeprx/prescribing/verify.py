@@ -81,19 +81,24 @@ class Rescored:
 
 def rescore_planned(
     model: TrainedModel,
-    frame: pd.DataFrame,
-    ids: Sequence[object],
+    rows: pd.DataFrame,
     profiles: Mapping[object, Mapping[str, float]],
+    *,
+    values: np.ndarray | None = None,
 ) -> Rescored:
-    """:meth:`TrainedModel.predict_proba` of ``ids``' rows, and :func:`rescore` of each
-    profile (a person's every lever after the plan), to the bit: the answers before and
-    after are encoded and scored in one call each, not one DataFrame per step, which on
-    one person costs many times the trees. A calibrated model takes :func:`rescore`."""
+    """:meth:`TrainedModel.predict_proba` of ``rows`` (survey rows indexed by id), and
+    :func:`rescore` of each profile (a person's every lever after the plan), to the
+    bit: the answers before and after are encoded and scored in one call each, not one
+    DataFrame per step, which on one person costs many times the trees. ``values`` is
+    ``rows.to_numpy(dtype=object)`` if the caller has it. A calibrated model takes
+    :func:`rescore`."""
+    ids = list(rows.index)
     if model.calibration is not None or not ids:
-        return _rescore_frames(model, frame, ids, profiles)
+        return _rescore_frames(model, rows, profiles)
     encoder = model.pipeline.named_steps["encode"]
-    rows = frame if list(frame.index) == list(ids) else frame.loc[list(ids)]
-    values = rows[list(encoder.input_columns)].to_numpy(dtype=object)
+    columns = list(rows.columns)
+    values = rows.to_numpy(dtype=object) if values is None else values
+    values = values[:, [columns.index(c) for c in encoder.input_columns]]
     where = {pid: k for k, pid in enumerate(ids)}
     changed = list(profiles)
     moved = values[[where[pid] for pid in changed]]  # a copy: fancy indexing
@@ -112,16 +117,13 @@ def rescore_planned(
 
 
 def _rescore_frames(
-    model: TrainedModel,
-    frame: pd.DataFrame,
-    ids: Sequence[object],
-    profiles: Mapping[object, Mapping[str, float]],
+    model: TrainedModel, rows: pd.DataFrame, profiles: Mapping[object, Mapping[str, float]]
 ) -> Rescored:
-    p_before = model.predict_proba(frame.loc[list(ids)]).to_dict() if ids else {}
+    p_before = model.predict_proba(rows).to_dict() if len(rows) else {}
     if not profiles:
         return Rescored(p_before, {})
     table = pd.DataFrame.from_dict(dict(profiles), orient="index")
-    return Rescored(p_before, rescore(model, frame, table).to_dict(orient="index"))
+    return Rescored(p_before, rescore(model, rows, table).to_dict(orient="index"))
 
 
 def booster_gain(model: TrainedModel, problem: OnePerson) -> Callable[[np.ndarray], np.ndarray]:

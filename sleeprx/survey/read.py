@@ -338,7 +338,8 @@ def _frame_as_text(frame: pd.DataFrame, description: SurveyDescription) -> Cells
         raise SurveyError(f"{FRAME_NAME}: column(s) {twice} appear more than once")
     blank_as = {c.source: _na_category(c) for c in description.columns}
     text = {}
-    for column, cells in zip(header, frame.to_dict(orient="list").values(), strict=True):
+    # one conversion of the whole frame: a pandas access per column costs more
+    for column, cells in zip(header, frame.to_numpy(dtype=object).T.tolist(), strict=True):
         fill = blank_as.get(column) or ""
         text[column] = [_cell_text(v, fill) for v in cells]
     return text
