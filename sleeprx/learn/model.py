@@ -423,7 +423,8 @@ class TrainedModel:
 
     def check_frame(self, frame: pd.DataFrame) -> None:
         """Refuse a frame that lacks the columns this model's description needs."""
-        missing = [c for c in self.description.feature_columns if c not in frame.columns]
+        present = set(frame.columns)  # a set: Index lookups cost a microsecond each
+        missing = [c for c in self.description.feature_columns if c not in present]
         if missing:
             raise ModelMismatchError(
                 f"the survey does not match the model's description "
