@@ -7,8 +7,8 @@ table's ``solve_seconds``, the solver alone) beside it, the median CPU time of a
 (steadier than wall time on a busy machine), and where one call's time goes: the
 median ms of each stage (reading and validation, problem preparation, planning with
 the solve, the table with its re-score and advice; "other" is the rest of the call,
-the median call less the stages' medians). A tree whose ``prescribe`` takes no DataFrame gets the person as a
-one-row survey file, read with ``read_survey``.
+the median call less the stages' medians). A tree whose ``prescribe`` takes no
+DataFrame gets the person as a one-row survey file, read with ``read_survey``.
 
     python benchmarks/bench_one_person.py --model MODEL [--before OLD_TREE] [--write]
 """
