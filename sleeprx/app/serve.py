@@ -255,7 +255,7 @@ def _prescribe(model: TrainedModel, body: PrescribeRequest) -> bytes:
     start = time.perf_counter()
     chosen = body.settings.model_dump(exclude_unset=True) if body.settings else {}
     settings = make_settings(**chosen)  # the service's own for the rest
-    people = pd.DataFrame(body.people, dtype=object)
+    people = _people_frame(body.people)
     table = prescribe(people, model, settings=settings)
     rows = table.to_json(orient="records")
     errors = sum(status == Status.ERROR for status in table["status"].tolist())
@@ -267,6 +267,15 @@ def _prescribe(model: TrainedModel, body: PrescribeRequest) -> bytes:
         (time.perf_counter() - start) * 1e3,
     )
     return b'{"prescriptions":' + rows.encode() + b"}"
+
+
+def _people_frame(people: list[dict[str, Cell]]) -> pd.DataFrame:
+    """The people as a frame of their cells as sent (a key a person lacks: blank), the
+    columns in the order they first appear; built by column, which on a few people
+    costs a fraction of what a frame of row dicts does."""
+    columns = list(dict.fromkeys(key for person in people for key in person))
+    cells = {c: [person.get(c) for person in people] for c in columns}
+    return pd.DataFrame(cells, dtype=object)
 
 
 def config_to_environment(config: ServeConfig) -> None:
