@@ -478,6 +478,8 @@ class TrainedModel:
 
     def with_description(self, description: SurveyDescription) -> TrainedModel:
         """This model under another prescription policy (same columns and target)."""
+        if description is self.description:
+            return self
         if description.data_fingerprint() != self.description.data_fingerprint():
             raise ModelMismatchError(
                 f"description '{description.name}' has other columns or another target "
