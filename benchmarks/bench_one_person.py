@@ -23,7 +23,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, command_head, load_average, machine_line, markdown, write_blocks
+from common import (
+    ROOT,
+    command_head,
+    load_average,
+    machine_line,
+    markdown,
+    tree_label,
+    write_blocks,
+)
 
 #: The stages of one call, by the name each has in sleeprx.prescribing.run (so that an
 #: older tree is timed at the same places); a stage called several times is summed.
@@ -105,8 +113,10 @@ def run_tree(tree: Path, args: argparse.Namespace) -> dict:
         "import json, bench_one_person as b; "
         f"print(json.dumps(b.measure({args.model!r}, {args.calls}, {args.row})))"
     )
+    # in the tree's folder: ``python -c`` puts the working folder first on sys.path,
+    # which would import another tree's sleeprx from wherever the benchmark was started
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], env=env, cwd=tree, capture_output=True, text=True, check=True
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -138,8 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--row", type=int, default=5, help="the survey row (0-based)")
     parser.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     args = parser.parse_args(argv)
+    args.model = str(Path(args.model).resolve())  # read from each tree's folder
     load = load_average()
-    trees = ({"before": args.before} if args.before else {}) | {"this tree": ROOT}
+    trees = ({tree_label("before", args.before): args.before} if args.before else {}) | {
+        "this tree": ROOT
+    }
     results = {label: run_tree(tree, args) for label, tree in trees.items()}
     text = (
         f"{command_head('bench_one_person.py', argv)} Load average before the run: "

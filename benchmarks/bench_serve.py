@@ -26,7 +26,15 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-from common import ROOT, command_head, load_average, machine_line, markdown, write_blocks
+from common import (
+    ROOT,
+    command_head,
+    load_average,
+    machine_line,
+    markdown,
+    tree_label,
+    write_blocks,
+)
 
 
 def _free_port() -> int:
@@ -45,7 +53,8 @@ def start_server(
     command += ["--workers", str(workers), "--token-file", str(token_file)]
     env = os.environ | {"PYTHONPATH": str(tree)}
     log_file = (token_file.parent / "server.log").open("wb")
-    proc = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    # in the tree's folder: ``python -m`` puts the working folder first on sys.path
+    proc = subprocess.Popen(command, env=env, cwd=tree, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
@@ -101,12 +110,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", type=Path, help="another sleeprx checkout to load first")
     parser.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     args = parser.parse_args(argv)
+    args.model = str(Path(args.model).resolve())  # the server runs in its tree's folder
     from sleeprx.survey.read import shipped_survey_path
 
     raw = pd.read_csv(shipped_survey_path(), dtype=str, keep_default_na=False)
     people = raw.to_dict(orient="records")
     token = secrets.token_urlsafe(32)
-    trees = ({"before": args.before} if args.before else {}) | {"this tree": ROOT}
+    trees = ({tree_label("before", args.before): args.before} if args.before else {}) | {
+        "this tree": ROOT
+    }
     load = load_average()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
