@@ -3,8 +3,11 @@
 Each tree given (``--tree``, default this one; ``--before`` adds another checkout of
 sleeprx, say the commit before a change) is timed in its own process with the same
 model folder: the median of ``--calls`` warm calls per mode, the solve time (the
-table's ``solve_seconds``) beside it, and the share of one call in each stage (from
-cProfile, which slows every stage alike). A tree whose ``prescribe`` takes no
+table's ``solve_seconds``, the solver alone) beside it, the median CPU time of a call
+(steadier than wall time on a busy machine), and where one call's time goes: the
+median ms of each stage (reading and validation, problem preparation, planning with
+the solve, the table with its re-score and advice; "other" is the rest of the call,
+the median call less the stages' medians). A tree whose ``prescribe`` takes no
 DataFrame gets the person as a one-row survey file, read with ``read_survey``.
 
     python benchmarks/bench_one_person.py --model MODEL [--before OLD_TREE] [--write]
@@ -20,28 +23,36 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, command_head, load_average, machine_line, markdown, write_blocks
+from common import (
+    ROOT,
+    command_head,
+    load_average,
+    machine_line,
+    markdown,
+    tree_label,
+    write_blocks,
+)
 
+#: The stages of one call, by the name each has in sleeprx.prescribing.run (so that an
+#: older tree is timed at the same places); a stage called several times is summed.
 STAGES = {
-    "read": "read.py:.*\\(read_survey\\)",
-    "problems": "run.py:.*\\(prepare_problems\\)",
-    "solve": "policy.py:.*\\(plan_person\\)",
-    "table": "table.py:.*\\(build_table\\)",
+    "read": "read_survey",
+    "problems": "prepare_problems",
+    "plan": "plan_person",
+    "table": "build_table",
 }
 
 
 def measure(model_dir: str, calls: int, row: int) -> dict:
-    """In the tree on ``sys.path``: per mode, medians (ms) and stage shares of a call."""
-    import cProfile
+    """In the tree on ``sys.path``: per mode, the median ms of a call and of each stage."""
     import inspect
-    import pstats
-    import re
     import statistics
     import time
 
     import pandas as pd
 
     import sleeprx
+    import sleeprx.prescribing.run as run
     from sleeprx.survey.read import read_survey, shipped_survey_path
 
     model = sleeprx.load_model(model_dir)
@@ -51,35 +62,46 @@ def measure(model_dir: str, calls: int, row: int) -> dict:
     pd.read_csv(shipped_survey_path(), dtype=str, keep_default_na=False).iloc[[row]].to_csv(
         path, index=False
     )
+    spent: dict[str, float] = {}
+
+    def timed(name: str, function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    for stage, attribute in STAGES.items():
+        setattr(run, attribute, timed(stage, getattr(run, attribute)))
+    outer_read = timed("read", read_survey)  # a tree without DataFrame input reads a file
     out = {"frame": takes_frame}
     for mode in ("surrogate", "exact"):
         settings = sleeprx.PrescribeSettings(mode=mode)
 
         def call(settings=settings):
-            people = one if takes_frame else read_survey(path, model.description)
+            people = one if takes_frame else outer_read(path, model.description)
             return sleeprx.prescribe(people, model, settings=settings)
 
         for _ in range(5):
             call()
-        total, solve = [], []
+        total, cpu, solve, stages = [], [], [], {name: [] for name in STAGES}
         for _ in range(calls):
-            start = time.perf_counter()
+            spent.clear()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             table = call()
             total.append(time.perf_counter() - start)
+            cpu.append(time.thread_time() - start_cpu)
             solve.append(float(table["solve_seconds"].iloc[0]))
-        profile = cProfile.Profile()
-        profile.runcall(lambda: [call() for _ in range(max(calls // 4, 5))])
-        stats = pstats.Stats(profile).stats
-        whole = max(v[3] for v in stats.values())
-        shares = {
-            name: sum(v[3] for k, v in stats.items() if re.search(rx, f"{k[0]}:{k[1]}({k[2]})"))
-            / whole
-            for name, rx in STAGES.items()
-        }
+            for name in STAGES:
+                stages[name].append(spent.get(name, 0.0))
         out[mode] = {
             "median_ms": statistics.median(total) * 1e3,
+            "cpu_ms": statistics.median(cpu) * 1e3,
             "solve_ms": statistics.median(solve) * 1e3,
-            "shares": shares,
+            "stages_ms": {name: statistics.median(v) * 1e3 for name, v in stages.items()},
         }
     return out
 
@@ -91,8 +113,10 @@ def run_tree(tree: Path, args: argparse.Namespace) -> dict:
         "import json, bench_one_person as b; "
         f"print(json.dumps(b.measure({args.model!r}, {args.calls}, {args.row})))"
     )
+    # in the tree's folder: ``python -c`` puts the working folder first on sys.path,
+    # which would import another tree's sleeprx from wherever the benchmark was started
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], env=env, cwd=tree, capture_output=True, text=True, check=True
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -102,14 +126,17 @@ def table(results: dict[str, dict]) -> str:
     for label, result in results.items():
         for mode in ("surrogate", "exact"):
             r = result[mode]
-            rest = 1 - sum(r["shares"].values())
-            shares = [f"{100 * r['shares'][s]:.0f}%" for s in STAGES] + [f"{100 * rest:.0f}%"]
+            stages = r["stages_ms"]
+            other = r["median_ms"] - sum(stages.values())
             source = "one-row DataFrame" if result["frame"] else "one-row CSV file"
             rows.append(
-                [label, mode, source, f"{r['median_ms']:.2f}", f"{r['solve_ms']:.3f}", *shares]
+                [label, mode, source, f"{r['median_ms']:.2f}", f"{r['cpu_ms']:.2f}"]
+                + [f"{r['solve_ms']:.3f}"]
+                + [f"{stages[s]:.2f}" for s in STAGES]
+                + [f"{other:.2f}"]
             )
-    header = ["tree", "mode", "input", "median ms", "solve ms"]
-    header += [f"{s} share" for s in STAGES] + ["other"]
+    header = ["tree", "mode", "input", "median ms", "CPU ms", "solver ms"]
+    header += [f"{s} ms" for s in STAGES] + ["other ms"]
     return markdown(header, rows)
 
 
@@ -121,13 +148,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--row", type=int, default=5, help="the survey row (0-based)")
     parser.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     args = parser.parse_args(argv)
+    args.model = str(Path(args.model).resolve())  # read from each tree's folder
     load = load_average()
-    trees = ({"before": args.before} if args.before else {}) | {"this tree": ROOT}
+    trees = ({tree_label("before", args.before): args.before} if args.before else {}) | {
+        "this tree": ROOT
+    }
     results = {label: run_tree(tree, args) for label, tree in trees.items()}
     text = (
         f"{command_head('bench_one_person.py', argv)} Load average before the run: "
-        f"{load} on {machine_line(['xgboost', 'HiGHS (highspy)', 'pandas'])}. "
-        f"The machine is shared and busy: figures are slower than on an idle one.\n\n"
+        f"{load}, after it: {load_average()}, on "
+        f"{machine_line(['xgboost', 'HiGHS (highspy)', 'pandas'])}. "
+        f"Targets: median <= 3 ms surrogate, <= 5 ms exact.\n\n"
         f"{table(results)}"
     )
     print(text)
@@ -135,8 +166,8 @@ def main(argv: list[str] | None = None) -> None:
         write_blocks(
             "one_person",
             "One person, warm (bench_one_person.py)",
-            "`prescribe` of one person of the shipped survey, model loaded; stage shares "
-            "of one call from cProfile.",
+            "`prescribe` of one person of the shipped survey, model loaded; the median "
+            "call and the median ms of each of its stages.",
             {"run": text},
         )
 

@@ -45,6 +45,7 @@ __all__ = [
     "markdown",
     "plan_person",
     "prepare_problems",
+    "tree_label",
     "write_blocks",
     "write_cohort",
 ]
@@ -225,13 +226,18 @@ def machine_line(labels: list[str]) -> str:
     )
 
 
-def git(*args: str) -> str:
+def git(*args: str, tree: Path = ROOT) -> str:
     try:
         return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", *args], cwd=tree, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
+
+
+def tree_label(label: str, tree: Path) -> str:
+    """``label (commit abc1234)``: which sleeprx another checkout holds."""
+    return f"{label} ({git('rev-parse', '--short', 'HEAD', tree=tree)})"
 
 
 def command_head(script: str, argv: list[str] | None) -> str:

@@ -154,10 +154,10 @@ class Ensemble:
         Leaf values are float32; they are summed in float64, tree by tree in order.
         """
         values = self.leaf_values(leaves)
-        total = np.full(leaves.shape[0], self.base_margin, dtype=float)
-        for t in range(values.shape[1]):  # sequential, so the rounding never depends on numpy
-            total += values[:, t]
-        return total
+        start = np.full((values.shape[0], 1), self.base_margin, dtype=float)
+        # add.accumulate is sequential, so the rounding never depends on numpy's pairwise
+        # sums; one call, where a loop over 200 trees costs a third of a millisecond
+        return np.add.accumulate(np.concatenate([start, values], axis=1), axis=1)[:, -1]
 
 
 def _base_margin(config: dict) -> float:

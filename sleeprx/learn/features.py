@@ -113,8 +113,27 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
 
     def transform_array(self, X: pd.DataFrame) -> np.ndarray:
         """The encoded features as a float array (one pandas access, then numpy)."""
+        return self.transform_values(X[list(self.input_columns)].to_numpy(dtype=object))
+
+    def rows_and_features(self, X: pd.DataFrame) -> tuple[list[dict], np.ndarray]:
+        """Each row of ``X`` as a plain dict (what ``to_dict(orient="records")`` gives)
+        and :meth:`transform_array` of ``X``, from one conversion of the frame."""
+        columns = list(X.columns)
+        values = X.to_numpy(dtype=object)
+        rows = [dict(zip(columns, row, strict=True)) for row in values.tolist()]
+        where = [columns.index(c) for c in self.input_columns]
+        return rows, self.transform_values(values[:, where])
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """The canonical columns the encoder reads, in the order of
+        :meth:`transform_values`' columns."""
+        return tuple(name for name, _ in self.encoding_plan_)
+
+    def transform_values(self, values: np.ndarray) -> np.ndarray:
+        """The encoded features of an object array of answers, one column per
+        :attr:`input_columns` entry (blank: NaN, None or pd.NA)."""
         plan = self.encoding_plan_
-        values = X[[name for name, _ in plan]].to_numpy(dtype=object)
         parts: list[np.ndarray] = []
         for j, (_, categories) in enumerate(plan):
             if categories:
@@ -123,7 +142,7 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
                 parts += [(answers == c).astype(float) for c in categories]
             else:
                 parts.append(values[:, j].astype(float))
-        return np.column_stack(parts) if parts else np.zeros((len(X), 0))
+        return np.column_stack(parts) if parts else np.zeros((len(values), 0))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(feature_names(self.description), dtype=object)

@@ -53,13 +53,13 @@ def prepare_problems(
     description = model.description
     curves = curves or effect_curves(model, frame, explanation)
     model.check_frame(frame)
-    X = model.pipeline.named_steps["encode"].transform_array(frame)
+    # one conversion of the frame into plain rows and the encoded features: a pandas
+    # access (a row lookup, a column subset) costs more than a person's solve
+    rows, X = model.pipeline.named_steps["encode"].rows_and_features(frame)
     scorer = tree_scorer(model.booster)
     logits = scorer.margin(X)
     names = model.feature_names
     problems = {}
-    # plain dicts: a pandas row lookup per person costs more than the person's solve
-    rows = frame.to_dict(orient="records")
     for pid, row, x, logit in zip(frame.index, rows, X, logits, strict=True):
         problem = build_problem(
             pid,
@@ -136,14 +136,12 @@ def prescribe(
     curves = effect_curves(model, frame, explanation)  # whole survey, if estimated here
     wanted, invalid = _wanted(survey, ids)
     valid = [i for i in wanted if i in frame.index]
-    problems = prepare_problems(model, frame.loc[valid], settings, curves=curves)
+    chosen = frame if list(frame.index) == valid else frame.loc[valid]
+    problems = prepare_problems(model, chosen, settings, curves=curves)
     errors = {i: invalid[i] for i in wanted if i in invalid}
     outcome = model.description.target.positive_label
     # People whose answers are identical have the same problem: solve it once.
-    answers = frame.loc[list(problems)].drop(
-        columns=[model.description.target.column], errors="ignore"
-    )
-    same_as = _first_alike(answers)
+    same_as = _first_alike(chosen, model.description.target.column)
     plans: dict[object, Plan] = {}
     for pid in track(list(problems), "prescribing", enabled=progress):
         twin = same_as[pid]
@@ -186,10 +184,12 @@ def _wanted(survey: Survey, ids: Iterable[int | str] | None) -> tuple[list, dict
     return wanted, invalid
 
 
-def _first_alike(answers: pd.DataFrame) -> dict[object, object]:
-    """Each person's id -> the id of the first person with exactly the same answers."""
-    if len(answers) <= 1:  # nobody to share with; grouping costs more than a solve
-        return {pid: pid for pid in answers.index}
+def _first_alike(frame: pd.DataFrame, target: str) -> dict[object, object]:
+    """Each person's id -> the id of the first person with exactly the same answers
+    (all but the ``target`` column)."""
+    if len(frame) <= 1:  # nobody to share with; grouping costs more than a solve
+        return {pid: pid for pid in frame.index}
+    answers = frame.drop(columns=[target], errors="ignore")
     first: dict[int, object] = {}
     groups = duplicate_groups(answers)
     return {

@@ -21,7 +21,7 @@ from sleeprx.prescribing.columns import CONFIDENCE, after, before
 from sleeprx.prescribing.confidence import confidence
 from sleeprx.prescribing.policy import Plan
 from sleeprx.prescribing.status import Status
-from sleeprx.prescribing.verify import apply_profiles, rescore
+from sleeprx.prescribing.verify import apply_profiles, rescore_planned
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.display import change_phrase, join_phrases, sentence
 from sleeprx.utils.odds import sigmoid
@@ -58,7 +58,16 @@ def build_table(data: TableInput) -> pd.DataFrame:
     """
     model, frame, plans = data.model, data.frame, data.plans
     names = model.description.modifiable_names
-    current = dict(zip(frame.index, frame[list(names)].to_dict(orient="records"), strict=True))
+    planned = [pid for pid in data.wanted if pid not in data.errors]
+    # plain dicts and lists, one pandas access in and one frame out: on one person each
+    # further pandas step would cost more than the person's solve
+    rows_of = frame if list(frame.index) == planned else frame.loc[planned]
+    values = rows_of.to_numpy(dtype=object)
+    at = [list(rows_of.columns).index(n) for n in names]
+    current = {
+        pid: {n: float(answers[k]) for n, k in zip(names, at, strict=True)}
+        for pid, answers in zip(planned, values.tolist(), strict=True)
+    }
     chosen = {  # every lever's value after the plan; held levers keep their answers
         pid: current[pid]
         | {
@@ -68,24 +77,18 @@ def build_table(data: TableInput) -> pd.DataFrame:
         for pid, plan in plans.items()
         if plan.levels is not None
     }
-    profiles = pd.DataFrame.from_dict(chosen, orient="index", columns=list(names))
-    scores = (rescore(model, frame, profiles) if len(profiles) else pd.DataFrame()).to_dict(
-        orient="index"
-    )
-    planned = [pid for pid in data.wanted if pid not in data.errors]
-    # the calibrated probability, for people without a profile to re-score as well
-    p_before = model.predict_proba(frame.loc[planned]).to_dict() if planned else {}
+    scored = rescore_planned(model, rows_of, chosen, values=values)
     rows = []
     for pid in data.wanted:
         if pid in data.errors:
             rows.append({"person_id": pid, "status": Status.ERROR, "advice": data.errors[pid]})
             continue
-        was = [float(current[pid][n]) for n in names]
+        was = [current[pid][n] for n in names]
         now = [chosen[pid][n] for n in names] if pid in chosen else was
-        rows.append(_row(data, pid, scores.get(pid), p_before[pid], was, now))
-    table = _order_columns(pd.DataFrame(rows), names)
-    table = table.assign(model_disagrees=lambda t: _disagrees(t, data.settings))
+        rows.append(_row(data, pid, scored.after.get(pid), scored.p_before[pid], was, now))
+    table = _frame_of(rows, names, data.settings)
     if model.bootstraps:  # no refits, no confidence: the table stays as it was
+        profiles = pd.DataFrame.from_dict(chosen, orient="index", columns=list(names))
         table = _with_confidence(table, data, frame, profiles)
     return trust_columns(table, model, frame, data.settings)  # opt-in, at the end
 
@@ -165,25 +168,28 @@ def _row(
     }
 
 
-def _disagrees(table: pd.DataFrame, settings: PrescribeSettings) -> pd.Series:
+def _disagrees(row: dict, settings: PrescribeSettings) -> bool:
     """The real model does not bear the plan out: its gain is not positive or far below
-    the planned one, or (with a goal) its probability falls short of the goal."""
-    changed = table["status"].eq(Status.CHANGED)
-    real, planned = table["gain_logit"], table["gain_planned"]
-    short = (real <= 0) | (real < settings.disagree_ratio * planned)
+    the planned one, or (with a goal) its probability falls short of the goal. NaN
+    compares false, as in pandas."""
+    if row["status"] != Status.CHANGED:
+        return False
+    real, planned = row.get("gain_logit", math.nan), row.get("gain_planned", math.nan)
+    short = real <= 0 or real < settings.disagree_ratio * planned
     if settings.goal is not None:
-        short |= table["p_after"] < settings.goal
-    return changed & short
+        short = short or row.get("p_after", math.nan) < settings.goal
+    return bool(short)
 
 
-def _order_columns(table: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
-    """The table's columns but ``model_disagrees``, in order; a column no row filled
-    (an all-error table) is blank."""
-    order = [c for c in columns.names(names) if c != "model_disagrees"]
-    for column in order:
-        if column not in table.columns:
-            table[column] = math.nan
-    return table[order]
+def _frame_of(
+    rows: list[dict], names: tuple[str, ...], settings: PrescribeSettings
+) -> pd.DataFrame:
+    """The rows as the table, its columns in order; a column no row filled (an
+    all-error table) is blank."""
+    data = {c: [row.get(c, math.nan) for row in rows] for c in columns.names(names)}
+    del data["model_disagrees"]  # last, as it always was
+    data["model_disagrees"] = [_disagrees(row, settings) for row in rows]
+    return pd.DataFrame(data)
 
 
 def advice(model: TrainedModel, plan: Plan, before: list[float], after: list[float]) -> str:

@@ -1,14 +1,13 @@
 """Read the answers of clock and ordinal columns: text in, numbers and messages out.
 
-Each reader takes the column's cells as text (aliases already applied) and returns the
-values with ``[(position, message)]`` for the invalid cells, like the number reader of
-:mod:`sleeprx.survey.read`.
+Each reader takes the column's cells as a list of text (aliases already applied) and
+returns the values as an array with ``[(position, message)]`` for the invalid cells,
+like the number reader of :mod:`sleeprx.survey.cells`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from sleeprx.survey.clock import hours_after
 from sleeprx.survey.description import Column
@@ -18,14 +17,14 @@ __all__ = ["aliased", "clock_hours", "ordinal_codes"]
 Bad = list[tuple[int, str]]
 
 
-def aliased(column: Column, text: pd.Series) -> pd.Series:
+def aliased(column: Column, text: list[str]) -> list[str]:
     """The cells with every alias replaced by the answer it stands for."""
     if not column.aliases:
         return text
-    return text.map(lambda v: column.aliases.get(v, v))
+    return [column.aliases.get(v, v) for v in text]
 
 
-def clock_hours(column: Column, text: pd.Series, missing: str) -> tuple[pd.Series, Bad]:
+def clock_hours(column: Column, text: list[str], missing: str) -> tuple[np.ndarray, Bad]:
     """Hours after the column's ``clock_origin`` (``01:45`` after 18:00 is 7.75);
     ``missing`` is the message for a blank cell where none is allowed."""
     origin = column.clock_origin or "00:00"
@@ -45,10 +44,10 @@ def clock_hours(column: Column, text: pd.Series, missing: str) -> tuple[pd.Serie
             bad.append((i, f"{t} is {hours:g} h after {origin}, outside {_span(column)}"))
         else:
             values[i] = hours
-    return pd.Series(values, index=text.index), bad
+    return values, bad
 
 
-def ordinal_codes(column: Column, text: pd.Series, missing: str) -> tuple[pd.Series, Bad]:
+def ordinal_codes(column: Column, text: list[str], missing: str) -> tuple[np.ndarray, Bad]:
     """The code of each answer of an ordinal column (its ``codes``)."""
     codes = {c.text: c.code for c in column.codes}
     values = np.full(len(text), np.nan)
@@ -61,7 +60,7 @@ def ordinal_codes(column: Column, text: pd.Series, missing: str) -> tuple[pd.Ser
             values[i] = codes[t]
         else:
             bad.append((i, f"'{t}' is not one of {list(codes)}"))
-    return pd.Series(values, index=text.index), bad
+    return values, bad
 
 
 def _span(column: Column) -> str:

@@ -513,7 +513,7 @@ class SurveyDescription(Strict):
                 return c
         raise KeyError(name)
 
-    @property
+    @cached_property  # frozen: computed once, read on every prescription
     def feature_columns(self) -> tuple[str, ...]:
         """Canonical names of the model's input columns, in file order."""
         skip = {self.id_column, self.target.column}
@@ -537,6 +537,10 @@ class SurveyDescription(Strict):
     def data_fingerprint(self) -> str:
         """A sha256 of what defines the model's input (columns, id, target), leaving out
         the prescription policy (modifiable factors, costs, resistances)."""
+        return self._data_print
+
+    @cached_property  # frozen: dumping the model costs more than one person's solve
+    def _data_print(self) -> str:
         part = self.model_dump(mode="json", include={"id_column", "columns", "target"})
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
 

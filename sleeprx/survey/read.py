@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,18 +25,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from sleeprx.survey.answers import aliased, clock_hours, ordinal_codes
+from sleeprx.survey.answers import aliased
+from sleeprx.survey.cells import MISSING, NUMBER_TYPES, convert, numbers, parse_numbers
 from sleeprx.survey.description import Column, SurveyDescription, load_description
 from sleeprx.survey.files import is_survey_table, read_table
 from sleeprx.utils.errors import ConfigError, SurveyError
 
-#: A blank cell where the description allows none; names the key that would allow it.
-MISSING = (
-    "value is missing; to keep blank cells as missing values, set 'allow_missing: true' "
-    "on this column in the survey description"
-)
-
 __all__ = [
+    "MISSING",
     "RowProblem",
     "RowRange",
     "Survey",
@@ -166,23 +162,29 @@ def read_survey(
         at: Callable[[int], str] = _at_frame_row
     else:
         path = Path(path) if path is not None else shipped_survey_path()
-        raw = _read_raw(path, rows)
+        raw = _as_lists(_read_raw(path, rows))
         name, source, at = path.name, str(path), _at
     first = rows.first if rows is not None else 0  # data rows before the ones read
-    _check_columns(raw, description, name)
+    _check_columns(list(raw), description, name)
     columns, problems = _canonical(raw, description, name, first, at)
-    frame = pd.DataFrame(columns)
-    check_unique_ids(frame[description.id_column], name, description, first)
+    check_unique_ids(columns[description.id_column], name, description, first)
     problems.sort(key=lambda p: p.row)
     if problems and errors == "raise":
         raise SurveyError(problems[0].message)
-    frame = _valid_rows_by_id(frame, problems, description, first)
+    frame = _valid_rows_by_id(columns, problems, description, first)
     return Survey(frame=frame, description=description, source=source, problems=problems)
 
 
-def _check_columns(raw: pd.DataFrame, description: SurveyDescription, name: str) -> None:
+#: A survey's cells as text, by header: one list per column, ``""`` for a blank.
+Cells = dict[str, list[str]]
+
+
+def _as_lists(raw: pd.DataFrame) -> Cells:
+    return {column: raw[column].tolist() for column in raw.columns}
+
+
+def _check_columns(header: list[str], description: SurveyDescription, name: str) -> None:
     """Every column the description names is in the file, headers spelt as it spells them."""
-    header = list(raw.columns)
     folded = {h.casefold(): h for h in header}
     cased = [
         f"'{folded[c.source.casefold()]}' in the file, '{c.source}' in the description"
@@ -207,12 +209,12 @@ def _check_columns(raw: pd.DataFrame, description: SurveyDescription, name: str)
 
 
 def _canonical(
-    raw: pd.DataFrame,
+    raw: Cells,
     description: SurveyDescription,
     name: str,
     first: int,
     at: Callable[[int], str],
-) -> tuple[dict[str, pd.Series], list[RowProblem]]:
+) -> tuple[dict[str, np.ndarray | list], list[RowProblem]]:
     """The canonical columns (and per-person resistances), and every invalid cell."""
     ids = raw[_source_of(description, description.id_column)]
 
@@ -220,39 +222,74 @@ def _canonical(
         return [
             RowProblem(
                 first + pos + 1,
-                ids.iloc[pos],
+                ids[pos],
                 source,
                 f"{name} {at(first + pos)}, column '{source}': {message}",
             )
             for pos, message in bad
         ]
 
-    out: dict[str, pd.Series] = {}
+    present = [c for c in description.columns if c.source in raw]  # the target may be absent
+    text = {c.source: aliased(c, raw[c.source]) for c in present}
+    resist = [f for f in description.modifiable if f.resistance_column is not None]
+    resist = [f for f in resist if f.resistance_column in raw]
+    number_sources = [c.source for c in present if c.type in NUMBER_TYPES]
+    number_sources += [f.resistance_column for f in resist]
+    parsed = dict(
+        zip(
+            number_sources,
+            parse_numbers([text.get(s, raw[s]) for s in number_sources]),
+            strict=True,
+        )
+    )
+    out: dict[str, np.ndarray | list] = {}
     found: list[RowProblem] = []
-    for column in description.columns:
-        if column.source not in raw.columns:
-            continue  # only the target can be absent here
-        for out_name, values, bad in _convert(column, raw[column.source]):
+    for column in present:
+        for out_name, values, bad in convert(
+            column, text[column.source], parsed.get(column.source)
+        ):
             out[out_name] = values
             found += problems(column.source, bad)
-    for factor in description.modifiable:
+    for factor in resist:
         rc = factor.resistance_column
-        if rc is not None and rc in raw.columns:
-            values, bad = _numbers(raw[rc], low=0.0, high=None, integer=False, missing_ok=True)
-            out[f"resistance__{factor.column}"] = values
-            found += problems(rc, bad)
+        bad = numbers(raw[rc], parsed[rc], low=0.0, high=None, integer=False, missing_ok=True)
+        out[f"resistance__{factor.column}"] = parsed[rc]
+        found += problems(rc, bad)
     return out, found
 
 
 def _valid_rows_by_id(
-    frame: pd.DataFrame, problems: list[RowProblem], description: SurveyDescription, first: int
+    columns: dict[str, np.ndarray | list],
+    problems: list[RowProblem],
+    description: SurveyDescription,
+    first: int,
 ) -> pd.DataFrame:
-    """The rows without a problem, indexed by id (whole numbers as int64) and sorted."""
-    bad_rows = sorted({p.row - 1 - first for p in problems})
-    frame = frame.drop(index=frame.index[bad_rows])
-    if description.column(description.id_column).type != "text":
-        frame[description.id_column] = frame[description.id_column].astype(np.int64)
-    return frame.set_index(description.id_column).sort_index()
+    """The rows without a problem as a frame indexed by id (whole numbers as int64) and
+    sorted; one frame built once, since each pandas step costs about what a person's
+    solve does."""
+    id_name = description.id_column
+    ids = columns[id_name]
+    bad_rows = {p.row - 1 - first for p in problems}
+    keep = [i for i in range(len(ids)) if i not in bad_rows]
+    if description.column(id_name).type != "text":
+        kept = np.asarray(ids, dtype=float)[keep].astype(np.int64)
+        order = np.argsort(kept, kind="stable")
+        index = pd.Index(kept[order], name=id_name)
+    else:
+        order = sorted(range(len(keep)), key=lambda k: ids[keep[k]])
+        index = pd.Index(pd.array([ids[keep[k]] for k in order], dtype="str"), name=id_name)
+    rows = [keep[k] for k in order]
+    data = {name: _taken(values, rows) for name, values in columns.items() if name != id_name}
+    return pd.DataFrame(data, index=index)
+
+
+def _taken(
+    values: np.ndarray | list, rows: list[int]
+) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """The cells of ``rows``: floats as float64, text as pandas' text (None blank)."""
+    if isinstance(values, np.ndarray):
+        return values[rows]
+    return pd.array([values[i] for i in rows], dtype="str")
 
 
 def _at(pos: int) -> str:
@@ -291,7 +328,7 @@ READ_CSV_NA = frozenset(
 )
 
 
-def _frame_as_text(frame: pd.DataFrame, description: SurveyDescription) -> pd.DataFrame:
+def _frame_as_text(frame: pd.DataFrame, description: SurveyDescription) -> Cells:
     """A DataFrame of people as the text a survey file would hold: what
     :func:`_read_csv` gives, so that both are validated by the same code."""
     if frame.empty:
@@ -302,10 +339,11 @@ def _frame_as_text(frame: pd.DataFrame, description: SurveyDescription) -> pd.Da
         raise SurveyError(f"{FRAME_NAME}: column(s) {twice} appear more than once")
     blank_as = {c.source: _na_category(c) for c in description.columns}
     text = {}
-    for j, column in enumerate(header):
+    # one conversion of the whole frame: a pandas access per column costs more
+    for column, cells in zip(header, frame.to_numpy(dtype=object).T.tolist(), strict=True):
         fill = blank_as.get(column) or ""
-        text[column] = [_cell_text(v, fill) for v in frame.iloc[:, j].tolist()]
-    return pd.DataFrame(text, dtype=str)
+        text[column] = [_cell_text(v, fill) for v in cells]
+    return text
 
 
 def _na_category(column: Column) -> str | None:
@@ -318,6 +356,8 @@ def _na_category(column: Column) -> str | None:
 
 def _cell_text(value: object, blank_as: str) -> str:
     """A cell as the text of a survey file: missing as blank (or ``blank_as``)."""
+    if isinstance(value, str):
+        return value.strip()
     if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
         return blank_as
     if isinstance(value, float) and value.is_integer():
@@ -402,82 +442,17 @@ def _check_field_counts(text: str, name: str, first: int = 0) -> None:
         raise SurveyError(f"{name}: not a CSV file ({exc})") from None
 
 
-def _convert(column: Column, text: pd.Series):
-    """Yield (canonical name, values, [(position, message)]) for one source column."""
-    text = aliased(column, text)
-    if column.type == "clock":
-        yield (column.name, *clock_hours(column, text, MISSING))
-    elif column.type == "ordinal":
-        yield (column.name, *ordinal_codes(column, text, MISSING))
-    elif column.type in ("numeric", "integer"):
-        values, bad = _numbers(
-            text, column.min, column.max, column.type == "integer", column.allow_missing
-        )
-        yield column.name, values, bad
-    elif column.type == "categorical":
-        yield (column.name, *_categories(column, text))
-    elif column.type == "text":
-        bad = [(i, "value is missing") for i, t in enumerate(text) if t == ""]
-        yield column.name, text.where(text != "", None), bad
-    else:
-        parts = text.str.split(column.separator, regex=False)
-        n = len(column.into)
-        shape_bad = [
-            (i, f"'{v}' is not {n} numbers separated by '{column.separator}'")
-            for i, (v, p) in enumerate(zip(text, parts, strict=True))
-            if not (column.allow_missing and v == "") and len(p) != n
-        ]
-        shaped = parts.where(parts.str.len() == n, [[""] * n] * len(parts))
-        for k, derived in enumerate(column.into):
-            piece = shaped.str[k]
-            values, bad = _numbers(piece, derived.min, derived.max, False, column.allow_missing)
-            bad = [
-                (i, f"'{text.iloc[i]}': part {k + 1} {m}")
-                for i, m in bad
-                if i not in {j for j, _ in shape_bad}
-            ]
-            yield derived.name, values, (shape_bad if k == 0 else []) + bad
-
-
-def _numbers(text: pd.Series, low, high, integer: bool, missing_ok: bool):
-    values = pd.to_numeric(text.replace("", np.nan), errors="coerce").astype(float)
-    bad: list[tuple[int, str]] = []
-    for i, (v, t) in enumerate(zip(values, text, strict=True)):
-        if t == "":
-            if not missing_ok:
-                bad.append((i, MISSING))
-        elif np.isnan(v):
-            bad.append((i, f"'{t}' is not a number"))
-        elif not np.isfinite(v):
-            bad.append((i, f"'{t}' is not a finite number"))
-        elif integer and v != round(v):
-            bad.append((i, f"{t} is not a whole number"))
-        elif (low is not None and v < low) or (high is not None and v > high):
-            lo = "-inf" if low is None else f"{low:g}"
-            hi = "inf" if high is None else f"{high:g}"
-            bad.append((i, f"{t} is outside {lo}..{hi}"))
-    return values, bad
-
-
-def _categories(column: Column, text: pd.Series):
-    """The answers of a categorical column (aliases already applied)."""
-    allowed = set(column.categories)
-    bad = []
-    for i, t in enumerate(text):
-        if t == "" and column.allow_missing:
-            continue
-        if t == "":
-            bad.append((i, MISSING))
-        elif t not in allowed:
-            bad.append((i, f"'{t}' is not one of {list(column.categories)}"))
-    return text.where(text != "", None), bad
-
-
 def check_unique_ids(
-    ids: pd.Series, name: str, description: SurveyDescription, first_row: int = 0
+    ids: Sequence | pd.Series, name: str, description: SurveyDescription, first_row: int = 0
 ) -> None:
     """Refuse ids that appear twice, naming the file ``name`` and the rows (counted from
-    ``first_row + 1``); blank or invalid ids (``None``) are not compared."""
+    ``first_row + 1``); blank or invalid ids (``None``, NaN) are not compared."""
+    given = [
+        v for v in (ids.tolist() if hasattr(ids, "tolist") else ids) if v == v and v is not None
+    ]
+    if len(set(given)) == len(given):  # the usual case, without pandas
+        return
+    ids = pd.Series(ids)
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if not dup.empty:
         first = dup.iloc[0]
