@@ -22,7 +22,7 @@ from sleeprx.learn.model import TrainedModel
 from sleeprx.learn.splits import duplicate_groups
 from sleeprx.optimize.factor_tables import attach_ensembles
 from sleeprx.optimize.problem import build_problem
-from sleeprx.optimize.robust import attach_bootstraps
+from sleeprx.optimize.robust_screen import attach_robust
 from sleeprx.prescribing.adherence import attach_filters
 from sleeprx.prescribing.policy import Plan, Problem, decide, main_problem, plan_person
 from sleeprx.prescribing.table import TableInput, build_table
@@ -75,9 +75,10 @@ def prepare_problems(
             problem = replace(problem, goal_margin=model.goal_margin(settings.goal))
         problems[pid] = problem
     if settings.robust is not None:  # exact mode: settings refuse robust without it
+        problems = attach_filters(problems, model, settings)  # the main model's program
         boosters = [model.booster, *(b.booster for b in model.bootstraps)]
-        robust = attach_bootstraps(
-            list(problems.values()), boosters, max_cells=settings.max_table_cells
+        robust = attach_robust(
+            list(problems.values()), boosters, settings, max_cells=settings.max_table_cells
         )
         return dict(zip(problems, robust, strict=True))
     if settings.mode == "exact":  # all at once: the trees are walked for many people
