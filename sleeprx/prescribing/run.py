@@ -27,7 +27,7 @@ from sleeprx.prescribing.adherence import attach_filters
 from sleeprx.prescribing.policy import Plan, Problem, decide, main_problem, plan_person
 from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins
-from sleeprx.settings import PrescribeSettings
+from sleeprx.settings import BOOTSTRAP, PrescribeSettings
 from sleeprx.survey.curves import EffectCurve
 from sleeprx.survey.read import Survey, check_known_ids, read_survey, typed_id
 from sleeprx.utils.errors import ConfigError, SolverError, SurveyError
@@ -125,7 +125,7 @@ def prescribe(
     if settings.robust is not None and not model.bootstraps:
         raise ConfigError(
             f"settings.robust {settings.robust:g}: the model has no bootstrap boosters; "
-            "train it with ModelSettings.bootstrap >= 1"
+            f"train it with ModelSettings.bootstrap >= 1 ({BOOTSTRAP} measured best)"
         )
     survey = _as_survey(people, model)
     model.check_survey(survey)
