@@ -62,7 +62,11 @@ def _patterns(sizes: tuple[int, ...], max_changes: int) -> np.ndarray:
     if count_profiles((box,) * n, max_changes) > BOX_RATIO * count_profiles(sizes, max_changes):
         return _built(sizes, max_changes)
     full = _built((box,) * n, max_changes)
-    out = full[(full < np.asarray(sizes, dtype=np.int32)).all(axis=1)]
+    keep = np.ones(len(full), dtype=bool)
+    for k, size in enumerate(sizes):
+        if size < box:  # only the factors with fewer levels than the box cut rows
+            keep &= full[:, k] < size
+    out = full[keep]
     out.setflags(write=False)
     return out
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from sleeprx.learn.ensemble import TreeScorer, tree_scorer
 from sleeprx.optimize.bruteforce import count_profiles
-from sleeprx.optimize.factor_tables import compile_tables
+from sleeprx.optimize.factor_tables import compile_with_scorers
 from sleeprx.optimize.problem import PersonProblem, profile_features
 from sleeprx.optimize.robust import (
     NOTHING,
@@ -39,7 +39,7 @@ from sleeprx.optimize.robust import (
     goal_candidates,
     least_count,
 )
-from sleeprx.optimize.table_scorer import table_scorer
+from sleeprx.optimize.table_scorer import TableScorer
 from sleeprx.settings import PrescribeSettings
 
 __all__ = ["SCREEN_ROWS", "attach_robust"]
@@ -72,9 +72,11 @@ def attach_robust(
         return attach_bootstraps(problems, boosters, max_cells=max_cells)
     scorers = [tree_scorer(b) for b in boosters]
     ensembles = tuple(s.ensemble for s in scorers)
-    mains = compile_tables(problems, ensembles[0], max_cells=max_cells)
+    compiled_mains = compile_with_scorers(problems, ensembles[:1], max_cells=max_cells)
+    mains = [own[0] for own, _ in compiled_mains]
+    scorers_0 = [scorer for _, scorer in compiled_mains]
     free = [replace(m, goal_margin=None) for m in mains]  # refits: their own scale
-    before, found = _screen(mains, scorers[1:], settings)
+    before, found = _screen(mains, scorers_0, scorers[1:], settings)
     undecided = [i for i, answer in enumerate(found) if answer is None]
     compiled = iter(
         attach_bootstraps([problems[i] for i in undecided], boosters, max_cells=max_cells)
@@ -102,11 +104,14 @@ _TOO_MANY = RobustFound("too many", None, np.nan, np.nan, 0, np.nan)
 
 
 def _screen(
-    mains: Sequence[PersonProblem], refits: Sequence[TreeScorer], settings: PrescribeSettings
+    mains: Sequence[PersonProblem],
+    own: Sequence[TableScorer],
+    refits: Sequence[TreeScorer],
+    settings: PrescribeSettings,
 ) -> tuple[np.ndarray, list[RobustFound | None]]:
     """The refits' margins at each person's current answers (people x refits), and each
     person's answer, or None where the first :data:`SCREEN_ROWS` profiles do not
-    decide it."""
+    decide it. ``own[i]`` scores person ``i``'s profiles under the main model."""
     now = np.vstack([m.features for m in mains])
     before = np.column_stack([s.margin(now) for s in refits])
     least = least_count(settings.robust, len(refits))
@@ -119,7 +124,7 @@ def _screen(
         elif main.need(settings.goal_logit) == np.inf:
             found[i] = NOTHING
         else:
-            candidates[i] = goal_candidates(main, table_scorer((main,)), settings)
+            candidates[i] = goal_candidates(main, own[i], settings)
     at = dict.fromkeys(candidates, 0)
     live, size = list(candidates), SCREEN_FIRST
     while live:
