@@ -74,9 +74,9 @@ def attach_robust(
     ensembles = tuple(s.ensemble for s in scorers)
     compiled_mains = compile_with_scorers(problems, ensembles[:1], max_cells=max_cells)
     mains = [own[0] for own, _ in compiled_mains]
-    scorers_0 = [scorer for _, scorer in compiled_mains]
+    main_scorers = [scorer for _, scorer in compiled_mains]
     free = [replace(m, goal_margin=None) for m in mains]  # refits: their own scale
-    before, found = _screen(mains, scorers_0, scorers[1:], settings)
+    before, found = _screen(mains, main_scorers, scorers[1:], settings)
     undecided = [i for i, answer in enumerate(found) if answer is None]
     compiled = iter(
         attach_bootstraps([problems[i] for i in undecided], boosters, max_cells=max_cells)
