@@ -229,7 +229,28 @@ def table(runs: list[Run], judged: list[dict], *, with_gain: bool) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def report(args, argv, block: str, about: str, body: str, load_before: str) -> None:
+    """Print a table with its command, settings and machine; ``--write``: also into
+    BENCHMARKS.md as block ``block`` of section ``bench_robust``."""
+    text = "\n".join(
+        [
+            command_head("bench_robust.py", argv),
+            "",
+            f"Goal p >= {args.goal:g}, K = {args.max_changes}, robust Q = {args.q:g}, "
+            f"{args.people} random people (seed {args.seed}) of the 10-lever example; {about}",
+            "",
+            body,
+            "",
+            f"{machine_line(['xgboost', 'numpy'])}; load average (1, 5, 15 min) "
+            f"{load_before} before, {load_average()} after.",
+        ]
+    )
+    print(text)
+    if args.write:
+        write_blocks("bench_robust", "Robust exact (bench_robust.py)", "", {block: text})
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=400)
     parser.add_argument("--penalised-people", type=int, default=150)
@@ -244,32 +265,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fresh", type=int, default=20, help="fresh refits of --sweep-b")
     parser.add_argument("--write", action="store_true", help="into BENCHMARKS.md")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     load_before = load_average()
     survey = read_survey(SURVEY, load_description(DESCRIPTION))
     if args.sweep_b:
         rng = np.random.default_rng(args.seed)
         ids = sorted(rng.choice(survey.frame.index.to_numpy(), args.people, replace=False))
-        body = sweep_b(survey, ids, args)
-        text = "\n".join(
-            [
-                command_head("bench_robust.py", argv),
-                "",
-                f"Goal p >= {args.goal:g}, K = {args.max_changes}, robust Q = {args.q:g}, "
-                f"{args.people} random people (seed {args.seed}) of the 10-lever example; "
-                f"each B uses the first B bootstrap boosters of one model trained with "
-                f"B = {max(args.sweep_b)}; every row judged by the same {args.fresh} fresh "
-                f"refits (seeds the optimiser never saw).",
-                "",
-                body,
-                "",
-                f"{machine_line(['xgboost', 'numpy'])}; load average (1, 5, 15 min) "
-                f"{load_before} before, {load_average()} after.",
-            ]
+        about = (
+            f"each B uses the first B bootstrap boosters of one model trained with "
+            f"B = {max(args.sweep_b)}; every row judged by the same {args.fresh} fresh "
+            f"refits (seeds the optimiser never saw)."
         )
-        print(text)
-        if args.write:
-            write_blocks("bench_robust", "Robust exact (bench_robust.py)", "", {"sweep_b": text})
+        report(args, argv, "sweep_b", about, sweep_b(survey, ids, args), load_before)
         return 0
     settings = ModelSettings(bootstrap=args.bootstrap)
     start = time.perf_counter()
@@ -288,28 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     base = {"mode": "exact", "max_changes": args.max_changes}
     goal = PrescribeSettings(**base, goal=args.goal)
     if args.timing:
-        print(
-            f"Goal p >= {args.goal:g}, K = {args.max_changes}, {args.people} random people "
-            f"(seed {args.seed}), {args.bootstrap} bootstrap boosters; load {load_before}"
-        )
-        table = timing_table(model, frame.loc[ids], goal, args.q)
-        text = "\n".join(
-            [
-                command_head("bench_robust.py", argv),
-                "",
-                f"Goal p >= {args.goal:g}, K = {args.max_changes}, robust Q = {args.q:g}, "
-                f"{args.people} random people (seed {args.seed}) of the 10-lever example, "
-                f"{args.bootstrap} bootstrap boosters; plain exact before and after robust.",
-                "",
-                table,
-                "",
-                f"{machine_line(['xgboost', 'numpy'])}; load average (1, 5, 15 min) "
-                f"{load_before} before, {load_average()} after.",
-            ]
-        )
-        print(text)
-        if args.write:
-            write_blocks("bench_robust", "Robust exact (bench_robust.py)", "", {"timing": text})
+        about = f"{args.bootstrap} bootstrap boosters; plain exact before and after robust."
+        body = timing_table(model, frame.loc[ids], goal, args.q)
+        report(args, argv, "timing", about, body, load_before)
         return 0
     runs = [plain(model, frame.loc[ids], goal)]
     runs.append(
