@@ -25,8 +25,8 @@ import sleeprx.optimize.robust_screen as screen
 from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import ModelSettings, train
 from sleeprx.optimize.bruteforce import _built, _patterns
-from sleeprx.optimize.problem import profile_features
-from sleeprx.optimize.robust import attach_bootstraps, robust_best
+from sleeprx.optimize.problem import PersonProblem, profile_features
+from sleeprx.optimize.robust import RobustProblem, attach_bootstraps, robust_best
 from sleeprx.prescribing.run import prepare_problems
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.description import load_description, shipped_description_path
@@ -171,3 +171,18 @@ def test_a_penalised_change_must_gain_in_the_main_model():
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=7), st.integers(0, 4))
 def test_patterns_from_the_box_are_the_patterns_built(sizes, k):
     np.testing.assert_array_equal(_patterns(tuple(sizes), k), _built(tuple(sizes), k))
+
+
+def test_robust_settings_copied_to_surrogate_mode_give_plain_problems(messy):
+    """The pages ask for the problems' structure in surrogate mode with robust settings
+    copied (``model_copy`` does not validate): plain problems, not robust ones."""
+    model, _ = messy
+    survey = read_survey(MESSY, model.description)
+    robust = PrescribeSettings(mode="exact", goal=0.7, robust=0.9)
+    structure = robust.model_copy(update={"mode": "surrogate"})
+    plain = prepare_problems(model, survey.frame.iloc[:3], structure)
+    assert all(isinstance(p, PersonProblem) for p in plain.values())
+    assert all(
+        isinstance(p, RobustProblem)
+        for p in prepare_problems(model, survey.frame.iloc[:3], robust).values()
+    )

@@ -74,7 +74,9 @@ def prepare_problems(
         if settings.goal is not None:  # a calibrated model moves the goal's threshold
             problem = replace(problem, goal_margin=model.goal_margin(settings.goal))
         problems[pid] = problem
-    if settings.robust is not None:  # exact mode: settings refuse robust without it
+    # robust problems are exact ones: a copy of robust settings in surrogate mode (the
+    # pages' structure, say) asks for plain problems
+    if settings.robust is not None and settings.mode == "exact":
         problems = attach_filters(problems, model, settings)  # the main model's program
         boosters = [model.booster, *(b.booster for b in model.bootstraps)]
         robust = attach_robust(
