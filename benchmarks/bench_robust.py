@@ -7,10 +7,15 @@ mode, K changes; N people drawn at random. Every answer is judged by B *fresh* r
     python benchmarks/bench_robust.py [--people 400] [--bootstrap 20] [--q 0.9]
                                       [--goal 0.7] [--max-changes 3] [--seed 0]
                                       [--penalised-people 150]
-    python benchmarks/bench_robust.py --timing [--people 400] ...
+    python benchmarks/bench_robust.py --timing [--people 400] ... [--write]
+    python benchmarks/bench_robust.py --sweep-b 5,10,20,40 [--fresh 20] ... [--write]
 
 ``--timing`` times only: ms a person for plain and robust exact, each in a batch (the
 batch's set-up shared equally, plus the person's own solve), median and p90.
+``--sweep-b`` trains one model with the largest B, prescribes robustly with its first B
+bootstrap boosters for each B, and judges every run by the same fresh refits (seeds
+after the largest B's): how validity and time grow with B, to choose the default.
+``--write`` puts the table into BENCHMARKS.md (section ``bench_robust``).
 
 Rows: plain exact (the routes' optimum, ``plan_person``) and robust exact at Q
 (:func:`sleeprx.optimize.robust.robust_best`). Columns: validity in the fresh refits
@@ -28,15 +33,15 @@ import contextlib
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import load_average, machine_line
+from common import command_head, load_average, machine_line, markdown, write_blocks
 
 from sleeprx.learn.model import ModelSettings, bootstrap_seeds, fit_bootstraps, train
-from sleeprx.optimize.robust import attach_bootstraps, robust_best
+from sleeprx.optimize.robust import robust_best
 from sleeprx.prescribing.confidence import confidence
 from sleeprx.prescribing.run import plan_person, prepare_problems
 from sleeprx.settings import PrescribeSettings
@@ -79,12 +84,9 @@ def plain(model, frame: pd.DataFrame, settings: PrescribeSettings) -> Run:
 def robust(model, frame: pd.DataFrame, settings: PrescribeSettings, name: str) -> Run:
     start = time.perf_counter()
     settings = settings.model_copy(update={"enumeration_limit": ENUMERATION_LIMIT})
-    flat = settings.model_copy(update={"mode": "surrogate"})  # plain problems, no tables
-    problems = prepare_problems(model, frame, flat)
-    boosters = [model.booster, *(b.booster for b in model.bootstraps)]
-    compiled = attach_bootstraps(list(problems.values()), boosters, max_cells=4096)
+    problems = prepare_problems(model, frame, settings)  # the batch: screen, or tables
     levels, cost, refused = {}, {}, 0
-    for pid, problem in zip(problems, compiled, strict=True):
+    for pid, problem in problems.items():
         try:
             found = robust_best(problem, settings)
         except SolverError:
@@ -95,25 +97,21 @@ def robust(model, frame: pd.DataFrame, settings: PrescribeSettings, name: str) -
             if levels[pid] is None
             else sum(f.cost[i] for f, i in zip(problem.main.factors, levels[pid], strict=True))
         )
-    return Run(name, levels, cost, time.perf_counter() - start, problems, refused)
+    mains = {pid: p.main for pid, p in problems.items()}
+    return Run(name, levels, cost, time.perf_counter() - start, mains, refused)
 
 
 def timed(model, frame: pd.DataFrame, settings: PrescribeSettings, *, robust_q=None):
-    """ms a person: the batch's set-up (``prepare_problems``, and for robust mode
-    ``attach_bootstraps`` of all 1 + B boosters) shared equally, plus each person's own
-    solve, timed alone. Returns (per person, set-up share)."""
-    start = time.perf_counter()
-    if robust_q is None:
-        problems = prepare_problems(model, frame, settings)
-        ready = list(problems.values())
-    else:
+    """ms a person: the batch's set-up (``prepare_problems``; for robust mode under a goal
+    the main model's tables and the refits' screen of the least-cost profiles, see
+    :mod:`sleeprx.optimize.robust_screen`) shared equally, plus each person's own solve,
+    timed alone. Returns (per person, set-up share)."""
+    if robust_q is not None:
         settings = settings.model_copy(
             update={"robust": robust_q, "enumeration_limit": ENUMERATION_LIMIT}
         )
-        flat = settings.model_copy(update={"mode": "surrogate"})
-        plain_problems = list(prepare_problems(model, frame, flat).values())
-        boosters = [model.booster, *(b.booster for b in model.bootstraps)]
-        ready = attach_bootstraps(plain_problems, boosters, max_cells=4096)
+    start = time.perf_counter()
+    ready = list(prepare_problems(model, frame, settings).values())
     share = (time.perf_counter() - start) / len(frame)
     solve = plan_person if robust_q is None else robust_best
     own = []
@@ -141,6 +139,40 @@ def timing_table(model, frame: pd.DataFrame, settings: PrescribeSettings, q: flo
             f"{ms.mean():.1f} | {share:.1f} |"
         )
     return "\n".join(lines)
+
+
+def sweep_b(survey, ids: list, args) -> str:
+    """Robust exact with the first B bootstrap boosters of one model, for each B, and
+    plain exact, all judged by the same fresh refits; a markdown table."""
+    counts = sorted(args.sweep_b)
+    settings = ModelSettings(bootstrap=max(counts))
+    model = train(survey, settings=settings)
+    seeds = bootstrap_seeds(settings.seed, args.fresh, first=max(counts))
+    fresh = [b.booster for b in fit_bootstraps(survey, settings, seeds)]
+    frame = survey.frame
+    goal = PrescribeSettings(mode="exact", max_changes=args.max_changes, goal=args.goal)
+    rows = []
+    for b in [0, *counts]:
+        if b == 0:
+            run = plain(replace(model, bootstraps=()), frame.loc[ids], goal)
+        else:
+            sub = replace(model, bootstraps=model.bootstraps[:b])
+            run = robust(sub, frame.loc[ids], goal.model_copy(update={"robust": args.q}), "")
+        j = judge(run, model, frame, fresh, args.goal)
+        answered = [c for c in run.cost.values() if not math.isnan(c)]
+        rows.append(
+            [
+                "plain exact" if b == 0 else f"robust, B = {b}",
+                f"{j['validity']:.3f}",
+                f"{j['valid90']:.1%}",
+                f"{np.mean(answered):.2f}",
+                f"{j['infeasible']:.1%}",
+                f"{j['ms']:.1f}",
+            ]
+        )
+        print(" | ".join(rows[-1]), file=sys.stderr)
+    header = ["method", "fresh validity", ">= 90% of fresh", "mean cost", "infeasible", "ms/person"]
+    return markdown(header, rows, numeric=True)
 
 
 def after_rows(run: Run, frame: pd.DataFrame) -> pd.DataFrame:
@@ -197,7 +229,28 @@ def table(runs: list[Run], judged: list[dict], *, with_gain: bool) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def report(args, argv, block: str, about: str, body: str, load_before: str) -> None:
+    """Print a table with its command, settings and machine; ``--write``: also into
+    BENCHMARKS.md as block ``block`` of section ``bench_robust``."""
+    text = "\n".join(
+        [
+            command_head("bench_robust.py", argv),
+            "",
+            f"Goal p >= {args.goal:g}, K = {args.max_changes}, robust Q = {args.q:g}, "
+            f"{args.people} random people (seed {args.seed}) of the 10-lever example; {about}",
+            "",
+            body,
+            "",
+            f"{machine_line(['xgboost', 'numpy'])}; load average (1, 5, 15 min) "
+            f"{load_before} before, {load_average()} after.",
+        ]
+    )
+    print(text)
+    if args.write:
+        write_blocks("bench_robust", "Robust exact (bench_robust.py)", "", {block: text})
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=400)
     parser.add_argument("--penalised-people", type=int, default=150)
@@ -207,9 +260,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-changes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timing", action="store_true", help="time only; no judging")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--sweep-b", type=lambda t: [int(v) for v in t.split(",")], help="e.g. 5,10,20,40"
+    )
+    parser.add_argument("--fresh", type=int, default=20, help="fresh refits of --sweep-b")
+    parser.add_argument("--write", action="store_true", help="into BENCHMARKS.md")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     load_before = load_average()
     survey = read_survey(SURVEY, load_description(DESCRIPTION))
+    if args.sweep_b:
+        rng = np.random.default_rng(args.seed)
+        ids = sorted(rng.choice(survey.frame.index.to_numpy(), args.people, replace=False))
+        about = (
+            f"each B uses the first B bootstrap boosters of one model trained with "
+            f"B = {max(args.sweep_b)}; every row judged by the same {args.fresh} fresh "
+            f"refits (seeds the optimiser never saw)."
+        )
+        report(args, argv, "sweep_b", about, sweep_b(survey, ids, args), load_before)
+        return 0
     settings = ModelSettings(bootstrap=args.bootstrap)
     start = time.perf_counter()
     model = train(survey, settings=settings)
@@ -227,15 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     base = {"mode": "exact", "max_changes": args.max_changes}
     goal = PrescribeSettings(**base, goal=args.goal)
     if args.timing:
-        print(
-            f"Goal p >= {args.goal:g}, K = {args.max_changes}, {args.people} random people "
-            f"(seed {args.seed}), {args.bootstrap} bootstrap boosters; load {load_before}"
-        )
-        print(timing_table(model, frame.loc[ids], goal, args.q))
-        print(
-            f"\n{machine_line(['xgboost', 'numpy'])}; "
-            f"load {load_before} before, {load_average()} after"
-        )
+        about = f"{args.bootstrap} bootstrap boosters; plain exact before and after robust."
+        body = timing_table(model, frame.loc[ids], goal, args.q)
+        report(args, argv, "timing", about, body, load_before)
         return 0
     runs = [plain(model, frame.loc[ids], goal)]
     runs.append(

@@ -17,6 +17,7 @@ from sleeprx.utils.odds import logit
 from sleeprx.utils.validation import Strict, validate
 
 __all__ = [
+    "BOOTSTRAP",
     "ParetoSettings",
     "PrescribeSettings",
     "SensitivitySettings",
@@ -25,6 +26,18 @@ __all__ = [
 ]
 
 HighsValue = bool | int | float | str
+
+#: Bootstrap boosters to train for robust prescriptions and the confidence columns
+#: (``sleeprx train --bootstrap 20``, ``ModelSettings(bootstrap=20)``, pipelines'
+#: ``model: {bootstrap: 20}``), chosen by measurement (``benchmarks/bench_robust.py
+#: --sweep-b``, BENCHMARKS.md): on the 10-lever example (goal p >= 0.7, K = 3, Q = 0.9,
+#: judged by 20 fresh refits) B = 5 and 10 reach a mean validity of 0.85 but only 55% and
+#: 52% of people hold in 90% of fresh refits; B = 20 is the smallest count with both
+#: 0.85 and 60% (0.887, 62.5%); B = 40 adds 0.02 validity for twice the training time,
+#: model folder and robust time. ``ModelSettings.bootstrap`` itself stays 0 (off): the
+#: refits cost training time (about 0.25 s a booster on the 10-lever example) that
+#: plain prescriptions do not need.
+BOOTSTRAP = 20
 
 
 class PrescribeSettings(Strict):

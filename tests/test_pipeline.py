@@ -133,3 +133,18 @@ def test_unknown_people_to_sweep_are_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match=r"pareto\.people: no person with id 99999"):
         run_pipeline(load_pipeline(path))
     assert not (tmp_path / "run").exists()
+
+
+def test_the_prescribed_sample_holds_the_reports_people(tmp_path):
+    """A report page reads its person's row from the run's prescriptions."""
+    from sleeprx.app.pipeline import _sample
+    from sleeprx.survey.description import load_description
+    from sleeprx.survey.read import read_survey
+
+    path = write(tmp_path, "prescribe_sample: 5\nreport: {people: [1, 2, 374]}\n")
+    config = load_pipeline(path)
+    survey = read_survey(config.data.survey, load_description(config.data.description))
+    ids = _sample(config, survey)
+    assert {1, 2, 374} <= set(ids) and len(ids) <= 8 and ids == sorted(ids)
+    drawn = load_pipeline(write(tmp_path, "prescribe_sample: 5\n"))
+    assert set(_sample(drawn, survey)) <= set(ids) and len(_sample(drawn, survey)) == 5

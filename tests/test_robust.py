@@ -186,21 +186,24 @@ def oracle(boosters, problem, config, q: float, statistic: str):
         [sum(f.cost[i] for f, i in zip(problem.factors, c, strict=True)) for c in choices]
     )
     b = len(boosters) - 1
+    now = _predicted(boosters, problem, np.zeros_like(choices[:1]))[0]
     if config.goal is not None:
         t = math.log(config.goal / (1 - config.goal))
-        assume(not _ambiguous(margins, t))
+        assume(not _ambiguous(margins, t) and not _ambiguous(margins[:, 0], now[0]))
         need = math.ceil(Fraction(str(q)) * b)
         ok = (margins[:, 0] >= t) & ((margins[:, 1:] >= t).sum(axis=1) >= need)
+        ok &= margins[:, 0] >= now[0]  # never lower the main model's probability
         if not ok.any():
             return None
         best = min(np.flatnonzero(ok), key=lambda j: cost[j])
         return choices[best], cost[best]
-    gains = margins - margins[:1]
+    gains = margins - now
     assume(not _ambiguous(gains))
     need = math.ceil(Fraction(str(q)) * (b + 1))
     ranked = np.sort(gains, axis=1)[:, ::-1]
     stat = gains.mean(axis=1) if statistic == "mean" else ranked[:, need - 1]
-    ok = ((gains > 0).sum(axis=1) >= need) | (choices == 0).all(axis=1)
+    # a change gains in enough models, the main one among them
+    ok = ((gains > 0).sum(axis=1) >= need) & (gains[:, 0] > 0) | (choices == 0).all(axis=1)
     objective = np.where(ok, stat - config.lam * cost, -np.inf)
     best = int(np.argmax(objective))
     return choices[best], objective[best]
@@ -238,7 +241,7 @@ def test_the_robust_optimum_equals_brute_force_over_every_booster(
     if config.goal is None:
         gains = margins - _predicted(boosters, problem, np.zeros_like(levels))[0]
         need = math.ceil(Fraction(str(q)) * len(boosters))
-        assert (gains > 0).sum() >= need or not any(found.levels)
+        assert ((gains > 0).sum() >= need and gains[0] > 0) or not any(found.levels)
         ranked = np.sort(gains)[::-1]
         stat = gains.mean() if statistic == "mean" else ranked[need - 1]
         assert stat - config.lam * cost == pytest.approx(best[1], abs=1e-4)
@@ -246,6 +249,7 @@ def test_the_robust_optimum_equals_brute_force_over_every_booster(
         t = math.log(config.goal / (1 - config.goal))
         need = math.ceil(Fraction(str(q)) * (len(boosters) - 1))
         assert margins[0] >= t and (margins[1:] >= t).sum() >= need
+        assert margins[0] >= _predicted(boosters, problem, np.zeros_like(levels))[0, 0]
         assert found.support == (margins[1:] >= t).sum()
         assert cost == pytest.approx(best[1], abs=1e-9)
     assert found.gain == pytest.approx(margins[0] - problem.logit_before, abs=1e-5)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sleeprx.settings import PrescribeSettings
+from sleeprx.settings import BOOTSTRAP, PrescribeSettings
 from sleeprx.utils.errors import ConfigError, ModelMismatchError, SleeprxError
 
 app = typer.Typer(
@@ -143,7 +143,11 @@ def train(
         int | None, typer.Option(min=1, help="repeats of the grouped CV; default 5")
     ] = None,
     bootstrap: Annotated[
-        int, typer.Option(min=0, help="extra boosters refitted on bootstrap resamples")
+        int,
+        typer.Option(
+            min=0,
+            help=f"extra boosters refitted on bootstrap resamples ({BOOTSTRAP} for --robust)",
+        ),
     ] = 0,
     seed: Annotated[
         int | None, typer.Option(help="seed of the split, the CV and XGBoost; default 42")

@@ -264,13 +264,15 @@ def _sensitivity(config: PipelineConfig, survey: Survey, sweep: Sweep, staging: 
 
 
 def _sample(config: PipelineConfig, survey: Survey) -> list | None:
-    """The people ``prescribe_sample`` draws, in id order; None: everybody."""
+    """The people ``prescribe_sample`` draws, and the report's people (their pages are
+    read from this table), in id order; None: everybody."""
     n = config.prescribe_sample
     ids = survey.frame.index
     if n is None or n >= len(ids):
         return None
     rng = np.random.default_rng(config.model.seed)
-    return sorted(ids[rng.choice(len(ids), n, replace=False)].tolist())
+    drawn = set(ids[rng.choice(len(ids), n, replace=False)].tolist())
+    return sorted(drawn | set(config.report.people or ()))
 
 
 def _swept(config: PipelineConfig) -> PrescribeSettings:

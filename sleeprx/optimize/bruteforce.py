@@ -40,10 +40,40 @@ def count_profiles(sizes: tuple[int, ...], max_changes: int) -> int:
     return sum(counts)
 
 
+#: Largest ratio of profiles in the box of equal level counts to a person's own for
+#: which :func:`_patterns` filters the box's (cached) patterns instead of building them.
+BOX_RATIO = 32
+
+
 @lru_cache(maxsize=512)
 def _patterns(sizes: tuple[int, ...], max_changes: int) -> np.ndarray:
     """Level indices of every profile with at most ``max_changes`` changes, fewest changes
-    first; cached, since people with the same level counts share them."""
+    first; cached, since people with the same level counts share them.
+
+    Level counts vary from person to person (current values, safe ranges), so most
+    people miss the cache. Their patterns are then the rows of the box's, the patterns
+    of ``max(sizes)`` levels on every factor, with every index below its factor's
+    count: building them costs a numpy call per set of changed factors (176 at ten
+    factors and K = 3), filtering the cached box's one. Filtering keeps the order, so
+    both give the same array.
+    """
+    n = len(sizes)
+    box = max(sizes, default=1)
+    if count_profiles((box,) * n, max_changes) > BOX_RATIO * count_profiles(sizes, max_changes):
+        return _built(sizes, max_changes)
+    full = _built((box,) * n, max_changes)
+    keep = np.ones(len(full), dtype=bool)
+    for k, size in enumerate(sizes):
+        if size < box:  # only the factors with fewer levels than the box cut rows
+            keep &= full[:, k] < size
+    out = full[keep]
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _built(sizes: tuple[int, ...], max_changes: int) -> np.ndarray:
+    """:func:`_patterns`, built a set of changed factors at a time."""
     blocks = [np.zeros((1, len(sizes)), dtype=np.int32)]
     for k in range(1, min(max_changes, len(sizes)) + 1):
         for changed in itertools.combinations(range(len(sizes)), k):

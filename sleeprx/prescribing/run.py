@@ -22,12 +22,12 @@ from sleeprx.learn.model import TrainedModel
 from sleeprx.learn.splits import duplicate_groups
 from sleeprx.optimize.factor_tables import attach_ensembles
 from sleeprx.optimize.problem import build_problem
-from sleeprx.optimize.robust import attach_bootstraps
+from sleeprx.optimize.robust_screen import attach_robust
 from sleeprx.prescribing.adherence import attach_filters
 from sleeprx.prescribing.policy import Plan, Problem, decide, main_problem, plan_person
 from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins
-from sleeprx.settings import PrescribeSettings
+from sleeprx.settings import BOOTSTRAP, PrescribeSettings
 from sleeprx.survey.curves import EffectCurve
 from sleeprx.survey.read import Survey, check_known_ids, read_survey, typed_id
 from sleeprx.utils.errors import ConfigError, SolverError, SurveyError
@@ -74,10 +74,13 @@ def prepare_problems(
         if settings.goal is not None:  # a calibrated model moves the goal's threshold
             problem = replace(problem, goal_margin=model.goal_margin(settings.goal))
         problems[pid] = problem
-    if settings.robust is not None:  # exact mode: settings refuse robust without it
+    # robust problems are exact ones: a copy of robust settings in surrogate mode (the
+    # pages' structure, say) asks for plain problems
+    if settings.robust is not None and settings.mode == "exact":
+        problems = attach_filters(problems, model, settings)  # the main model's program
         boosters = [model.booster, *(b.booster for b in model.bootstraps)]
-        robust = attach_bootstraps(
-            list(problems.values()), boosters, max_cells=settings.max_table_cells
+        robust = attach_robust(
+            list(problems.values()), boosters, settings, max_cells=settings.max_table_cells
         )
         return dict(zip(problems, robust, strict=True))
     if settings.mode == "exact":  # all at once: the trees are walked for many people
@@ -124,7 +127,7 @@ def prescribe(
     if settings.robust is not None and not model.bootstraps:
         raise ConfigError(
             f"settings.robust {settings.robust:g}: the model has no bootstrap boosters; "
-            "train it with ModelSettings.bootstrap >= 1"
+            f"train it with ModelSettings.bootstrap >= 1 ({BOOTSTRAP} measured best)"
         )
     survey = _as_survey(people, model)
     model.check_survey(survey)
