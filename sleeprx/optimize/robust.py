@@ -64,7 +64,9 @@ __all__ = [
     "attach_bootstraps",
     "least_count",
     "model_margins",
+    "penalised_best",
     "robust_best",
+    "robust_statistic",
 ]
 
 #: Profiles of least cost whose refits are scored first under a goal; each further
@@ -170,7 +172,7 @@ def robust_best(problem: RobustProblem, settings: PrescribeSettings) -> RobustFo
     if settings.goal is None:
         before = np.array([p.logit_before for p in (main, *problem.bootstraps)])
         gains = scorer.margins(choices) - before
-        return _penalised(choices, gains, total(main, choices, "cost"), share, settings)
+        return penalised_best(choices, gains, total(main, choices, "cost"), share, settings)
     # the main model's test first: the refits score only the profiles it lets through
     main_gain = scorer.margins(choices, 0, 1)[:, 0] - main.logit_before
     passed = main_gain >= main.need(settings.goal_logit)
@@ -210,7 +212,7 @@ def _cheapest_held(
     return None
 
 
-def _penalised(
+def penalised_best(
     choices: np.ndarray,
     gains: np.ndarray,
     cost: np.ndarray,
@@ -220,10 +222,7 @@ def _penalised(
     """Maximise the robust gain statistic less the penalty, among profiles that gain in
     at least ``ceil(share * (B + 1))`` models (and the status quo)."""
     need = least_count(share, gains.shape[1])
-    if settings.robust_statistic == "mean":
-        statistic = gains.mean(axis=1)
-    else:  # the need-th largest gain: at least ``need`` models gain this much
-        statistic = -np.partition(-gains, need - 1, axis=1)[:, need - 1]
+    statistic = robust_statistic(gains, need, settings.robust_statistic)
     positive = (gains > REAL_GAIN).sum(axis=1)
     ok = (positive >= need) | ~(choices > 0).any(axis=1)
     objective = np.where(ok, statistic - settings.lam * cost, -np.inf)
@@ -237,3 +236,11 @@ def _penalised(
         support,
         float(statistic[best]),
     )
+
+
+def robust_statistic(gains: np.ndarray, need: int, kind: str) -> np.ndarray:
+    """Each profile's robust gain (profiles x models): the mean, or the ``need``-th
+    largest, which at least ``need`` models reach. Both grow with every model's gain."""
+    if kind == "mean":
+        return gains.mean(axis=1)
+    return -np.partition(-gains, need - 1, axis=1)[:, need - 1]
