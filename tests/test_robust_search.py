@@ -4,6 +4,7 @@ against robust enumeration on the messy example's own bootstrap boosters."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from fractions import Fraction
 
 import numpy as np
@@ -25,6 +26,8 @@ from test_robust import (
 )
 
 from sleeprx.learn.ensemble import tree_scorer
+from sleeprx.optimize import bound_search
+from sleeprx.optimize import robust_search as robust_search_module
 from sleeprx.optimize.bruteforce import total
 from sleeprx.optimize.factor_tables import compile_tables_for_models
 from sleeprx.optimize.robust import RobustProblem, robust_best
@@ -41,6 +44,8 @@ from sleeprx.settings import PrescribeSettings
     st.integers(1, 3),
     st.sampled_from([0.0, 1 / 64, 4 / 64, 8 / 64]),
     st.none() | st.sampled_from([1.0, 3.0]),
+    st.sampled_from([0, bound_search.TREE_CELLS]),
+    st.sampled_from([1, 2, None]),
 )
 def test_the_search_equals_brute_force_over_every_booster(
     boosters,  # noqa: F811
@@ -50,7 +55,11 @@ def test_the_search_equals_brute_force_over_every_booster(
     k,
     lam,
     budget,
+    tree_cells,
+    bounded,
 ):
+    """``tree_cells`` 0: every pruned tree beside the tables is bounded by its reachable
+    leaves, not tabulated; ``bounded``: how many models bound the goal's search."""
     _, _, problem, config = case
     assume(sum(len(f.levels) > 1 for f in problem.factors) >= 2)
     problem = _exact_problem(problem, boosters[0])
@@ -58,7 +67,11 @@ def test_the_search_equals_brute_force_over_every_booster(
     config = config.model_copy(update=update | {"lam": lam, "budget": budget})
     ensembles = [tree_scorer(b).ensemble for b in boosters]
     own = compile_tables_for_models([problem], ensembles, max_cells=draw_cells(problem))[0]
-    found = robust_search(RobustProblem(own[0], own[1:]), config)
+    with (
+        _patched(bound_search, "TREE_CELLS", tree_cells),
+        _patched(robust_search_module, "BOUNDED", bounded),
+    ):
+        found = robust_search(RobustProblem(own[0], own[1:]), config)
     best = oracle(boosters, problem, config, q, statistic)
     if best is None:
         assert found.status == "infeasible" and found.levels is None
@@ -131,6 +144,44 @@ def test_the_search_equals_robust_enumeration_on_the_messy_example(messy, update
             )
         else:
             assert _cost(problem, searched) == pytest.approx(_cost(problem, enumerated))
+
+
+@pytest.mark.parametrize("update", [{"goal": 0.7, "robust": 0.75}, {"lam": 0.1, "robust": 0.75}])
+def test_trees_too_large_to_tabulate_are_bounded_by_their_reachable_leaves(
+    messy,  # noqa: F811
+    monkeypatch,
+    update,
+):
+    """Tables of at most 24 cells leave many trees beside them; none is tabulated."""
+    monkeypatch.setattr(bound_search, "TREE_CELLS", 0)
+    survey, model = messy
+    config = PrescribeSettings(
+        mode="exact", max_changes=3, min_gain=0.0, min_gain_prob=0.0, max_table_cells=24
+    )
+    config = config.model_copy(update=update | {"enumeration_limit": 10**9})
+    problems = prepare_problems(model, survey.frame.iloc[:25], config)
+    assert sum(len(p.main.trees or ()) for p in problems.values()) > 25
+    for problem in problems.values():
+        enumerated, searched = robust_best(problem, config), robust_search(problem, config)
+        assert (searched.levels is None) == (enumerated.levels is None)
+        if enumerated.levels is not None and config.goal is not None:
+            assert _cost(problem, searched) == pytest.approx(_cost(problem, enumerated))
+        elif enumerated.levels is not None:
+            assert searched.statistic - config.lam * _cost(problem, searched) == pytest.approx(
+                enumerated.statistic - config.lam * _cost(problem, enumerated), abs=1e-9
+            )
+
+
+@contextmanager
+def _patched(module, name: str, value):
+    """``module.name`` set to ``value`` inside the block (hypothesis runs many examples
+    in one test call, so pytest's function-scoped monkeypatch cannot reset it)."""
+    old = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, old)
 
 
 def _cost(problem: RobustProblem, found) -> float:
