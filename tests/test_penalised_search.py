@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_costbound import _tabulated, goal_cases
 from test_exact import EXACT, booster_gain_of, leaf_margin, profile
 
-from sleeprx.optimize import bound_search
+from sleeprx.optimize import bound_search, penalised_search
 from sleeprx.optimize.bruteforce import brute_force, total
 from sleeprx.optimize.enumeration import table_gain
 from sleeprx.optimize.penalised_search import PENALTY_BOUND
@@ -25,12 +25,19 @@ from sleeprx.settings import PrescribeSettings
 
 
 @EXACT
-@given(goal_cases(), st.sampled_from([0.0, 0.05, 0.2, 1.0]))
-def test_the_objective_is_brute_forces_over_the_booster(case, lam):
+@given(goal_cases(), st.sampled_from([0.0, 0.05, 0.2, 1.0]), st.sampled_from([0, 2]))
+def test_the_objective_is_brute_forces_over_the_booster(case, lam, first_changes):
+    """``first_changes`` 0: the first incumbent is the status quo, so the bound alone
+    must find every better profile."""
     problem, booster, settings = case
     settings = settings.model_copy(update={"goal": None, "lam": lam})
     assert choose_route(problem, settings) is PENALTY_BOUND
-    found = find_best(problem, settings)
+    kept = penalised_search.INCUMBENT_CHANGES
+    penalised_search.INCUMBENT_CHANGES = first_changes
+    try:
+        found = find_best(problem, settings)
+    finally:
+        penalised_search.INCUMBENT_CHANGES = kept
     gain_of = booster_gain_of(booster, problem)
     best = brute_force(problem, settings, gain_of=gain_of)
     assert found.status is SolverStatus.OPTIMAL
