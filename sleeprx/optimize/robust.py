@@ -37,8 +37,8 @@ a :class:`~sleeprx.optimize.table_scorer.TableScorer`), and
   quo stays feasible, as in every program here.
 
 Both are exhaustive over the allowed profiles (K, the budget, the linear rows), so
-proven optimal. A program with more profiles than ``enumeration_limit`` is refused:
-the MIP form (one indicator per booster) is not written yet.
+proven optimal. A program with more profiles than ``enumeration_limit`` is refused
+here: :mod:`sleeprx.optimize.robust_search` solves it by a bound search.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ def robust_best(problem: RobustProblem, settings: PrescribeSettings) -> RobustFo
         raise SolverError(
             f"person {main.person_id}: the robust program has {n_profiles} profiles, more "
             f"than settings.enumeration_limit {settings.enumeration_limit}; robust mode "
-            f"enumerates (its MIP form is not implemented): lower max_changes or raise "
-            f"enumeration_limit"
+            f"enumerates up to that many (robust_search takes larger programs): lower "
+            f"max_changes or raise enumeration_limit"
         )
     nothing = RobustFound("infeasible", None, math.nan, math.nan, 0, math.nan)
     if settings.goal is not None and main.need(settings.goal_logit) == np.inf:
