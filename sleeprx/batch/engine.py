@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -66,6 +66,12 @@ class BatchResult:
     skipped: int  # rows without a valid id (no row in the table)
     skipped_lines: list[str]
     seconds: float
+    #: Wall seconds of the run's phases: ``prepare`` (the driver reads the model and
+    #: scans the survey; the cluster starts meanwhile), ``solve`` (from the first task
+    #: submitted to the last summary, cluster start still under way included), and
+    #: ``finish`` (the cluster closes, the driver merges the parts). ``prepare`` and
+    #: ``finish`` are the driver's alone: the serial part of a run.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def parts_dir(out: Path) -> Path:
@@ -120,9 +126,14 @@ def prescribe_batch(
                 f"{job.people:,} people in {len(job.plan)} chunk(s) of up to {chunk_size:,} "
                 f"rows{again}; solving {len(tasks)} on {_where(workers, scheduler)}"
             )
+        prepared = time.perf_counter()
         with _progress(job, manifest, progress, log) as bar:
             _solve(tasks, manifest, early, bar, job.people_of)
-    return _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
+        solved = time.perf_counter()
+    result = _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
+    phases = {"prepare": prepared - started, "solve": solved - prepared}
+    phases["finish"] = time.perf_counter() - started - sum(phases.values())
+    return replace(result, phases=phases)
 
 
 @dataclass(frozen=True)
