@@ -8,12 +8,16 @@ same model (the default XGBoost model trained on the survey) and the same target
     python benchmarks/bench_prescribe.py [--goal 0.7] [--max-changes 2] [--people N]
                                          [--seed 0] [--breakdown]
                                          [--survey shipped|messy] [--match-ocean] [--write]
+                                         [--full [--bootstrap 20] [--robust 0.9]]
 
 ``--match-ocean`` poses the problem OCEAN solves, to every method: goal p >= 0.5, K =
 the number of levers, cost = sum |change| / step (fixed costs 0, resistances 1), no
 linear constraints and no per-person rules, and only people with no blank answer and
 every lever on its grid. Without it OCEAN is skipped, with the reason printed; it is
-skipped too on Python < 3.12 (oceanpy needs 3.12).
+skipped too on Python < 3.12 (oceanpy needs 3.12). ``--full`` (with ``--match-ocean``)
+adds, in the same run, the survey's own program at the same K and goal, which OCEAN
+cannot express, and robust exact with ``--bootstrap`` B boosters
+(``prescribe_full``).
 
 What is timed, per person (wall clock, ``time.perf_counter``; population-level set-up
 such as the SHAP effect curves, the DiCE explainer and OCEAN's CP model is done once,
@@ -51,6 +55,7 @@ from common import SURVEYS, command_head, load_average, machine_line, markdown, 
 from peer_dice import dice_method, snap_to_grid
 from prescribe_breakdown import breakdown
 from prescribe_check import REASONS, check, same_optimum, summarise
+from prescribe_full import full_program
 from prescribe_methods import Answer, batched_method, brute_force_method, sleeprx_method
 
 import sleeprx
@@ -338,6 +343,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--breakdown", action="store_true", help="also time exact mode's steps one by one"
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="with --match-ocean: also the survey's full program and robust exact, same K",
+    )
+    parser.add_argument("--bootstrap", type=int, default=20, help="--full: B of robust exact")
+    parser.add_argument("--robust", type=float, default=0.9, help="--full: Q of robust exact")
     parser.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     return parser.parse_args(argv)
 
@@ -368,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     answers = run_all(case, methods_of(case))
     body, machine = report(case, answers, load_before)
+    if args.full and args.match_ocean:
+        people = args.people or len(case.ids)
+        k = case.exact.max_changes
+        spec = SURVEYS[args.survey]
+        full = full_program(spec, args.goal, k, people, args.seed, args.bootstrap, args.robust)
+        body += "\n\n" + full
+        machine = machine.replace(" after.", f" after the matched table, {load_average()} after.")
     print(body)
     if args.breakdown:
         print(

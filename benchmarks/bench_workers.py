@@ -6,7 +6,9 @@ Writes one cohort (``common.write_cohort``, as ``bench_scale.py`` does: resample
 behaviours jittered inside their observed ranges), trains the default model untimed,
 then times ``prescribe_batch`` with 1 worker and with 2, surrogate and exact,
 alternating so that load from other processes falls on both alike, and prints the
-speed-up with the load average before and after each run.
+speed-up with the load average before and after each run, and the serial seconds of
+each run (``BatchResult.phases``: the driver's scan before the first task and its
+merge after the last; the rest is the workers').
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--survey", choices=sorted(SURVEYS), default="shipped")
     parser.add_argument("--chunk-size", type=int, default=2_000)
+    parser.add_argument("--modes", default="surrogate,exact", help="comma-separated")
     args = parser.parse_args()
     spec = SURVEYS[args.survey]
     with tempfile.TemporaryDirectory(prefix="sleeprx-workers-") as folder:
@@ -41,14 +44,18 @@ def main() -> int:
             f"{spec.title}, {args.people:,} people ({distinct:.1%} distinct), chunks of "
             f"{args.chunk_size:,}; machine: {machine_line(PACKAGES)}"
         )
-        print("| mode | workers | wall s | people/s | load before | load after |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print(
+            "| mode | workers | wall s | people/s | serial s (prepare + finish) | solve s "
+            "| load before | load after |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         seconds = {}
-        for mode in ("surrogate", "exact"):
+        modes = args.modes.split(",")
+        for mode in modes:
             for workers in (1, 2):
                 before = load_average()
                 start = time.perf_counter()
-                prescribe_batch(
+                result = prescribe_batch(
                     cohort,
                     tmp / "model",
                     tmp / f"{mode}-{workers}.csv",
@@ -57,11 +64,15 @@ def main() -> int:
                     chunk_size=args.chunk_size,
                 )
                 seconds[mode, workers] = time.perf_counter() - start
+                phases = result.phases
+                before_after = phases["prepare"], phases["finish"]
+                serial = f"{sum(before_after):.1f} ({before_after[0]:.1f} + {before_after[1]:.1f})"
                 print(
                     f"| {mode} | {workers} | {seconds[mode, workers]:.1f} | "
-                    f"{args.people / seconds[mode, workers]:,.0f} | {before} | {load_average()} |"
+                    f"{args.people / seconds[mode, workers]:,.0f} | {serial} | "
+                    f"{phases['solve']:.1f} | {before} | {load_average()} |"
                 )
-        for mode in ("surrogate", "exact"):
+        for mode in modes:
             print(f"{mode}: 2 workers {seconds[mode, 1] / seconds[mode, 2]:.2f}x faster than 1")
     return 0
 

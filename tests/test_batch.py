@@ -97,6 +97,9 @@ def test_batch_equals_in_process(
     )
     same_as_reference(out, reference, first)
     assert result.rows == N - 1 and result.skipped == 1 and result.solved == 7
+    assert list(result.phases) == ["prepare", "solve", "finish"]
+    assert all(v >= 0 for v in result.phases.values())
+    assert sum(result.phases.values()) <= result.seconds + 1e-3
     assert sorted(p.name for p in parts_dir(out).glob("part-*")) == [
         f"part-{k:05d}.parquet" for k in range(7)
     ]

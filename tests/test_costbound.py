@@ -95,7 +95,7 @@ def test_the_rule_gives_the_route_exact_goals_too_large_to_enumerate():
     assert choose_route(problem, goal) is COST_BOUND
     small = goal.model_copy(update={"enumeration_limit": 20_000})
     assert choose_route(problem, small).name == "enumeration"
-    assert choose_route(problem, goal.model_copy(update={"goal": None})).name == "mip"
+    assert choose_route(problem, goal.model_copy(update={"goal": None})).name == "penalty_bound"
     assert choose_route(problem, goal.model_copy(update={"solver": "mip"})).name == "mip"
     leaves = dataclasses.replace(problem, tables=None, trees=())
     assert choose_route(leaves, goal).name == "mip"  # no tables: declined

@@ -13,17 +13,16 @@ manifest that is damaged is refused.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SkipValidation
 
 from sleeprx.batch.chunks import SurveyScan, scan_survey
+from sleeprx.batch.cluster import EarlyClient, dask_client
 from sleeprx.batch.manifest import (
     NAME,
     ChunkRecord,
@@ -42,7 +41,7 @@ from sleeprx.utils.files import fresh_dir, table_format, written_by_sleeprx
 from sleeprx.utils.progress import Progress
 from sleeprx.utils.validation import checked_call
 
-__all__ = ["BatchResult", "parts_dir", "prescribe_batch"]
+__all__ = ["BatchResult", "dask_client", "parts_dir", "prescribe_batch"]
 
 #: Seconds between plain progress lines (when stderr is not a terminal).
 LOG_EVERY = 5.0
@@ -67,6 +66,12 @@ class BatchResult:
     skipped: int  # rows without a valid id (no row in the table)
     skipped_lines: list[str]
     seconds: float
+    #: Wall seconds of the run's phases: ``prepare`` (the driver reads the model and
+    #: scans the survey; the cluster starts meanwhile), ``solve`` (from the first task
+    #: submitted to the last summary, cluster start still under way included), and
+    #: ``finish`` (the cluster closes, the driver merges the parts). ``prepare`` and
+    #: ``finish`` are the driver's alone: the serial part of a run.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def parts_dir(out: Path) -> Path:
@@ -110,19 +115,25 @@ def prescribe_batch(
     fmt = table_format(out, fmt)
     if out.is_dir():
         raise ArtifactError(f"{out}: is a folder; give a file name")
-    job = _prepare(survey_path, Path(model_dir), settings, ids, chunk_size, parts_dir(out))
-    manifest = _open_manifest(job, resume, log)
-    reused = len(manifest.done)
-    tasks = _tasks(job, settings, finished=manifest.done)
-    if log is not None:
-        again = f"; {reused} already finished" if reused else ""
-        log(
-            f"{job.people:,} people in {len(job.plan)} chunk(s) of up to {chunk_size:,} "
-            f"rows{again}; solving {len(tasks)} on {_where(workers, scheduler)}"
-        )
-    with _progress(job, manifest, progress, log) as bar:
-        _solve(tasks, manifest, job.folder, workers, scheduler, bar, job.people_of)
-    return _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
+    with EarlyClient(workers, scheduler) as early:  # starts while the inputs are read
+        job = _prepare(survey_path, Path(model_dir), settings, ids, chunk_size, parts_dir(out))
+        manifest = _open_manifest(job, resume, log)
+        reused = len(manifest.done)
+        tasks = _tasks(job, settings, finished=manifest.done)
+        if log is not None:
+            again = f"; {reused} already finished" if reused else ""
+            log(
+                f"{job.people:,} people in {len(job.plan)} chunk(s) of up to {chunk_size:,} "
+                f"rows{again}; solving {len(tasks)} on {_where(workers, scheduler)}"
+            )
+        prepared = time.perf_counter()
+        with _progress(job, manifest, progress, log) as bar:
+            _solve(tasks, manifest, early, bar, job.people_of)
+        solved = time.perf_counter()
+    result = _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
+    phases = {"prepare": prepared - started, "solve": solved - prepared}
+    phases["finish"] = time.perf_counter() - started - sum(phases.values())
+    return replace(result, phases=phases)
 
 
 @dataclass(frozen=True)
@@ -212,18 +223,15 @@ def _progress(
 def _solve(
     tasks: list[ChunkTask],
     manifest: Manifest,
-    folder: Path,
-    workers: int | None,
-    scheduler: str | None,
+    early: EarlyClient,
     bar: Progress,
     people_of: dict[int, int],
 ) -> None:
     """Solve ``tasks``, recording each finished chunk with its part's hash."""
     last_save = time.monotonic()
-    for summary in _run(tasks, workers, scheduler):
+    for summary in _run(tasks, early):
         k = summary["chunk"]
-        sha256 = file_sha256(part_path(folder, k))
-        manifest.done[k] = ChunkRecord.model_validate({**summary, "sha256": sha256})
+        manifest.done[k] = ChunkRecord.model_validate(summary)  # with its part's sha256
         bar.advance(people_of[k])
         if time.monotonic() - last_save >= SAVE_EVERY:
             manifest.save()
@@ -322,46 +330,19 @@ def _intact(part: Path, record: ChunkRecord) -> bool:
         return False
 
 
-def _run(tasks: list[ChunkTask], workers: int | None, scheduler: str | None) -> Iterator[dict]:
+def _run(tasks: list[ChunkTask], early: EarlyClient) -> Iterator[dict]:
     """Each task's summary as it finishes: on Dask, or here one after the other."""
     if not tasks:
         return
-    if not workers and not scheduler:
+    client = early.client()
+    if client is None:
         for task in tasks:
             yield solve_chunk(task)
         return
     from dask.distributed import as_completed
 
-    with dask_client(workers, scheduler) as client:
-        futures = [client.submit(solve_chunk, task, pure=False) for task in tasks]
-        for future in as_completed(futures):
-            summary = future.result()  # a task's error is raised here, with its own type
-            future.release()
-            yield summary
-
-
-@contextmanager
-def dask_client(workers: int | None, scheduler: str | None):
-    """A Dask client: of a new local cluster (quiet, no dashboard), or of ``scheduler``."""
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigError(f"scheduler {scheduler}: cannot connect ({exc})") from None
-        with client:
-            yield client
-        return
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    try:
-        with Client(cluster) as client:
-            yield client
-    finally:
-        cluster.close()
+    futures = [client.submit(solve_chunk, task, pure=False) for task in tasks]
+    for future in as_completed(futures):
+        summary = future.result()  # a task's error is raised here, with its own type
+        future.release()
+        yield summary

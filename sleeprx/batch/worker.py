@@ -1,6 +1,7 @@
 """One task of a batch run: read a chunk of rows, prescribe, write its part.
 
-A task returns a small summary, never the table: the table goes to the parts folder.
+A task returns a small summary, never the table: the table goes to the parts folder,
+and the summary carries the part's sha256 for the manifest.
 The model is loaded once per worker process and kept, keyed by its folder and the
 hash of its files.
 """
@@ -11,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sleeprx.batch.manifest import file_sha256
 from sleeprx.batch.parts import write_part
 from sleeprx.learn.model import TrainedModel, load_model
 from sleeprx.prescribing.run import prescribe
@@ -63,7 +65,7 @@ def solve_chunk(task: ChunkTask) -> dict:
         table = prescribe(survey, model, settings=task.settings, ids=task.ids)
         check_margins(table)  # every exact-mode row: planned margin = the booster's
     text_ids = survey.description.column(survey.description.id_column).type == "text"
-    write_part(table, Path(task.parts_dir), task.index, text_ids=text_ids)
+    part = write_part(table, Path(task.parts_dir), task.index, text_ids=text_ids)
     broken = constraint_violations(
         table, survey.description, task.settings.max_changes, frame=survey.frame
     )
@@ -78,6 +80,9 @@ def solve_chunk(task: ChunkTask) -> dict:
         "skipped": len(skipped),
         "skipped_lines": skipped[:SHOWN],
         "first_problem": survey.problems[0].message if survey.problems else None,
+        # hashed here, where the part was just written and is still in the page cache:
+        # the driver, the serial part of a run, then never reads the parts back
+        "sha256": file_sha256(part),
     }
 
 

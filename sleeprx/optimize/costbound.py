@@ -47,7 +47,16 @@ from sleeprx.optimize.problem import PersonProblem
 from sleeprx.optimize.states import Found, SolverStatus
 from sleeprx.settings import PrescribeSettings
 
-__all__ = ["COST_BOUND", "MAX_STATES", "TREE_CELLS", "CostBound", "search"]
+__all__ = [
+    "COST_BOUND",
+    "MAX_STATES",
+    "TREE_CELLS",
+    "CostBound",
+    "gain_tables",
+    "lever_order",
+    "ordered_tables",
+    "search",
+]
 
 _TOL = 1e-9
 
@@ -71,7 +80,7 @@ class _Table:
     top: float  # the largest entry: the bound before any of its levers is set
 
 
-def _order(problem: PersonProblem, tables) -> list[int]:
+def lever_order(problem: PersonProblem, tables) -> list[int]:
     """The search's lever order: greedily the lever that completes the most tables,
     then the one whose tables span the widest range (their bound tightens first)."""
     n = len(problem.factors)
@@ -91,7 +100,7 @@ def _order(problem: PersonProblem, tables) -> list[int]:
     return placed
 
 
-def _tables(merged, order: list[int]) -> list[_Table]:
+def ordered_tables(merged, order: list[int]) -> list[_Table]:
     """The tables with their partial maxima, in the search's lever order."""
     rank = {k: r for r, k in enumerate(order)}
     out = []
@@ -111,7 +120,7 @@ def _cells(problem: PersonProblem, factors: tuple[int, ...]) -> int:
     return int(np.prod([len(problem.factors[k].levels) for k in factors]))
 
 
-def _factors_tables(
+def gain_tables(
     problem: PersonProblem,
 ) -> tuple[float, list[tuple[tuple[int, ...], np.ndarray]]]:
     """The merged tables, and each pruned tree left beside them (a group too large to
@@ -141,10 +150,10 @@ def search(problem: PersonProblem, settings: PrescribeSettings) -> tuple[int, ..
     Raises ``_TooLarge`` past :data:`MAX_STATES` partial profiles.
     """
     need = problem.need(settings.goal_logit)
-    constant, merged = _factors_tables(problem)
+    constant, merged = gain_tables(problem)
     constant += problem.base_margin - problem.logit_before  # the gain's offset
-    order = _order(problem, merged)
-    tables = _tables(merged, order)
+    order = lever_order(problem, merged)
+    tables = ordered_tables(merged, order)
     if constant + sum(t.top for t in tables) < need - _TOL:
         return None  # not even the best entry of every table reaches the goal
     costs = [f.cost for f in problem.factors]
@@ -207,13 +216,17 @@ def _cheapest(
     changes: np.ndarray,
 ) -> tuple[int, ...] | None:
     """Of complete profiles, the cheapest (then fewest changes) that meets the goal by
-    the exact gain (as enumeration scores it) and every row; None if none does."""
+    the exact gain (as enumeration scores it), every row and every profile filter;
+    None if none does."""
     if len(levels) == 0:
         return None
     ok = table_gain(problem)(levels) >= problem.need(settings.goal_logit)
     for row in problem.rows:
         value = row.values(problem.factors, levels)
         ok &= (value >= row.lower - _TOL) & (value <= row.upper + _TOL)
+    for accepts in problem.filters:  # half adherence, the trust region: on whole profiles
+        if ok.any():
+            ok[ok] = accepts(problem, levels[ok])
     index = np.flatnonzero(ok)
     if len(index) == 0:
         return None

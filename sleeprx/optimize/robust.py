@@ -51,8 +51,8 @@ order of cost, so :mod:`sleeprx.optimize.robust_screen` usually finds it from th
 refits' own trees at those profiles, without compiling the refits' tables: such a
 problem carries its answer (``screened``) for the settings it was found under.
 
-A program with more profiles than ``enumeration_limit`` is refused: the MIP form (one
-indicator per booster) is not written yet.
+A program with more profiles than ``enumeration_limit`` is refused here:
+:mod:`sleeprx.optimize.robust_search` solves it by a bound search.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ __all__ = [
     "goal_candidates",
     "least_count",
     "model_margins",
+    "penalised_best",
     "robust_best",
+    "robust_statistic",
 ]
 
 #: Profiles of least cost whose refits are scored first under a goal; each further
@@ -193,8 +195,8 @@ def robust_best(problem: RobustProblem, settings: PrescribeSettings) -> RobustFo
         raise SolverError(
             f"person {main.person_id}: the robust program has {n_profiles} profiles, more "
             f"than settings.enumeration_limit {settings.enumeration_limit}; robust mode "
-            f"enumerates (its MIP form is not implemented): lower max_changes or raise "
-            f"enumeration_limit"
+            f"enumerates up to that many (robust_search takes larger programs): lower "
+            f"max_changes or raise enumeration_limit"
         )
     if problem.screened is not None:
         asked, answer = problem.screened
@@ -208,7 +210,7 @@ def robust_best(problem: RobustProblem, settings: PrescribeSettings) -> RobustFo
         choices = enumerate_choices(main, settings)
         before = np.array([p.logit_before for p in (main, *problem.bootstraps)])
         gains = scorer.margins(choices) - before
-        return _penalised(choices, gains, total(main, choices, "cost"), share, settings)
+        return penalised_best(choices, gains, total(main, choices, "cost"), share, settings)
     # the main model's test first: the refits score only the profiles it lets through
     choices, main_gain = goal_candidates(main, scorer, settings)
     found = _cheapest_held(problem, scorer, choices, settings)
@@ -259,7 +261,7 @@ def _cheapest_held(
     return None
 
 
-def _penalised(
+def penalised_best(
     choices: np.ndarray,
     gains: np.ndarray,
     cost: np.ndarray,
@@ -269,10 +271,7 @@ def _penalised(
     """Maximise the robust gain statistic less the penalty, among profiles that gain in
     at least ``ceil(share * (B + 1))`` models (and the status quo)."""
     need = least_count(share, gains.shape[1])
-    if settings.robust_statistic == "mean":
-        statistic = gains.mean(axis=1)
-    else:  # the need-th largest gain: at least ``need`` models gain this much
-        statistic = -np.partition(-gains, need - 1, axis=1)[:, need - 1]
+    statistic = robust_statistic(gains, need, settings.robust_statistic)
     positive = (gains > REAL_GAIN).sum(axis=1)
     # a change must gain in the main model too: it never lowers its probability
     ok = ((positive >= need) & (gains[:, 0] > REAL_GAIN)) | ~(choices > 0).any(axis=1)
@@ -287,3 +286,11 @@ def _penalised(
         support,
         float(statistic[best]),
     )
+
+
+def robust_statistic(gains: np.ndarray, need: int, kind: str) -> np.ndarray:
+    """Each profile's robust gain (profiles x models): the mean, or the ``need``-th
+    largest, which at least ``need`` models reach. Both grow with every model's gain."""
+    if kind == "mean":
+        return gains.mean(axis=1)
+    return -np.partition(-gains, need - 1, axis=1)[:, need - 1]

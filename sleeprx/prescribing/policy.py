@@ -1,7 +1,7 @@
 """The decision policy: from one person's optimum to a plan and its verdict.
 
 :func:`plan_person` solves a person's program through the optimisation layer (the
-routes, or :func:`~sleeprx.optimize.robust.robust_best` for a robust program);
+routes, or :func:`~sleeprx.optimize.robust_search.robust_optimum` for a robust program);
 :func:`decide` applies the minimum-gain rules of the settings and says why when the
 answer is no change, infeasible or a time limit.
 """
@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 
 from sleeprx.optimize.problem import PersonProblem
-from sleeprx.optimize.robust import RobustFound, RobustProblem, least_count, robust_best
+from sleeprx.optimize.robust import RobustFound, RobustProblem, least_count
+from sleeprx.optimize.robust_search import robust_optimum
 from sleeprx.optimize.routes import Found, find_best
 from sleeprx.optimize.states import SolverStatus
 from sleeprx.prescribing.status import Status
@@ -66,12 +67,12 @@ def plan_person(
     """Solve one person's program and decide changed / no change / infeasible.
 
     A :class:`~sleeprx.optimize.robust.RobustProblem` (``settings.robust``) is solved by
-    :func:`~sleeprx.optimize.robust.robust_best`, any other by the routes.
+    :func:`~sleeprx.optimize.robust_search.robust_optimum`, any other by the routes.
     ``outcome`` names the positive class in the reasons (the description's label).
     """
     start = time.perf_counter()
     if isinstance(problem, RobustProblem):
-        found = robust_best(problem, settings)
+        found = robust_optimum(problem, settings)
         seconds = time.perf_counter() - start
         refits = len(problem.bootstraps)
         return decide(problem.main, settings, found, seconds, outcome=outcome, refits=refits)
