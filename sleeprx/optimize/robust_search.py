@@ -67,8 +67,10 @@ def robust_optimum(problem: RobustProblem, settings: PrescribeSettings) -> Robus
     ``enumeration_limit`` profiles, where scoring every profile under all B + 1 models
     at once is cheapest (K = 2 and 3 do not move); the bound search above, where
     enumeration would score millions (the 10-lever example at K = 10: 2 million)."""
-    tabulated = all(m.tables is not None for m in _models(problem))
-    if profiles(problem.main, settings) <= settings.enumeration_limit or not tabulated:
+    if profiles(problem.main, settings) <= settings.enumeration_limit:
+        return robust_best(problem, settings)
+    problem = problem.compiled()  # a screened problem's refits have no tables yet
+    if not all(m.tables is not None for m in _models(problem)):
         return robust_best(problem, settings)  # refuses a program too large for it
     return robust_search(problem, settings)
 
@@ -76,6 +78,7 @@ def robust_optimum(problem: RobustProblem, settings: PrescribeSettings) -> Robus
 def robust_search(problem: RobustProblem, settings: PrescribeSettings) -> RobustFound:
     """The robust optimum of one person's program by the bound search (module
     docstring); its status is ``optimal`` or ``infeasible``."""
+    problem = problem.compiled()
     main = problem.main
     nothing = RobustFound("infeasible", None, math.nan, math.nan, 0, math.nan)
     if settings.goal is not None and main.need(settings.goal_logit) == np.inf:
@@ -99,6 +102,8 @@ def _goal(problem: RobustProblem, settings: PrescribeSettings) -> RobustFound | 
     main, models = problem.main, _models(problem)
     # a model's margin must reach its threshold: the rise it needs plus where it is now
     need = np.array([m.need(settings.goal_logit) + m.logit_before for m in models])
+    # as in robust enumeration: the answer never lowers the main model's probability
+    need[0] = max(need[0], main.logit_before - REAL_GAIN)
     least = least_count(settings.robust, len(models) - 1)
     if not _reachable(models, need, least):
         return None  # not even every table's best entry is held
