@@ -98,17 +98,19 @@ def _curve_against_prescriptions(
     """Why the curve's value at the prescriptions' K is not the prescriptions' own."""
     k = settings.max_changes
     at = curve_k[curve_k["k"].eq(k)]
-    if at.empty:
-        return []
     text = (
         f"At the prescriptions' K = {k} the curve gives {_pct(at['mean_p_after'].iloc[0])}%; "
+        if len(at)
+        else f"The curve does not reach the prescriptions' K = {k}; "
+    )
+    text += (
         f"the prescriptions give {_pct(prescribed_mean)}% over their people, because they "
         f"pay λ = {settings.lam:g} per unit of cost and make no change worth less than "
         f"{settings.min_gain:g} log-odds"
     )
-    extra = [p for p in (_goal_words(settings),) if p]
-    if extra:
-        text += f", and {extra[0]}"
+    goal = _goal_words(settings)
+    if goal:
+        text += f", and {goal}"
     if cell is not None:
         text += (
             f". The sensitivity grid's cell λ = {settings.lam:g}, resistance × "

@@ -103,7 +103,8 @@ def factor_share_figure(
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.6, len(order) - 0.4)
     # room for the largest bar's label, not a fixed 100%: a 35% bar fills the axis
-    ax.set_xlim(0, max(10.0, 100 * float((up + down).max(initial=0.0)) * 1.3))
+    widest = 100 * float((up + down).max()) if len(names) else 0.0
+    ax.set_xlim(0, max(10.0, 1.3 * widest))
     ax.set_xlabel(f"people prescribed a change (%)\nof n = {len(valid)}")
     ax.set_ylabel("modifiable factor")
     fig.legend(loc="outside upper center", ncols=2, handlelength=1.2)
