@@ -103,10 +103,12 @@ def _curve_against_prescriptions(
         if len(at)
         else f"The curve does not reach the prescriptions' K = {k}; "
     )
+    same = len(at) and _pct(at["mean_p_after"].iloc[0]) == _pct(prescribed_mean)
     text += (
-        f"the prescriptions give {_pct(prescribed_mean)}% over their people, because they "
-        f"pay λ = {settings.lam:g} per unit of cost and make no change worth less than "
-        f"{settings.min_gain:g} log-odds"
+        f"the prescriptions give {_pct(prescribed_mean)}% over their people"
+        + (", the same to the rounding, although" if same else ", because")
+        + f" they pay λ = {settings.lam:g} per unit of cost and make no change worth less "
+        f"than {settings.min_gain:g} log-odds"
     )
     goal = _goal_words(settings)
     if goal:
@@ -155,10 +157,16 @@ def sensitivity_lines(
         f"and K in {{{', '.join(map(str, sorted(sensitivity['k'].unique())))}}}: the mean "
         f"chance of {positive} after the prescriptions runs from {_pct(p.min())}% to "
         f"{_pct(p.max())}% (before: {_pct(sensitivity['mean_p_before'].iloc[0])}%), and "
-        f"{_pct(changed.min())}% to {_pct(changed.max())}% of people are told to change."
+        f"{_range(changed)} of people are told to change."
         f"{note}",
         "",
     ]
+
+
+def _range(values: pd.Series) -> str:
+    """``35.3% in every cell`` or ``12.0% to 40.1%``."""
+    low, high = _pct(values.min()), _pct(values.max())
+    return f"{low}% in every cell" if low == high else f"{low}% to {high}%"
 
 
 def fidelity_lines(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sleeprx.analysis.fidelity import fidelity_report
-from sleeprx.analysis.fronts import person_fronts, population_curve
+from sleeprx.analysis.fronts import person_fronts
 from sleeprx.analysis.html import write_pages
 from sleeprx.analysis.pages import person_pages
 from sleeprx.analysis.plots import plot_all, read_captions, shap_table
@@ -345,7 +345,8 @@ def run_pareto(
     progress: bool = False,
 ) -> list[Path]:
     """``sleeprx pareto``: per-person fronts and population curves of ``model``, written
-    to ``out_dir`` (pareto.csv, population_budget.csv, population_k.csv)."""
+    to ``out_dir`` (pareto.csv, population_budget.csv, population_k.csv; the curves with
+    their intervals over the model's bootstrap refits, if it has any)."""
     data = read_survey(survey, model.description)
     settings = make_settings(mode=mode)
     sweep = ParetoSettings()
@@ -355,5 +356,6 @@ def run_pareto(
     out = Path(out_dir)
     written = [write_table(fronts, out / "pareto.csv")]
     for by in ("budget", "k"):
-        written.append(write_table(population_curve(fronts, by=by), out / f"population_{by}.csv"))
+        table = population_table(fronts, by, model=model, frame=data.frame)
+        written.append(write_table(table, out / f"population_{by}.csv"))
     return written

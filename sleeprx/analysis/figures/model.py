@@ -188,7 +188,7 @@ def fidelity_figure(
     odds = f"Δ log-odds of {positive_label(description)}"
     ax.set_xlabel(wrap_label(f"surrogate prescription's true objective (real {odds} − λ·cost)", 45))
     ax.set_ylabel(wrap_label("loss: exact mode's true objective − the surrogate's", 30))
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, handlelength=1.0)
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, handlelength=1.0)
     return captioned(
         fig,
         "What trusting the SHAP surrogate loses (diagnostic)",

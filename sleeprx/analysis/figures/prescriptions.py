@@ -22,7 +22,7 @@ from sleeprx.analysis.figures.style import (
 from sleeprx.prescribing.columns import after, before, levers_in
 from sleeprx.prescribing.status import Status
 from sleeprx.survey.description import SurveyDescription
-from sleeprx.survey.display import factor_label, positive_label, wrap_label
+from sleeprx.survey.display import factor_label, join_phrases, positive_label, wrap_label
 
 
 def _factor_pairs(table: pd.DataFrame) -> list[str]:
@@ -107,16 +107,16 @@ def factor_share_figure(
     ax.set_xlim(0, max(10.0, 1.3 * widest))
     ax.set_xlabel(f"people prescribed a change (%)\nof n = {len(valid)}")
     ax.set_ylabel("modifiable factor")
-    fig.legend(loc="outside upper center", ncols=2, handlelength=1.2)
+    fig.legend(loc="outside lower center", ncols=2, handlelength=1.2)
     never = [factor_label(description, m) for m in order if up[m] + down[m] == 0]
     unused_words = [factor_label(description, m) for m in order if m in unused]
     notes = ""
     if never:
-        notes += f" Never prescribed: {', '.join(never)}."
+        notes += f" Never prescribed: {join_phrases(never)}."
     if unused_words:
         notes += (
-            f" The model never splits on {', '.join(unused_words)} (every SHAP value is 0),"
-            " so no change of it can move the prediction."
+            f" The model never splits on {join_phrases(unused_words)} (every SHAP value is"
+            " 0), so no change of them can move its prediction."
         )
     return captioned(
         fig,
@@ -146,7 +146,7 @@ def surrogate_vs_verified_figure(
     identity_line(ax, x, y)
     ax.set_xlabel(gain_label(description, "surrogate gain", stacked=True))
     ax.set_ylabel(gain_label(description, stacked=True))
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, handlelength=1.0)
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, handlelength=1.0)
     return captioned(
         fig,
         "The surrogate's promise against the real model (diagnostic)",

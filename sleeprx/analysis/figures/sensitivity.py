@@ -26,6 +26,21 @@ from sleeprx.utils.errors import ArtifactError
 __all__ = ["sensitivity_figure", "sensitivity_panels"]
 
 _SHOWN = ("mean_p_after", "share_changed")
+#: Colour, marker and dash per resistance scale: equal lines lie on each other, and the
+#: markers and dashes keep each one visible.
+_STYLES = tuple(
+    zip(
+        COLOURS,
+        (
+            {"marker": "o", "linestyle": "-", "markersize": 5},
+            {"marker": "s", "linestyle": "--", "markersize": 3.5, "mfc": "none"},
+            {"marker": "^", "linestyle": ":", "markersize": 3},
+            {"marker": "D", "linestyle": "-.", "markersize": 3, "mfc": "none"},
+            {"marker": "v", "linestyle": (0, (1, 1)), "markersize": 3},
+        ),
+        strict=False,
+    )
+)
 
 
 def sensitivity_panels(sensitivity: pd.DataFrame) -> list[list[int]]:
@@ -65,10 +80,10 @@ def sensitivity_figure(
     for column, ks in enumerate(panels):
         rows = sensitivity[sensitivity["k"].eq(ks[0])]
         top, bottom = axes[0, column], axes[1, column]
-        for colour, scale in zip(COLOURS, scales, strict=False):
+        for (colour, style), scale in zip(_STYLES, scales, strict=False):
             line = rows[rows["resistance_scale"].eq(scale)].sort_values("lam")
-            top.plot(line["lam"], 100 * line["mean_p_after"], marker="o", color=colour)
-            bottom.plot(line["lam"], 100 * line["share_changed"], marker="o", color=colour)
+            top.plot(line["lam"], 100 * line["mean_p_after"], color=colour, **style)
+            bottom.plot(line["lam"], 100 * line["share_changed"], color=colour, **style)
         top.axhline(before, color=GREY, linestyle="--", linewidth=0.9)
         top.set_title(_k_title(ks), loc="left")
         bottom.set_xlabel("penalty weight λ")
@@ -80,10 +95,10 @@ def sensitivity_figure(
     axes[0, 0].set_ylim(0, 102)
     axes[1, 0].set_ylim(0, 102)
     handles = [
-        Line2D([], [], color=c, marker="o", label=f"resistance × {s:g}")
-        for c, s in zip(COLOURS, scales, strict=False)
+        Line2D([], [], color=c, label=f"resistance × {s:g}", **style)
+        for (c, style), s in zip(_STYLES, scales, strict=False)
     ] + [Line2D([], [], color=GREY, linestyle="--", linewidth=0.9, label="before any change")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)))
+    fig.legend(handles=handles, loc="outside lower center", ncols=2)
     same = [ks for ks in panels if len(ks) > 1]
     note = (
         " K values with the same results share a panel: "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import io
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ParamSpec
@@ -72,14 +73,17 @@ def captioned(fig: Figure, title: str, caption: str) -> Figure:
     """Give ``fig`` its title (drawn above the axes) and its caption (kept with the
     figure as its label, for ``summary.md`` and ``figures/captions.json``: a caption
     belongs under the figure in the text, not inside the image)."""
-    fig.suptitle(title, x=0.01, ha="left", fontsize=STYLE["axes.titlesize"], fontweight="bold")
+    # wrapped to the figure's width: constrained layout makes room above, not beside
+    width = max(20, int(fig.get_figwidth() * 11))
+    text = "\n".join(textwrap.wrap(title, width, break_long_words=False))
+    fig.suptitle(text, x=0.01, ha="left", fontsize=STYLE["axes.titlesize"], fontweight="bold")
     fig.set_label(" ".join(caption.split()))
     return fig
 
 
 def title_of(fig: Figure) -> str:
-    """The title :func:`captioned` gave ``fig`` (empty without one)."""
-    return fig.get_suptitle()
+    """The title :func:`captioned` gave ``fig``, on one line (empty without one)."""
+    return " ".join(fig.get_suptitle().split())
 
 
 def caption_of(fig: Figure) -> str:
