@@ -141,7 +141,7 @@ def test_each_section_names_its_settings_and_the_curve_meets_the_grid(descriptio
 def test_validity_stands_beside_every_share_of_changes(description):
     summary = _summary(description)
     table = summary.prescriptions.assign(
-        validity=[1.0, 0.5, 0.0, 1.0] + [None] * 6,
+        validity=[1.0, 0.5, 0.0, 1.0] + [1.0, 1.0, 0.5] + [None] * 3,
         p_after_low=[0.55, 0.4, 0.3, 0.5] + [None] * 6,
     )
     text = summary_markdown(replace(summary, prescriptions=table, refits=4))
@@ -149,6 +149,9 @@ def test_validity_stands_beside_every_share_of_changes(description):
         rows = table[table["status"].eq("changed") & table["n_changes"].eq(k)]
         line = next(x for x in text.splitlines() if x.startswith(f"- {k} change(s)"))
         assert line.endswith(f"(mean validity {rows['validity'].mean():.3f})")
+    kept = table.loc[table["status"].eq("no_change"), "validity"].dropna()
+    line = next(x for x in text.splitlines() if x.startswith("- no change"))
+    assert line.endswith(f"(mean validity {kept.mean():.3f})")  # under a goal: still met
     changed = table[table["status"].eq("changed")]
     share = changed["p_after_low"].ge(0.5).mean()
     assert f"refitted models (their 10th percentile): {share:.1%}" in text

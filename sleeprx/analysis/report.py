@@ -237,7 +237,8 @@ def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
         "",
         f"- people: {len(table)} ({(table['status'] == Status.ERROR).sum()} with invalid data)",
         # the people with zero changes are those with no change: one line says so
-        f"- no change: {(ok['status'] == Status.NO_CHANGE).mean():.1%}",
+        f"- no change: {(ok['status'] == Status.NO_CHANGE).mean():.1%}"
+        + _no_change_validity(summary, ok),
         *_change_count_lines(ok, validity),
         *_infeasible_lines(table, settings),
         *_chance_lines(summary, positive, changed),
@@ -251,6 +252,15 @@ def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
         "",
     ]
     return lines
+
+
+def _no_change_validity(summary: RunSummary, ok: pd.DataFrame) -> str:
+    """Under a goal, how often the people left as they are still meet it in the refits
+    (blank without a goal: nothing changes, so nothing can fail)."""
+    if not summary.refits or "validity" not in ok:
+        return ""
+    validity = ok.loc[ok["status"].eq(Status.NO_CHANGE), "validity"].astype(float).dropna()
+    return f" (mean validity {validity.mean():.3f})" if len(validity) else ""
 
 
 def _validity_of(summary: RunSummary, changed: pd.DataFrame) -> pd.Series | None:

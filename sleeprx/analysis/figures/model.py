@@ -234,7 +234,14 @@ def reliability_figure(metrics_or_table: dict | pd.DataFrame) -> Figure:
     ax.set_xlabel("mean predicted probability (bin)")
     ax.set_ylabel("observed share with the outcome")
     ax.legend(loc="upper left", handlelength=1.2, fontsize="small")
-    return fig
+    return captioned(
+        fig,
+        "Calibration of the model (diagnostic)",
+        "The observed share with the outcome against the mean predicted probability in "
+        "each of 10 equal-width bins, out of fold, before and after the calibration map; "
+        "marker area grows with the people in the bin; on the dashed diagonal the "
+        "probabilities are exact. The legend gives each stage's ECE and Brier score.",
+    )
 
 
 def _reliability_rows(summary: dict) -> tuple[pd.DataFrame, dict[str, str]]:
