@@ -238,7 +238,8 @@ def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
         f"- people: {len(table)} ({(table['status'] == Status.ERROR).sum()} with invalid data)",
         # the people with zero changes are those with no change: one line says so
         f"- no change: {(ok['status'] == Status.NO_CHANGE).mean():.1%}"
-        + _no_change_validity(summary, ok),
+        + _no_change_validity(summary, ok)
+        + (f" (shares of the {len(ok)} given an answer)" if len(ok) < _valid_count(table) else ""),
         *_change_count_lines(ok, validity),
         *_infeasible_lines(table, settings),
         *_chance_lines(summary, positive, changed),
@@ -252,6 +253,10 @@ def _prescription_lines(summary: RunSummary, positive: str) -> list[str]:
         "",
     ]
     return lines
+
+
+def _valid_count(table: pd.DataFrame) -> int:
+    return int(table["status"].ne(Status.ERROR).sum())
 
 
 def _no_change_validity(summary: RunSummary, ok: pd.DataFrame) -> str:
@@ -292,10 +297,12 @@ def _chance_lines(summary: RunSummary, positive: str, changed: pd.DataFrame) -> 
     answered = table[table["status"].isin([Status.CHANGED, Status.NO_CHANGE, Status.INFEASIBLE])]
     p_before = answered["p_before"].astype(float)
     is_changed = answered["status"].eq(Status.CHANGED)
+    is_infeasible = answered["status"].eq(Status.INFEASIBLE)
     p_after = answered["p_after"].astype(float).where(is_changed, p_before)
     lines = [
         f"- chance of {positive} by the real model, mean over the {len(answered)} people "
-        f"answered: {100 * p_before.mean():.1f}% before, {100 * p_after.mean():.1f}% after; "
+        f"solved{' (the infeasible keep theirs)' if is_infeasible.any() else ''}: "
+        f"{100 * p_before.mean():.1f}% before, {100 * p_after.mean():.1f}% after; "
         f"among the {len(changed)} changed: {100 * changed['p_before'].astype(float).mean():.1f}% "
         f"before, {100 * changed['p_after'].astype(float).mean():.1f}% after",
         f"- predicted to have {positive} (p >= 0.5): {p_before.ge(0.5).mean():.1%} before, "

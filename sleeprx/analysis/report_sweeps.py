@@ -112,7 +112,7 @@ def _curve_against_prescriptions(
     )
     goal = _goal_words(settings)
     if goal:
-        text += f", and {goal}"
+        text += f", and they {goal}"
     if cell is not None:
         text += (
             f". The sensitivity grid's cell λ = {settings.lam:g}, resistance × "
@@ -129,8 +129,8 @@ def _goal_words(settings: PrescribeSettings) -> str:
     if settings.goal is not None:
         parts.append(f"stop at the least-cost change reaching p >= {settings.goal:g}")
     if settings.robust is not None:
-        parts.append(f"must hold in {settings.robust:.0%} of the refitted models")
-    return " and ".join(parts)
+        parts.append(f"that holds in {settings.robust:.0%} of the refitted models")
+    return " ".join(parts)
 
 
 def sensitivity_lines(

@@ -104,7 +104,9 @@ def _refit_sentence(refits: int) -> str:
         return "The model has no bootstrap refits, so no interval is drawn."
     return (
         f"The band is the {REFIT_RANGE.format(n=refits)} of that curve: the "
-        "same changes re-scored by models refitted on bootstrap resamples of the survey."
+        "same changes re-scored by models refitted on bootstrap resamples of the survey. "
+        "The changes were chosen for the fitted model, so the refits often see less of a "
+        "rise, and the band can lie below the line."
     )
 
 
