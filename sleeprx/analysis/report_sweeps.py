@@ -58,7 +58,9 @@ def curve_lines(
     prescriptions (``prescribed_mean``: their mean chance after, over everybody)."""
     refits = int(curve_k["n_refits"].max()) if "n_refits" in curve_k else 0
     band = (
-        f"; in brackets the 10th–90th percentile over the {refits} refitted models"
+        f"; in brackets the 10th–90th percentile over the {refits} refitted models of "
+        "the same changes, which were chosen for the fitted model, so the refits often see "
+        "less and the interval can lie below the model's own value"
         if refits
         else ""
     )
