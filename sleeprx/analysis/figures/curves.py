@@ -89,8 +89,13 @@ def _legend(fig: Figure, colour: str, *, mean: str, before: str, refits: int) ->
         Line2D([], [], color=GREY, marker="o", linestyle="", alpha=0.4, label="one person"),
     ]
     if refits:
-        handles.append(Patch(color=colour, alpha=0.25, label=REFIT_RANGE.format(n=refits)))
+        handles.append(Patch(color=colour, alpha=0.25, label=_short_range(refits)))
     fig.legend(handles=handles, loc="outside lower center", ncols=2, handlelength=1.6)
+
+
+def _short_range(refits: int) -> str:
+    """The band's legend entry, short enough for half a narrow figure's width."""
+    return f"10–90% of {refits} refits"
 
 
 def _chance_axes(ax: Axes, description: SurveyDescription | None) -> None:
@@ -258,7 +263,7 @@ def probability_curve_figure(
         Line2D([], [], color=GREY, linestyle="--", linewidth=0.9, label="before any change"),
     ]
     if refits:
-        handles.append(Patch(color=COLOURS[0], alpha=0.25, label=REFIT_RANGE.format(n=refits)))
+        handles.append(Patch(color=COLOURS[0], alpha=0.25, label=_short_range(refits)))
     fig.legend(handles=handles, loc="outside lower center", ncols=3, handlelength=1.6)
     panels = " and ".join("at most K levers" if by == "k" else "a budget B" for by in sweeps)
     return captioned(
