@@ -91,7 +91,8 @@ def factor_share_figure(
     ax.barh(y, 100 * down[order], left=100 * up[order], color=COLOURS[5], label=fall, height=0.6)
     unused = set(unused)
     for yi, name, total in zip(y, order, up[order] + down[order], strict=True):
-        note = "" if total > 0 else (" (not used by the model)" if name in unused else " (never prescribed)")
+        unused_note = " (not used by the model)" if name in unused else " (never prescribed)"
+        note = "" if total > 0 else unused_note
         ax.annotate(
             f"{total:.0%}{note}",
             (100 * total, yi),
