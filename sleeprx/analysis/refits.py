@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from sleeprx.analysis.fronts import population_curve
-from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.robust import REAL_GAIN
 from sleeprx.prescribing.columns import after
@@ -53,12 +52,12 @@ def refit_intervals(
     if not refits or rows.empty:
         return pd.DataFrame(columns=[by])
     names = model.description.modifiable_names
-    before = frame.loc[rows["person_id"].to_numpy()]
-    x0 = model.encode(before).to_numpy(float)
-    x1 = model.encode(after_frame(frame, rows, names)).to_numpy(float)
-    scorers = [tree_scorer(b) for b in refits]
-    m0 = np.column_stack([s.margin(x0) for s in scorers])  # rows x refits
-    m1 = np.column_stack([s.margin(x1) for s in scorers])
+    # each person's answers are scored once, then spread over their rows of the sweep
+    people, where = np.unique(rows["person_id"].to_numpy(), return_inverse=True)
+    x0 = model.encode(frame.loc[people]).to_numpy(np.float32)
+    x1 = model.encode(after_frame(frame, rows, names)).to_numpy(np.float32)
+    m0 = _margins(refits, x0)[where]  # rows x refits
+    m1 = _margins(refits, x1)
     limit = rows[by].to_numpy()
     changed = rows["n_changes"].fillna(0).to_numpy(float) > 0
     out = []
@@ -78,6 +77,16 @@ def refit_intervals(
         record["mean_validity"] = float((gains > REAL_GAIN).mean()) if len(gains) else np.nan
         out.append(record)
     return pd.DataFrame(out)
+
+
+def _margins(boosters: list, x: np.ndarray) -> np.ndarray:
+    """Each booster's margin of every row, rows x boosters: XGBoost's own prediction,
+    several times faster here than a traversal in numpy, on tens of thousands of rows."""
+    if not len(x):
+        return np.zeros((0, len(boosters)))
+    return np.column_stack(
+        [b.inplace_predict(x, predict_type="margin", validate_features=False) for b in boosters]
+    ).astype(float)
 
 
 def population_table(
