@@ -136,6 +136,8 @@ def test_each_section_names_its_settings_and_the_curve_meets_the_grid(descriptio
     assert f"gives {100 * cell['mean_p_after']:.1f}%." in text
     _, after = _answered_means(summary.prescriptions)
     assert f"the prescriptions give {after:.1f}% over their people" in text
+    share = 100 * grid["share_changed"].iloc[0]  # the same in every cell of this grid
+    assert f"the share of people told to change is {share:.1f}% in every cell." in text
 
 
 def test_validity_stands_beside_every_share_of_changes(description):

@@ -159,16 +159,16 @@ def sensitivity_lines(
         f"and K in {{{', '.join(map(str, sorted(sensitivity['k'].unique())))}}}: the mean "
         f"chance of {positive} after the prescriptions runs from {_pct(p.min())}% to "
         f"{_pct(p.max())}% (before: {_pct(sensitivity['mean_p_before'].iloc[0])}%), and "
-        f"{_range(changed)} of people are told to change."
+        f"the share of people told to change is {_range(changed)}."
         f"{note}",
         "",
     ]
 
 
 def _range(values: pd.Series) -> str:
-    """``35.3% in every cell`` or ``12.0% to 40.1%``."""
+    """``35.3% in every cell`` or ``from 12.0% to 40.1%``."""
     low, high = _pct(values.min()), _pct(values.max())
-    return f"{low}% in every cell" if low == high else f"{low}% to {high}%"
+    return f"{low}% in every cell" if low == high else f"from {low}% to {high}%"
 
 
 def fidelity_lines(
