@@ -58,7 +58,7 @@ def test_small_pipeline_runs_end_to_end(tmp_path):
         tmp_path,
         """
         name: small
-        model: {n_estimators: 20, max_depth: 3, cv_splits: 3, cv_repeats: 1}
+        model: {n_estimators: 20, max_depth: 3, cv_splits: 3, cv_repeats: 1, bootstrap: 3}
         pareto: {budgets: [0, 2, 4], ks: [0, 1, 2], people: [1, 2, 3, 4, 5, 6], show_people: [5]}
         sensitivity: {lams: [0.0, 0.1], resistance_scales: [1.0], ks: [1, 2]}
         output: run
@@ -91,6 +91,19 @@ def test_small_pipeline_runs_end_to_end(tmp_path):
     pngs = {p.stem for p in (out / "figures").glob("*.png")}
     assert {"pareto_population", "pareto_k", "pareto_people", "fidelity", "shap_summary"} <= pngs
     assert not list(tmp_path.glob(".run.*"))  # no staging folder left behind
+    captions = json.loads((out / "figures" / "captions.json").read_text())
+    assert set(captions) == pngs
+    for name, text in captions.items():  # every figure embedded, with its caption
+        assert f"![{text['title']}](figures/{name}.png)" in summary
+        assert f"*{text['caption']}*" in summary
+    # the curves' K table and their refit interval come from population_k.csv
+    curve = pd.read_csv(out / "population_k.csv").set_index("k")
+    low, high = curve.loc[2, "mean_p_after_low"], curve.loc[2, "mean_p_after_high"]
+    assert (
+        f"| 2 | {100 * curve.loc[2, 'mean_p_after']:.1f} ({100 * low:.1f}–{100 * high:.1f}) |"
+        in (summary)
+    )
+    assert "10th–90th percentile over the 3 refitted models" in captions["pareto_k"]["caption"]
 
 
 def test_a_failed_run_leaves_the_previous_output_alone(tmp_path):

@@ -67,7 +67,7 @@ def _figures(tables, explanation):
         "k_curve": plots.k_curve_figure(pareto),
         "people": plots.person_fronts_figure(pareto, max_people=3),
         "chosen_people": plots.person_fronts_figure(pareto, [int(pareto["person_id"].iloc[0])]),
-        "heatmap": plots.sensitivity_heatmap(tables["sensitivity"], k=1),
+        "sensitivity": plots.sensitivity_figure(tables["sensitivity"]),
         "changes": plots.changes_histogram(rx),
         "factors": plots.factor_share_figure(rx),
         "shap_from_explanation": plots.shap_summary_figure(explanation),
@@ -81,7 +81,8 @@ def test_every_plot_is_a_labelled_figure_saved_as_png_and_svg(tables, explanatio
     for name, fig in _figures(tables, explanation).items():
         assert isinstance(fig, Figure), name
         ax = fig.axes[0]
-        assert ax.get_xlabel() and ax.get_ylabel(), name
+        assert any(a.get_xlabel() for a in fig.axes), name
+        assert any(a.get_ylabel() for a in fig.axes), name
         assert ax.has_data() or ax.images, name
         width, _ = fig.get_size_inches()
         assert width <= 7.0, name
@@ -125,12 +126,14 @@ def test_plot_all_writes_every_figure(tables, tmp_path):
         "pareto_people",
         "pareto_k",
         "pareto_probability",
-        "sensitivity_k1",
-        "sensitivity_k2",
+        "sensitivity",
         "shap_summary",
     ):
         assert {f"{stem}.png", f"{stem}.svg"} <= names, stem
     assert all(p.parent == tmp_path / "figures" and p.stat().st_size > 0 for p in written)
+    captions = plots.read_captions(tmp_path)
+    assert {p.stem for p in written if p.suffix == ".png"} == set(captions)
+    assert all(c["title"] and len(c["caption"]) > 40 for c in captions.values())
 
 
 def test_plot_all_needs_a_run_folder(tmp_path):
@@ -143,9 +146,9 @@ def test_unknown_person_is_named(tables):
         plots.person_fronts_figure(tables["pareto"], [999999])
 
 
-def test_heatmap_refuses_a_missing_k(tables):
-    with pytest.raises(ArtifactError, match="k = 7"):
-        plots.sensitivity_heatmap(pd.DataFrame(tables["sensitivity"]), k=7)
+def test_sensitivity_needs_the_probability_columns(tables):
+    with pytest.raises(ArtifactError, match="mean_p_after"):
+        plots.sensitivity_figure(tables["sensitivity"].drop(columns="mean_p_after"))
 
 
 LONG = "with a label long enough that it must be wrapped"
@@ -163,7 +166,7 @@ def relabelled(description):
 
 def _texts(fig: Figure) -> str:
     """Every label, tick label, legend entry and text of a figure, as one string."""
-    found = []
+    found = [plots.title_of(fig), plots.caption_of(fig)]
     for ax in fig.axes:
         found += [ax.get_xlabel(), ax.get_ylabel(), ax.get_title(loc="left")]
         found += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
@@ -205,7 +208,7 @@ def test_figures_use_the_description_labels_and_positive_class(tables, explanati
         plots.k_curve_figure(pareto, description=relabelled),
         plots.person_fronts_figure(pareto, max_people=2, description=relabelled),
         plots.surrogate_vs_verified_figure(rx, description=relabelled),
-        plots.sensitivity_heatmap(tables["sensitivity"], k=1, description=relabelled),
+        plots.sensitivity_figure(tables["sensitivity"], description=relabelled),
         plots.probability_curve_figure(pareto, description=relabelled),
     ):
         words = _texts(fig)
@@ -285,5 +288,87 @@ def test_people_with_text_ids_are_drawn(tables):
         person_id=lambda t: "R-" + t["person_id"].astype(str).str.zfill(5)
     )
     fig = plots.person_fronts_figure(pareto, max_people=3)
-    labels = [label for ax in fig.axes for label in ax.get_legend_handles_labels()[1]]
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert sum(label.startswith("person R-") for label in labels) == 3
+
+
+def test_every_figure_has_a_title_and_a_caption(tables, explanation):
+    for name, fig in _figures(tables, explanation).items():
+        assert plots.title_of(fig), name
+        assert len(plots.caption_of(fig).split()) >= 10, name
+
+
+def _data_points(ax) -> tuple[np.ndarray, np.ndarray]:
+    """Every finite data point of lines and scatters drawn in data coordinates."""
+    xs, ys = [], []
+    for line in ax.get_lines():
+        if line.get_transform() == ax.transData:
+            xy = np.asarray(line.get_xydata(), float).reshape(-1, 2)
+            xs.append(xy[:, 0])
+            ys.append(xy[:, 1])
+    for points in ax.collections:
+        if points.get_offset_transform() == ax.transData:
+            xy = np.asarray(points.get_offsets(), float).reshape(-1, 2)
+            xs.append(xy[:, 0])
+            ys.append(xy[:, 1])
+    x, y = np.concatenate(xs or [[]]), np.concatenate(ys or [[]])
+    keep = np.isfinite(x) & np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def test_axis_limits_contain_the_data(tables, explanation):
+    for name, fig in _figures(tables, explanation).items():
+        FigureCanvasAgg(fig).draw()
+        for ax in fig.axes:
+            x, y = _data_points(ax)
+            if not len(x):
+                continue
+            (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+            tol = 1e-9 + 1e-9 * max(abs(x1), abs(y1))
+            assert x.min() >= x0 - tol and x.max() <= x1 + tol, (name, ax.get_xlabel())
+            assert y.min() >= y0 - tol and y.max() <= y1 + tol, (name, ax.get_ylabel())
+
+
+def test_factor_share_axis_fits_the_bars_and_names_unused_levers(tables):
+    rx = tables["prescriptions"]
+    fig = plots.factor_share_figure(rx, unused=["daily_steps"])
+    ax = fig.axes[0]
+    widest = max(p.get_x() + p.get_width() for p in ax.patches)
+    assert widest <= ax.get_xlim()[1] <= max(10.0, 1.3 * widest) + 1e-9
+    notes = " ".join(t.get_text() for t in ax.texts)
+    assert "not used by the model" in notes
+    assert "daily steps" in plots.caption_of(fig)
+
+
+def test_identical_sensitivity_grids_share_a_panel():
+    from sleeprx.analysis.figures.sensitivity import sensitivity_panels
+
+    rows = [
+        {"lam": lam, "resistance_scale": 1.0, "k": k, "mean_p_after": p, "share_changed": 0.3}
+        for k, p in ((1, 0.6), (2, 0.7), (3, 0.7))
+        for lam in (0.0, 0.5)
+    ]
+    grid = pd.DataFrame(rows).assign(mean_p_before=0.5)
+    assert sensitivity_panels(grid) == [[1], [2, 3]]
+    fig = plots.sensitivity_figure(grid)
+    assert [ax.get_title(loc="left") for ax in fig.axes[:2]] == ["K = 1", "K = 2, 3 (identical)"]
+    lam_axis = fig.axes[-1]
+    assert list(lam_axis.get_xticks()) == [0.0, 0.5]  # λ on its own scale
+
+
+def test_clock_ranges_past_midnight_say_so(tables, description):
+    from sleeprx.analysis.figures.model import _clock_range
+
+    assert _clock_range("18:00", 1.75, 17.0) == "19:45–11:00 (next day)"
+    assert _clock_range("18:00", 1.0, 4.0) == "19:00–22:00"
+
+
+def test_people_fronts_say_who_is_shown(tables):
+    pareto = tables["pareto"]
+    chosen = plots.person_fronts_figure(pareto, [int(pareto["person_id"].iloc[0])])
+    assert "pipeline file names" in plots.caption_of(chosen)
+    picked = plots.person_fronts_figure(pareto, max_people=3)
+    assert "span the range" in plots.caption_of(picked)
+    assert not picked.legends[0].get_texts()[0].get_text().startswith("person")
+    labels = [t.get_text() for t in picked.axes[0].texts]
+    assert sum(label.startswith("person ") for label in labels) == len(labels) >= 1

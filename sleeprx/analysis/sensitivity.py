@@ -35,7 +35,10 @@ def sensitivity(
     One row per (``lam``, ``resistance_scale``, ``k``) with ``n_people``,
     ``mean_gain_logit`` (the real model's mean delta-logit; people told "no change"
     count as 0), ``mean_gain_surrogate``, ``mean_n_changes``, ``mean_intensity``,
-    ``mean_cost``, ``share_no_change``, ``share_changed``, ``n_errors`` and
+    ``mean_cost``, ``mean_p_before`` and ``mean_p_after`` (the real model's mean
+    probability of the positive class before and after), ``share_predicted_positive``
+    (the share with probability at least 0.5 after), ``share_no_change``,
+    ``share_changed``, ``n_errors`` and
     ``share_<factor>`` for every modifiable factor: the share of people whose
     prescription changes it. ``options`` are those of :func:`sensitivity_points`.
 
@@ -104,6 +107,8 @@ def summarise(table: pd.DataFrame, frame: pd.DataFrame, names: Sequence[str]) ->
     rows = []
     for (lam, scale, k), group in table.groupby(["lam", "resistance_scale", "k"], sort=True):
         ok = group[group["status"].ne(Status.ERROR)]
+        p_before = ok["p_before"].astype(float)
+        p_after = ok["p_after"].astype(float).fillna(p_before)  # no profile: as now
         row = {
             "lam": lam,
             "resistance_scale": scale,
@@ -114,6 +119,9 @@ def summarise(table: pd.DataFrame, frame: pd.DataFrame, names: Sequence[str]) ->
             "mean_n_changes": ok["n_changes"].mean(),
             "mean_intensity": ok["intensity"].mean(),
             "mean_cost": ok["cost"].mean(),
+            "mean_p_before": p_before.mean(),
+            "mean_p_after": p_after.mean(),
+            "share_predicted_positive": float(p_after.ge(0.5).mean()) if len(ok) else math.nan,
             "share_no_change": ok["status"].eq(Status.NO_CHANGE).mean(),
             "share_changed": ok["status"].isin([Status.CHANGED, Status.TIME_LIMIT]).mean(),
             "n_errors": int(len(group) - len(ok)),

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from sleeprx.analysis.fidelity import fidelity_report
-from sleeprx.analysis.fronts import person_fronts, population_curve
+from sleeprx.analysis.fronts import person_fronts
 from sleeprx.analysis.html import write_pages
 from sleeprx.analysis.pages import person_pages
-from sleeprx.analysis.plots import plot_all, shap_table
+from sleeprx.analysis.plots import plot_all, read_captions, shap_table
+from sleeprx.analysis.refits import population_table
 from sleeprx.analysis.report import RunSummary, summary_markdown
 from sleeprx.analysis.sensitivity import sensitivity_points, summarise
 from sleeprx.app.config import PipelineConfig, load_pipeline
@@ -108,8 +109,9 @@ def run_pipeline(
         with clock("pareto"):
             sweep = stack.enter_context(_sweeper(config, model, explanation, progress))
             fronts = _pareto(config, survey, sweep, staging)
+            curves = _population_tables(fronts, model, survey, staging)
         with clock("sensitivity"):
-            _sensitivity(config, survey, sweep, staging)
+            sens = _sensitivity(config, survey, sweep, staging)
         with clock("plots"):
             plot_all(staging, show_people=_shown(config, fronts), description=survey.description)
         pages = 0
@@ -117,7 +119,7 @@ def run_pipeline(
             with clock("report"):
                 pages = _report(config, survey, model, table, staging)
         clock.timings["total"] = time.perf_counter() - start
-        run = _Run(config, survey, model, metrics, table, fronts, fidelity, clock.timings)
+        run = _Run(config, survey, model, metrics, table, curves, sens, fidelity, clock.timings)
         _write_summaries(run, staging, started=started, source=source, pages=pages)
     return RunResult(final, metrics, clock.timings)
 
@@ -131,8 +133,9 @@ class _Run:
     model: TrainedModel
     metrics: dict
     table: pd.DataFrame
-    fronts: pd.DataFrame
-    fidelity: object
+    curves: dict[str, pd.DataFrame]
+    sensitivity: pd.DataFrame
+    fidelity: dict | None
     timings: dict[str, float]
 
 
@@ -146,14 +149,19 @@ def _write_summaries(
         settings=config.prescribe,
         metrics=run.metrics,
         prescriptions=table,
-        curve_k=population_curve(run.fronts, by="k"),
+        curve_k=run.curves["k"],
         description=survey.description,
         violations=constraint_violations(
             table, survey.description, config.prescribe.max_changes, frame=survey.frame
         ),
         fidelity=run.fidelity,
+        fidelity_people=_read_table(staging / "fidelity.csv"),
+        sensitivity=run.sensitivity,
+        swept=_swept(config),
+        sweep_mode=config.pareto.mode,
+        sample=None if _sample(config, survey) is None else config.prescribe_sample,
         timings=run.timings,
-        figures=sorted(p.name for p in (staging / "figures").glob("*.png")),
+        figures=read_captions(staging),
         refits=len(run.model.bootstraps),
     )
     atomic_write_text(staging / "summary.md", summary_markdown(summary))
@@ -249,7 +257,25 @@ def _pareto(config: PipelineConfig, survey: Survey, sweep: Sweep, staging: Path)
     return fronts
 
 
-def _sensitivity(config: PipelineConfig, survey: Survey, sweep: Sweep, staging: Path) -> None:
+def _population_tables(
+    fronts: pd.DataFrame, model: TrainedModel, survey: Survey, staging: Path
+) -> dict[str, pd.DataFrame]:
+    """The population curves of both sweeps, with their intervals over the model's
+    bootstrap refits, written to population_k.csv and population_budget.csv."""
+    curves = {}
+    for by in ("k", "budget"):
+        curves[by] = population_table(fronts, by, model=model, frame=survey.frame)
+        write_table(curves[by], staging / f"population_{by}.csv")
+    return curves
+
+
+def _read_table(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def _sensitivity(
+    config: PipelineConfig, survey: Survey, sweep: Sweep, staging: Path
+) -> pd.DataFrame:
     """The sensitivity grid, summarised into sensitivity.csv."""
     points = sweep(
         sensitivity_points,
@@ -261,6 +287,7 @@ def _sensitivity(config: PipelineConfig, survey: Survey, sweep: Sweep, staging: 
     )
     sens = summarise(points, survey.frame, survey.description.modifiable_names)
     write_table(sens, staging / "sensitivity.csv")
+    return sens
 
 
 def _sample(config: PipelineConfig, survey: Survey) -> list | None:
@@ -320,7 +347,8 @@ def run_pareto(
     progress: bool = False,
 ) -> list[Path]:
     """``sleeprx pareto``: per-person fronts and population curves of ``model``, written
-    to ``out_dir`` (pareto.csv, population_budget.csv, population_k.csv)."""
+    to ``out_dir`` (pareto.csv, population_budget.csv, population_k.csv; the curves with
+    their intervals over the model's bootstrap refits, if it has any)."""
     data = read_survey(survey, model.description)
     settings = make_settings(mode=mode)
     sweep = ParetoSettings()
@@ -330,5 +358,6 @@ def run_pareto(
     out = Path(out_dir)
     written = [write_table(fronts, out / "pareto.csv")]
     for by in ("budget", "k"):
-        written.append(write_table(population_curve(fronts, by=by), out / f"population_{by}.csv"))
+        table = population_table(fronts, by, model=model, frame=data.frame)
+        written.append(write_table(table, out / f"population_{by}.csv"))
     return written

@@ -11,8 +11,9 @@ from matplotlib.figure import Figure
 from sleeprx.analysis.figures.style import (
     COLOURS,
     GREY,
+    captioned,
+    counted_scatter,
     factor_names,
-    identity_scatter,
     new_figure,
     pretty,
     rows_height,
@@ -20,7 +21,13 @@ from sleeprx.analysis.figures.style import (
 )
 from sleeprx.learn.explain import Explanation
 from sleeprx.survey.description import SurveyDescription
-from sleeprx.survey.display import factor_label, format_range, positive_label, wrap_label
+from sleeprx.survey.display import (
+    clock_time,
+    factor_label,
+    format_range,
+    positive_label,
+    wrap_label,
+)
 from sleeprx.utils.errors import ArtifactError
 
 
@@ -76,7 +83,7 @@ def shap_summary_figure(
         _shap_row_label(description, name, table[f"value_{name}"].dropna(), importance[name])
         for name in order
     ]
-    fig, ax = new_figure((4.2, rows_height(labels, 0.55) + 1.0))
+    fig, ax = new_figure((5.0, rows_height(labels, 0.5) + 1.5))
     cmap = mpl.colormaps["coolwarm"]
     image = None
     for row, name in enumerate(order):
@@ -108,7 +115,37 @@ def shap_summary_figure(
         bar = fig.colorbar(image, ax=ax, ticks=[0, 1], aspect=30, pad=0.04, fraction=0.05)
         bar.ax.set_yticklabels(["low", "high"])
         bar.set_label("factor value (range under each label)")
-    return fig
+    positive = positive_label(description)
+    clocks = _clock_levers(description, list(order))
+    clock_note = (
+        f" {clocks} are clock times; a range ending '(next day)' runs past midnight."
+        if clocks
+        else ""
+    )
+    return captioned(
+        fig,
+        "What the model makes of each lever (SHAP, diagnostic)",
+        f"One dot per person: the lever's SHAP value, its push on the model's log-odds "
+        f"of {positive} (right: towards it), coloured by the person's answer from the "
+        f"lowest (blue) to the highest (red) in the survey, whose range is under each "
+        f"label. Rows are ordered by mean |SHAP|.{clock_note}",
+    )
+
+
+def _clock_levers(description: SurveyDescription | None, names: list[str]) -> str:
+    """The clock-time levers among ``names``, in words (empty without any)."""
+    if description is None:
+        return ""
+    found = [f.label for f in description.modifiable if f.column in names and f.clock_origin]
+    return ", ".join(found).capitalize()
+
+
+def _clock_range(origin: str, low: float, high: float) -> str:
+    """``21:00–02:00 (next day)``: a clock-time range whose end is past midnight says
+    so, since ``19:45–11:00`` alone reads as a range running backwards."""
+    start_hour = int(origin.split(":")[0]) + int(origin.split(":")[1]) / 60
+    text = f"{clock_time(origin, low)}–{clock_time(origin, high)}"
+    return f"{text} (next day)" if start_hour + high >= 24 > start_hour + low else text
 
 
 def _shap_row_label(
@@ -118,8 +155,10 @@ def _shap_row_label(
     factor = None
     if description is not None:
         factor = next((f for f in description.modifiable if f.column == name), None)
-    lines = [wrap_label(factor_label(description, name), 22)]
-    if len(value):
+    lines = [wrap_label(factor_label(description, name), 30)]
+    if len(value) and factor is not None and factor.clock_origin:
+        lines.append(_clock_range(factor.clock_origin, value.min(), value.max()))
+    elif len(value):
         lines.append(format_range(factor, value.min(), value.max()))
     lines.append(f"mean |SHAP| {importance:.2f}")
     return "\n".join(lines)
@@ -135,19 +174,30 @@ def fidelity_figure(
     """Each person's true objective under the surrogate's and exact mode's prescription.
 
     The true objective is the real model's Δ log-odds minus λ·cost. Exact mode
-    maximises it, so no point lies below y = x; the height above the line is the
-    loss of trusting the SHAP surrogate (:func:`sleeprx.analysis.fidelity.fidelity_report`).
+    maximises it, so the loss (exact's objective less the surrogate's, on the y-axis)
+    is never negative: it is the loss of trusting the SHAP surrogate
+    (:func:`sleeprx.analysis.fidelity.fidelity_report`).
     """
     x = fidelity["objective_surrogate"].to_numpy(float)
-    y = fidelity["objective_exact"].to_numpy(float)
+    loss = fidelity["objective_exact"].to_numpy(float) - x
     differ = fidelity["differ"].astype(str).str.lower().eq("true").to_numpy()
-    fig, ax = new_figure((3.5, 3.0))
-    identity_scatter(ax, x, y, differ, ("same prescription", "different"))
+    fig, ax = new_figure((3.5, 3.4))
+    handles = counted_scatter(ax, x, loss, differ, ("same prescription", "different"))
+    ax.axhline(0, color=GREY, linewidth=0.8, zorder=1)
+    ax.set_ylim(bottom=min(-0.02, float(np.min(loss, initial=0.0))) * 1.1)
     odds = f"Δ log-odds of {positive_label(description)}"
-    ax.set_xlabel(f"surrogate prescription: true objective\n(real {odds} − λ·cost)")
-    ax.set_ylabel("exact prescription: true objective")
-    ax.legend(loc="upper left", handlelength=1.2)
-    return fig
+    ax.set_xlabel(wrap_label(f"surrogate prescription's true objective (real {odds} − λ·cost)", 45))
+    ax.set_ylabel(wrap_label("loss: exact mode's true objective − the surrogate's", 30))
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, handlelength=1.0)
+    return captioned(
+        fig,
+        "What trusting the SHAP surrogate loses (diagnostic)",
+        f"Each person's true objective (the real model's {odds} minus λ·cost) under the "
+        "surrogate's prescription (x), and how much exact mode, which maximises it, "
+        "gains over it (y, never below 0). Both without the minimum gain. Orange: the "
+        f"two modes prescribe differently ({int(differ.sum())} of {len(x)}); circles merge "
+        "people at the same place, their area growing with their number.",
+    )
 
 
 # ------------------------------------------------------------------- calibration
@@ -184,7 +234,14 @@ def reliability_figure(metrics_or_table: dict | pd.DataFrame) -> Figure:
     ax.set_xlabel("mean predicted probability (bin)")
     ax.set_ylabel("observed share with the outcome")
     ax.legend(loc="upper left", handlelength=1.2, fontsize="small")
-    return fig
+    return captioned(
+        fig,
+        "Calibration of the model (diagnostic)",
+        "The observed share with the outcome against the mean predicted probability in "
+        "each of 10 equal-width bins, out of fold, before and after the calibration map; "
+        "marker area grows with the people in the bin; on the dashed diagonal the "
+        "probabilities are exact. The legend gives each stage's ECE and Brier score.",
+    )
 
 
 def _reliability_rows(summary: dict) -> tuple[pd.DataFrame, dict[str, str]]:
