@@ -150,7 +150,9 @@ def steps_between(factor: ModifiableFactor, levels: np.ndarray, current: float) 
 def allowed_levels(
     factor: ModifiableFactor, current: float, limits: Limits | None = None
 ) -> np.ndarray:
-    """The current value followed by every safe value a prescription may move to.
+    """The current value followed by every safe value a prescription may move to: on
+    the grid or ladder, inside the person's bounds, in their direction, and at least
+    ``min_change`` but at most ``max_change`` away.
 
     ``limits`` are the person's (see ``ModifiableFactor.limits_for``); by default the
     description's own. An unavailable lever offers no level but the current one.
@@ -160,12 +162,14 @@ def allowed_levels(
     if not limits.available:
         return np.asarray([current], dtype=float)
     delta = grid - current
+    steps = steps_between(factor, grid, current)
     largest = factor.steps_of(limits.max_change)
-    keep = (np.abs(delta) > _TOL) & (steps_between(factor, grid, current) <= largest + _TOL)
+    keep = (np.abs(delta) > _TOL) & (steps <= largest + _TOL)
+    keep &= steps >= factor.steps_of(limits.min_change) - _TOL  # no trivial moves
     keep &= (grid >= limits.lower - _TOL) & (grid <= limits.upper + _TOL)
-    if factor.direction == Direction.UP:
+    if limits.direction == Direction.UP:
         keep &= delta > 0
-    elif factor.direction == Direction.DOWN:
+    elif limits.direction == Direction.DOWN:
         keep &= delta < 0
     return np.concatenate([[current], grid[keep]])
 
