@@ -20,6 +20,7 @@ import numpy as np
 from sleeprx.learn.ensemble import PrunedTree
 from sleeprx.survey.curves import EffectCurve
 from sleeprx.survey.description import Direction, Limits, ModifiableFactor, SurveyDescription
+from sleeprx.survey.rules import row_bounds
 
 __all__ = [
     "FactorChoice",
@@ -278,7 +279,8 @@ def _linear_rows(
 ) -> tuple[LinearRow, ...]:
     """The description's constraints for this person, relaxed to "no worse than now"
     where they are already broken; one over a blank answer cannot be evaluated and is
-    left out (the blank lever is held, so it cannot be made worse by a change)."""
+    left out (the blank lever is held, so it cannot be made worse by a change). Levers
+    the person cannot move, and covariates, enter the constant at their answers."""
     out = []
     for c in description.constraints:
         now = [_number(row.get(t.column)) for t in c.terms]
@@ -289,7 +291,6 @@ def _linear_rows(
             t.coef * v for t, v in zip(c.terms, now, strict=True) if t.column not in movable
         )
         value = sum(t.coef * v for t, v in zip(c.terms, now, strict=True))
-        lower = -np.inf if c.lower is None else min(c.lower, value)
-        upper = np.inf if c.upper is None else max(c.upper, value)
+        lower, upper = row_bounds(c.lower, c.upper, value)
         out.append(LinearRow(c.name, terms, float(constant), float(lower), float(upper)))
     return tuple(out)

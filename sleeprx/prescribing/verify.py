@@ -18,6 +18,7 @@ from sleeprx.learn.model import TrainedModel
 from sleeprx.prescribing.columns import after, before
 from sleeprx.prescribing.status import DONE
 from sleeprx.survey.description import LinearConstraint, ModifiableFactor, SurveyDescription
+from sleeprx.survey.rules import row_bounds
 from sleeprx.utils.errors import SolverError
 
 __all__ = [
@@ -128,8 +129,7 @@ def constraint_violations(
         was = c.value(_terms(c, done, answers, levers, before))
         now = c.value(_terms(c, done, answers, levers, after))
         for k in np.flatnonzero(~np.isnan(now)):
-            low = -np.inf if c.lower is None else min(c.lower, was[k])
-            high = np.inf if c.upper is None else max(c.upper, was[k])
+            low, high = row_bounds(c.lower, c.upper, float(was[k]))
             if not low - 1e-9 <= now[k] <= high + 1e-9:
                 found.append(
                     f"person {ids[k]}: constraint '{c.name}' is {now[k]:g} after the change, "

@@ -27,6 +27,7 @@ from sleeprx.survey.rules import (
     Bound,
     Limits,
     check_blank_condition,
+    check_bounds_order,
     check_relative_bounds,
     check_terms,
     is_blank,
@@ -455,15 +456,14 @@ class LinearConstraint(Strict):
 
     name: SnakeName
     terms: tuple[Term, ...] = Field(min_length=1)
-    lower: float | None = None
-    upper: float | None = None
+    lower: Bound | None = Field(None, description="a number, or current, current +/- N")
+    upper: Bound | None = Field(None, description="a number, or current, current +/- N")
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> LinearConstraint:
         if self.lower is None and self.upper is None:
             raise ValueError(f"constraint '{self.name}' needs lower, upper or both")
-        if self.lower is not None and self.upper is not None and self.lower > self.upper:
-            raise ValueError(f"constraint '{self.name}': lower {self.lower} > upper {self.upper}")
+        check_bounds_order(f"constraint '{self.name}'", self.lower, self.upper)
         return self
 
     def value(self, values: Mapping) -> np.ndarray:

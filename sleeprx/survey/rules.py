@@ -1,7 +1,8 @@
 """Rules relative to the person: a lever's limits for one person, from their answers.
 
 A rule's bound may be written from the person's own answer (``upper: current``,
-``lower: current - 1``), a rule may set the direction, a condition may test for a
+``lower: current - 1``), a linear constraint's from the person's sum before any change
+(``lower: current - 0.5``), a rule may set the direction, a condition may test for a
 blank answer (``op: blank``, ``op: answered``), and a linear constraint may read a
 covariate, which enters the person's row as a constant at their answer.
 
@@ -30,12 +31,14 @@ __all__ = [
     "Limits",
     "Relative",
     "check_blank_condition",
+    "check_bounds_order",
     "check_relative_bounds",
     "check_terms",
     "is_blank",
     "is_relative",
     "parse_bound",
     "person_limits",
+    "row_bounds",
 ]
 
 _RELATIVE = re.compile(r"^current\s*(?:(?P<sign>[+-])\s*(?P<offset>\d+(?:\.\d*)?|\.\d+))?$")
@@ -161,11 +164,31 @@ def _first(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+def row_bounds(
+    lower: float | Relative | None, upper: float | Relative | None, now: float
+) -> tuple[float, float]:
+    """A linear constraint's bounds for a person whose sum is ``now`` before any change:
+    a relative bound counts from ``now``, and a bound the person already breaks is
+    relaxed to ``now`` (no worse than now, never forced to change)."""
+    low = -math.inf if lower is None else _resolve(lower, now)
+    high = math.inf if upper is None else _resolve(upper, now)
+    return min(low, now), max(high, now)
+
+
 def check_relative_bounds(where: str, rule: _Rule) -> None:
     """Two bounds relative to the answer leave room between them."""
-    low, high = rule.lower, rule.upper
-    if isinstance(low, Relative) and isinstance(high, Relative) and low.offset > high.offset:
-        raise ValueError(f"{where}: lower {low} is above upper {high}")
+    check_bounds_order(where, rule.lower, rule.upper)
+
+
+def check_bounds_order(
+    where: str, low: float | Relative | None, high: float | Relative | None
+) -> None:
+    """``low <= high`` where both are numbers, or both relative to the answer."""
+    if isinstance(low, Relative) and isinstance(high, Relative):
+        if low.offset > high.offset:
+            raise ValueError(f"{where}: lower {low} is above upper {high}")
+    elif isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+        raise ValueError(f"{where}: lower {low:g} > upper {high:g}")
 
 
 def check_blank_condition(where: str, condition: Any, column: Any) -> None:
