@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import re
 from pathlib import Path
@@ -463,3 +464,23 @@ def test_advice_counts_days_and_drinks_in_words():
     assert change_phrase(drinking, 1.5, 1) == (
         "reduce drinking frequency from 1.5 days/week to 1 day/week"
     )
+
+
+# ------------------------------------------------------------------- the pipeline
+
+
+@pytest.mark.slow
+def test_sleeprx_run_on_the_example_keeps_every_row_and_breaks_nothing(tmp_path):
+    """The pipeline file as shipped, written elsewhere."""
+    from sleeprx.app.pipeline import load_pipeline, run_pipeline
+
+    out = tmp_path / "formats"
+    config = load_pipeline(ROOT / "pipelines" / "formats.yaml")
+    run_pipeline(config.model_copy(update={"output": out}))
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    people = len(pd.read_csv(FORMATS_CSV))
+    assert summary["counts"]["people"] == people == 600
+    assert summary["counts"]["invalid_rows"] == 0
+    assert summary["counts"]["status"]["error"] == 0
+    assert summary["counts"]["violations"] == 0
+    assert len(pd.read_csv(out / "prescriptions.csv")) == people
