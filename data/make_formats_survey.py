@@ -26,6 +26,11 @@ The generative model (one numpy Generator, in this order):
 5. ``QUALITY`` 1-10 from a latent score: bedtime after 23:30 bad, screens bad,
    current smoking bad, sleep away from 7.5 h bad, night work bad, plus logistic
    noise; good sleep is ``QUALITY >= 7`` (about half of people).
+6. ``WORKSTART`` (drawn last, so the columns above do not depend on it): the clock
+   time work starts for day workers, normal around 08:30 (sd 45 min), to the nearest
+   15 min, 06:00-10:30; blank for the others and for 10% of day workers (no fixed
+   start). It does not enter ``QUALITY``: the description's linear constraint reads
+   it as a covariate (wake up at least an hour before work).
 
 The description is ``sleeprx/survey/shipped/formats_sleep.yaml``; the same
 description reads both files.
@@ -70,7 +75,7 @@ def make(n: int = 600, seed: int = 20250301) -> pd.DataFrame:
     quality = np.clip(np.round(6.5 + 1.3 * latent), 1, 10).astype(int)
     sleep_text = np.array([f"{v:g}" for v in sleep], dtype=object)
     sleep_text[rng.random(n) < 0.04] = ""
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "SEQN": np.arange(1001, 1001 + n),
             "AGE": age,
@@ -83,6 +88,10 @@ def make(n: int = 600, seed: int = 20250301) -> pd.DataFrame:
             "QUALITY": quality,
         }
     )
+    start = np.clip(np.round((14.5 + rng.normal(0, 0.75, n)) * 4) / 4, 12.0, 16.5)
+    fixed = (work == WORK[0]) & (rng.random(n) >= 0.1)
+    frame["WORKSTART"] = [_clock(h, False) if f else "" for h, f in zip(start, fixed, strict=True)]
+    return frame
 
 
 def _clock(hours: float, ampm: bool) -> str:

@@ -174,8 +174,8 @@ def test_aliases_work_on_every_column_type(tmp_path):
     d = description_from_dict(_edited(edit))
     csv = tmp_path / "a.csv"
     csv.write_text(
-        "SEQN,AGE,SEX,WORK,BEDTIME,SCREEN,SMOKING,SLEEPHRS,QUALITY\n"
-        "1,ninety,Male,days,midnight,None,Ex-smoker,7,8\n",
+        "SEQN,AGE,SEX,WORK,BEDTIME,SCREEN,SMOKING,SLEEPHRS,QUALITY,WORKSTART\n"
+        "1,ninety,Male,days,midnight,None,Ex-smoker,7,8,08:30\n",
         encoding="utf-8",
     )
     row = sleeprx.read_survey(csv, d).frame.iloc[0]
@@ -328,7 +328,9 @@ def test_describe_then_train_on_an_xpt_copy(tmp_path):
     frame = frame.assign(SLEEPHRS=pd.to_numeric(frame["SLEEPHRS"].replace("", np.nan)))
     frame["SMOKING"] = frame["SMOKING"].map({"Never": 0, "Former": 1, "Current": 2})
     xpt = tmp_path / "survey.xpt"
-    pyreadstat.write_xport(frame, str(xpt), column_labels=[""] * 6 + ["smoking"] + [""] * 2)
+    labels = [""] * len(frame.columns)
+    labels[list(frame.columns).index("SMOKING")] = "smoking"
+    pyreadstat.write_xport(frame, str(xpt), column_labels=labels)
     draft = sleeprx_cli("describe", xpt)
     assert draft.returncode == 0, draft.stderr
     raw = yaml.safe_load(_uncommented(draft.stdout))

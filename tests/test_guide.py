@@ -22,6 +22,7 @@ import sleeprx
 from sleeprx.prescribing.verify import constraint_violations
 from sleeprx.survey import description as schema
 from sleeprx.survey.display import change_phrase
+from sleeprx.survey.rules import Relative
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HEADING = "## Bring your own survey"
@@ -101,6 +102,31 @@ def test_example_blank_lever_is_explained(example):
             row = table.loc[pid]
             assert row[f"{factor.column}_after"] != row[f"{factor.column}_after"]  # NaN
             assert f"No advice on {factor.label}: the answer is missing" in row["advice"]
+
+
+def test_example_rules_relative_to_the_person(example):
+    """The guide's rules relative to the answer, on a blank, on the direction, its
+    covariate and relative constraint and min_change do what the guide says."""
+    survey, model = example
+    d, frame = survey.description, survey.frame
+    sleep, bedtime = d.factor("sleep_hours"), d.factor("bedtime")
+    assert any(isinstance(r.upper, Relative) for r in sleep.rules), "upper: current"
+    assert any(c.op == "blank" for r in sleep.rules for c in r.when), "op: blank"
+    assert any(r.direction is not None for r in sleep.rules), "a rule's direction"
+    assert bedtime.min_change > 0, "min_change"
+    covariates = {t.column for c in d.constraints for t in c.terms} - set(d.modifiable_names)
+    assert covariates == {"work_start"}, "a covariate in a constraint"
+    assert any(isinstance(c.lower, Relative) for c in d.constraints), "lower: current - 1"
+
+    def limits(pid):
+        return sleep.limits_for(frame.loc[pid].to_dict())
+
+    assert limits(2).max_change == 0.5  # no age: the rule on a blank
+    assert limits(3).upper == 8.5  # 71 and 8.5 h: the later rule, upper: current, wins
+    assert limits(4).direction == "up"  # 5 h: only more sleep
+    table = sleeprx.prescribe(survey, model, settings=sleeprx.PrescribeSettings(lam=0.0))
+    row = table.set_index("person_id").loc[4]
+    assert row["sleep_hours_after"] == 5  # 06:00 wake, 07:00 start: no room for more sleep
 
 
 def _schema_classes() -> list[type[BaseModel]]:

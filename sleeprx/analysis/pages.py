@@ -26,11 +26,11 @@ from sleeprx.prescribing.columns import after, before
 from sleeprx.prescribing.run import prepare_problems, prescribe
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
-from sleeprx.survey.description import ModifiableFactor, SurveyDescription
+from sleeprx.survey.description import Limits, ModifiableFactor, SurveyDescription
 from sleeprx.survey.display import (
     change_phrase,
+    counted,
     factor_label,
-    format_number,
     format_range,
     format_value,
     is_missing,
@@ -371,7 +371,8 @@ def _not_advised(
             blank = is_missing(answers.get(f.column))
             out.append(NotAdvised(f.label, Reason.BLANK if blank else Reason.RULE, held[f.column]))
         elif len(choices[f.column].levels) == 1:
-            out.append(NotAdvised(f.label, Reason.SAFE_RANGE, _no_room(f, answers[f.column])))
+            why = _no_room(f, answers[f.column], f.limits_for(answers.to_dict()))
+            out.append(NotAdvised(f.label, Reason.SAFE_RANGE, why))
         else:
             out.append(
                 NotAdvised(
@@ -384,16 +385,17 @@ def _not_advised(
     return out
 
 
-def _no_room(factor: ModifiableFactor, current: float) -> str:
-    """Why a lever with a valid answer has no value to move to."""
-    span = format_range(factor, factor.safe_lower, factor.safe_upper)
-    if factor.is_ladder:
-        largest = f"{format_number(factor.max_change)} rung(s)"
-    else:
-        unit = "h" if factor.clock_origin else factor.unit
-        largest = f"{format_number(factor.max_change)} {unit}".strip()
-    way = {"up": "only upwards", "down": "only downwards"}.get(str(factor.direction), "")
+def _no_room(factor: ModifiableFactor, current: float, limits: Limits) -> str:
+    """Why a lever with a valid answer has no value to move to: the person's range (the
+    safe range, or narrower by a rule), direction and largest and smallest changes."""
+    span = format_range(factor, limits.lower, limits.upper)
+    narrower = (limits.lower, limits.upper) != (factor.safe_lower, factor.safe_upper)
+    unit = "rungs" if factor.is_ladder else "h" if factor.clock_origin else factor.unit
+    way = {"up": "only upwards", "down": "only downwards"}.get(str(limits.direction), "")
+    least = f", smallest change {counted(limits.min_change, unit)}" if limits.min_change else ""
     return (
-        f"no safe value to move to from {format_value(factor, current)}: safe range "
-        f"{span}{', ' + way if way else ''}, largest change {largest}"
+        f"no safe value to move to from {format_value(factor, current)}: "
+        f"{'range for this person' if narrower else 'safe range'} "
+        f"{span}{', ' + way if way else ''}, largest change "
+        f"{counted(limits.max_change, unit)}{least}"
     )

@@ -20,6 +20,7 @@ import numpy as np
 from sleeprx.learn.ensemble import PrunedTree
 from sleeprx.survey.curves import EffectCurve
 from sleeprx.survey.description import Direction, Limits, ModifiableFactor, SurveyDescription
+from sleeprx.survey.rules import row_bounds
 
 __all__ = [
     "FactorChoice",
@@ -150,7 +151,9 @@ def steps_between(factor: ModifiableFactor, levels: np.ndarray, current: float) 
 def allowed_levels(
     factor: ModifiableFactor, current: float, limits: Limits | None = None
 ) -> np.ndarray:
-    """The current value followed by every safe value a prescription may move to.
+    """The current value followed by every safe value a prescription may move to: on
+    the grid or ladder, inside the person's bounds, in their direction, and at least
+    ``min_change`` but at most ``max_change`` away.
 
     ``limits`` are the person's (see ``ModifiableFactor.limits_for``); by default the
     description's own. An unavailable lever offers no level but the current one.
@@ -160,12 +163,14 @@ def allowed_levels(
     if not limits.available:
         return np.asarray([current], dtype=float)
     delta = grid - current
+    steps = steps_between(factor, grid, current)
     largest = factor.steps_of(limits.max_change)
-    keep = (np.abs(delta) > _TOL) & (steps_between(factor, grid, current) <= largest + _TOL)
+    keep = (np.abs(delta) > _TOL) & (steps <= largest + _TOL)
+    keep &= steps >= factor.steps_of(limits.min_change) - _TOL  # no trivial moves
     keep &= (grid >= limits.lower - _TOL) & (grid <= limits.upper + _TOL)
-    if factor.direction == Direction.UP:
+    if limits.direction == Direction.UP:
         keep &= delta > 0
-    elif factor.direction == Direction.DOWN:
+    elif limits.direction == Direction.DOWN:
         keep &= delta < 0
     return np.concatenate([[current], grid[keep]])
 
@@ -274,7 +279,8 @@ def _linear_rows(
 ) -> tuple[LinearRow, ...]:
     """The description's constraints for this person, relaxed to "no worse than now"
     where they are already broken; one over a blank answer cannot be evaluated and is
-    left out (the blank lever is held, so it cannot be made worse by a change)."""
+    left out (the blank lever is held, so it cannot be made worse by a change). Levers
+    the person cannot move, and covariates, enter the constant at their answers."""
     out = []
     for c in description.constraints:
         now = [_number(row.get(t.column)) for t in c.terms]
@@ -285,7 +291,6 @@ def _linear_rows(
             t.coef * v for t, v in zip(c.terms, now, strict=True) if t.column not in movable
         )
         value = sum(t.coef * v for t, v in zip(c.terms, now, strict=True))
-        lower = -np.inf if c.lower is None else min(c.lower, value)
-        upper = np.inf if c.upper is None else max(c.upper, value)
+        lower, upper = row_bounds(c.lower, c.upper, value)
         out.append(LinearRow(c.name, terms, float(constant), float(lower), float(upper)))
     return tuple(out)

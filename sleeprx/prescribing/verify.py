@@ -18,7 +18,8 @@ from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
 from sleeprx.prescribing.columns import after, before
 from sleeprx.prescribing.status import DONE
-from sleeprx.survey.description import ModifiableFactor, SurveyDescription
+from sleeprx.survey.description import LinearConstraint, ModifiableFactor, SurveyDescription
+from sleeprx.survey.rules import row_bounds
 from sleeprx.utils.errors import SolverError
 
 __all__ = [
@@ -156,8 +157,9 @@ def constraint_violations(
     program was built: a moved lever had an answer and is offered to the person (the
     description's rules); its new value is one of the safe values (grid or ladder),
     inside the person's bounds, in the allowed direction and within the largest
-    change; at most ``max_changes`` levers move; and every linear constraint holds
-    after the change, or is no worse than before it.
+    change and at least the smallest worth advising; at most ``max_changes`` levers
+    move; and every linear constraint holds after the change, or is no worse than
+    before it (a covariate in a constraint counts at the person's answer).
     """
     after_columns = [after(f.column) for f in description.modifiable]
     prescribed = table[after_columns].notna().any(axis=1)  # a time limit may leave none
@@ -180,18 +182,35 @@ def constraint_violations(
     for pid, n in zip(ids, n_changed, strict=True):
         if n > max_changes:
             found.append(f"person {pid}: {n} factors changed, more than K = {max_changes}")
+    levers = set(description.modifiable_names)
     for c in description.constraints:
-        was = c.value({t.column: done[before(t.column)].to_numpy(float) for t in c.terms})
-        now = c.value({t.column: done[after(t.column)].to_numpy(float) for t in c.terms})
+        was = c.value(_terms(c, done, answers, levers, before))
+        now = c.value(_terms(c, done, answers, levers, after))
         for k in np.flatnonzero(~np.isnan(now)):
-            low = -np.inf if c.lower is None else min(c.lower, was[k])
-            high = np.inf if c.upper is None else max(c.upper, was[k])
+            low, high = row_bounds(c.lower, c.upper, float(was[k]))
             if not low - 1e-9 <= now[k] <= high + 1e-9:
                 found.append(
                     f"person {ids[k]}: constraint '{c.name}' is {now[k]:g} after the change, "
                     f"outside {low:g}..{high:g}"
                 )
     return found
+
+
+def _terms(
+    constraint: LinearConstraint,
+    done: pd.DataFrame,
+    answers: pd.DataFrame,
+    levers: set[str],
+    side: Callable[[str], str],
+) -> dict[str, np.ndarray]:
+    """Each term's values: a lever's from the table (``side`` names the before or the
+    after column), a covariate's from the person's answers, the same on both sides."""
+    return {
+        t.column: (done[side(t.column)] if t.column in levers else answers[t.column]).to_numpy(
+            float
+        )
+        for t in constraint.terms
+    }
 
 
 def _lever_rules(factor: ModifiableFactor, answers: dict, before: float, after: float) -> list[str]:
@@ -208,8 +227,11 @@ def _lever_rules(factor: ModifiableFactor, answers: dict, before: float, after: 
             limits.lower - 1e-9 <= after <= limits.upper + 1e-9
         ),
         "further than the largest change": steps > largest + 1e-9,
-        "up, which is not allowed": after > before and factor.direction == "down",
-        "down, which is not allowed": after < before and factor.direction == "up",
+        "less than the smallest change worth advising": (
+            steps < factor.steps_of(limits.min_change) - 1e-9
+        ),
+        "up, which is not allowed": after > before and limits.direction == "down",
+        "down, which is not allowed": after < before and limits.direction == "up",
     }
     return [rule for rule, bad in broken.items() if bad]
 

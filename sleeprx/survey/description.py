@@ -12,7 +12,6 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from difflib import get_close_matches
 from enum import StrEnum
 from functools import cached_property
@@ -23,6 +22,18 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sleeprx.survey.clock import hours_after
+from sleeprx.survey.rules import (
+    BLANK_OPS,
+    Bound,
+    Limits,
+    check_blank_condition,
+    check_bounds_order,
+    check_relative_bounds,
+    check_terms,
+    is_blank,
+    is_relative,
+    person_limits,
+)
 from sleeprx.utils.errors import DescriptionError
 from sleeprx.utils.files import read_yaml
 from sleeprx.utils.validation import Strict, validate
@@ -186,7 +197,7 @@ def _clock_keys(raw: dict, keys: tuple[str, ...], where: str) -> dict:
     out = dict(raw)
     for key in keys:
         value = out.get(key)
-        if not isinstance(value, str):
+        if not isinstance(value, str) or is_relative(value):
             continue
         hours = hours_after(origin, value) if isinstance(origin, str) else None
         if hours is None:
@@ -217,7 +228,7 @@ class Direction(StrEnum):
     BOTH = "both"
 
 
-Operator = Literal["==", "!=", "<", "<=", ">", ">=", "in"]
+Operator = Literal["==", "!=", "<", "<=", ">", ">=", "in", "blank", "answered"]
 
 _COMPARE = {
     "==": lambda a, b: a == b,
@@ -233,25 +244,31 @@ _COMPARE = {
 class Condition(Strict):
     """``column op value`` on one of the person's own answers, e.g. ``age >= 65``.
 
-    A blank answer satisfies no condition.
+    A blank answer satisfies no condition but ``blank``, which takes no value (nor
+    does ``answered``, its opposite).
     """
 
     column: SnakeName
     op: Operator
-    value: float | str | tuple[float | str, ...]
+    value: float | str | tuple[float | str, ...] | None = None
 
     @model_validator(mode="after")
     def _check_value(self) -> Condition:
-        if (self.op == "in") != isinstance(self.value, tuple):
+        if self.op in BLANK_OPS:
+            return self  # their value is checked with their column (rules.py)
+        if self.value is None or (self.op == "in") != isinstance(self.value, tuple):
             raise ValueError(
                 f"condition on '{self.column}': 'in' takes a list, other ops one value"
             )
         return self
 
     def holds(self, row: Mapping) -> bool:
-        """Whether ``row`` (canonical column -> value) satisfies the condition."""
+        """Whether ``row`` (canonical column -> value) satisfies the condition. A
+        column ``row`` does not hold at all is unknown: neither blank nor answered."""
         value = row.get(self.column)
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+        if self.op in BLANK_OPS:
+            return self.column in row and is_blank(value) == (self.op == "blank")
+        if is_blank(value):
             return False
         target = self.value
         if isinstance(value, str) or isinstance(target, str):
@@ -272,26 +289,20 @@ class Rule(Strict):
     """
 
     when: tuple[Condition, ...] = Field(min_length=1)
-    lower: float | None = None
-    upper: float | None = None
+    lower: Bound | None = Field(None, description="a number, or current, current +/- N")
+    upper: Bound | None = Field(None, description="a number, or current, current +/- N")
     max_change: float | None = Field(None, gt=0)
     available: bool | None = None
+    direction: Direction | None = Field(None, description="replaces the lever's direction")
 
     @model_validator(mode="after")
     def _sets_something(self) -> Rule:
-        if (self.lower, self.upper, self.max_change, self.available) == (None,) * 4:
-            raise ValueError("a rule sets at least one of lower, upper, max_change, available")
+        keys = (self.lower, self.upper, self.max_change, self.available, self.direction)
+        if keys == (None,) * 5:
+            raise ValueError(
+                "a rule sets at least one of lower, upper, max_change, available, direction"
+            )
         return self
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A lever's limits for one person, after the rules."""
-
-    lower: float
-    upper: float
-    max_change: float
-    available: bool
 
 
 class ModifiableFactor(Strict):
@@ -315,6 +326,9 @@ class ModifiableFactor(Strict):
     )
     direction: Direction = Direction.BOTH
     max_change: float = Field(gt=0, description="largest change (units; rungs on a ladder)")
+    min_change: float = Field(
+        0.0, ge=0, description="smallest change worth advising (units; rungs on a ladder)"
+    )
     fixed_cost: float = Field(ge=0, description="cost of changing the factor at all")
     resistance: float = Field(ge=0, default=1.0, description="default resistance rho")
     resistance_column: str | None = Field(
@@ -355,6 +369,10 @@ class ModifiableFactor(Strict):
     @model_validator(mode="after")
     def _check_grid(self) -> ModifiableFactor:
         name = f"factor '{self.column}'"
+        if self.min_change > self.max_change:
+            raise ValueError(
+                f"{name}: min_change {self.min_change:g} is above max_change {self.max_change:g}"
+            )
         if self.level_labels is not None and len(self.level_labels) != len(self.levels or ()):
             raise ValueError(f"{name}: 'level_labels' needs one label per value of 'levels'")
         if self.levels is not None:
@@ -422,16 +440,9 @@ class ModifiableFactor(Strict):
         return np.interp(v, self.grid, np.arange(len(self.grid)))
 
     def limits_for(self, row: Mapping) -> Limits:
-        """This lever's limits for the person whose answers are ``row``."""
-        lower, upper = self.safe_lower, self.safe_upper
-        max_change, available = self.max_change, True
-        for rule in self.rules:
-            if all(c.holds(row) for c in rule.when):
-                lower = rule.lower if rule.lower is not None else lower
-                upper = rule.upper if rule.upper is not None else upper
-                max_change = rule.max_change if rule.max_change is not None else max_change
-                available = rule.available if rule.available is not None else available
-        return Limits(lower, upper, max_change, available)
+        """This lever's limits for the person whose answers are ``row``
+        (:func:`sleeprx.survey.rules.person_limits`)."""
+        return person_limits(self, row)
 
 
 class Term(Strict):
@@ -445,15 +456,14 @@ class LinearConstraint(Strict):
 
     name: SnakeName
     terms: tuple[Term, ...] = Field(min_length=1)
-    lower: float | None = None
-    upper: float | None = None
+    lower: Bound | None = Field(None, description="a number, or current, current +/- N")
+    upper: Bound | None = Field(None, description="a number, or current, current +/- N")
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> LinearConstraint:
         if self.lower is None and self.upper is None:
             raise ValueError(f"constraint '{self.name}' needs lower, upper or both")
-        if self.lower is not None and self.upper is not None and self.lower > self.upper:
-            raise ValueError(f"constraint '{self.name}': lower {self.lower} > upper {self.upper}")
+        check_bounds_order(f"constraint '{self.name}'", self.lower, self.upper)
         return self
 
     def value(self, values: Mapping) -> np.ndarray:
@@ -497,13 +507,10 @@ class SurveyDescription(Strict):
         for f in self.modifiable:
             _check_lever(f, answers)
         levers = set(self.modifiable_names)
+        skip = (self.id_column, self.target.column)
+        covariates = {n: c for n, c in answers.items() if n not in skip}
         for c in self.constraints:
-            for t in c.terms:
-                if t.column not in levers:
-                    raise ValueError(
-                        f"constraint '{c.name}': '{t.column}' is not a modifiable factor; "
-                        f"factors: {sorted(levers)}"
-                    )
+            check_terms(c, covariates, levers, _NUMBERS)
         return self
 
     def column(self, name: str) -> Column:
@@ -657,12 +664,16 @@ def _check_lever(factor: ModifiableFactor, answers: Mapping[str, Column]) -> Non
                 raise ValueError(
                     f"{where}: '{condition.column}' is not a column; known: {sorted(answers)}"
                 )
+            check_blank_condition(where, condition, answers[condition.column])
             _check_value(where, condition, answers[condition.column])
+        check_relative_bounds(where, rule)
         _check_bounds(where, rule, factor)
 
 
 def _check_value(where: str, condition: Condition, column: Column) -> None:
     """The value is of the answer's kind: a rule comparing unlike kinds never matches."""
+    if condition.op in BLANK_OPS:
+        return
     values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
     name = condition.column
     for value in values:
@@ -689,19 +700,22 @@ def _check_value(where: str, condition: Condition, column: Column) -> None:
 def _check_bounds(where: str, rule: Rule, factor: ModifiableFactor) -> None:
     """A rule's bounds lie in the lever's safe range: sleeprx never prescribes outside it."""
     low, high = factor.safe_lower, factor.safe_upper
-    for key, bound in (("lower", rule.lower), ("upper", rule.upper)):
+    lower, upper = (None if is_relative(b) else b for b in (rule.lower, rule.upper))
+    for key, bound in (("lower", lower), ("upper", upper)):
         if bound is not None and not low - 1e-9 <= bound <= high + 1e-9:
             raise ValueError(
                 f"{where}: {key} {_show(bound)} is outside the lever's safe range "
                 f"{_show(low)}..{_show(high)}"
             )
-    if rule.lower is not None and rule.upper is not None and rule.lower > rule.upper:
-        raise ValueError(f"{where}: lower {_show(rule.lower)} > upper {_show(rule.upper)}")
+    if lower is not None and upper is not None and lower > upper:
+        raise ValueError(f"{where}: lower {_show(lower)} > upper {_show(upper)}")
 
 
 def _when(rule: Rule) -> str:
     """A rule's conditions as written, e.g. ``age >= 65 and sex == 'Female'``."""
-    return " and ".join(f"{c.column} {c.op} {_show(c.value)}" for c in rule.when)
+    return " and ".join(
+        f"{c.column} {c.op}" + ("" if c.value is None else f" {_show(c.value)}") for c in rule.when
+    )
 
 
 def _show(value: object) -> str:

@@ -9,11 +9,14 @@ up everywhere without new code. Each function that takes a description also acce
 ('12,000', '7.25', '-0.5')
 >>> clock_time("18:00", 8.0), clock_time("18:00", 7.5), clock_time("22:00", 26.25)
 ('02:00', '01:30', '00:15')
+>>> counted(1, "days/week"), counted(2, "days/week"), counted(1, "points"), counted(1, "h")
+('1 day/week', '2 days/week', '1 point', '1 h')
 """
 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Sequence
 
@@ -24,6 +27,7 @@ __all__ = [
     "axis_label",
     "change_phrase",
     "clock_time",
+    "counted",
     "factor_label",
     "format_number",
     "format_range",
@@ -32,6 +36,7 @@ __all__ = [
     "join_phrases",
     "positive_label",
     "sentence",
+    "singular",
     "unit_of",
     "wrap_label",
 ]
@@ -71,6 +76,29 @@ def clock_time(origin: str, hours: float) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+def singular(unit: str) -> str:
+    """The unit of one: its first word without the plural ending (``days/week`` ->
+    ``day/week``, ``points`` -> ``point``, ``glasses`` -> ``glass``); a symbol such as
+    ``h``, ``min`` or ``kg/m2`` is left as it is."""
+    match = re.match(r"^([A-Za-z]{3,})(.*)$", unit)
+    if match is None:
+        return unit
+    word, rest = match.groups()
+    if word.endswith(("sses", "ches", "shes", "xes")):
+        return word[:-2] + rest
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1] + rest
+    return unit
+
+
+def counted(value: float | None, unit: str) -> str:
+    """A number with its unit, singular for exactly one: ``1 day/week``, ``2 days/week``."""
+    number = format_number(value)
+    if not unit:
+        return number
+    return f"{number} {singular(unit) if number in ('1', '-1') else unit}"
+
+
 def unit_of(factor: ModifiableFactor | Column | None, label: str = "") -> str:
     """The unit to print after a value: none for a clock-time lever, nor when the label
     already names it (``daily steps`` in ``steps``)."""
@@ -97,9 +125,7 @@ def format_value(factor: ModifiableFactor | Column | None, value: float | None) 
     if origin:
         return clock_time(origin, float(value))
     label = factor.display_label if isinstance(factor, Column) else getattr(factor, "label", "")
-    unit = unit_of(factor, label)
-    number = format_number(value)
-    return f"{number} {unit}" if unit else number
+    return counted(value, unit_of(factor, label))
 
 
 def format_range(
