@@ -126,8 +126,9 @@ def prescribe(
     pandas.DataFrame
         One row per person (of ``ids``, or of the survey in id order), with the columns
         of :mod:`sleeprx.prescribing.columns`; with ``settings.options`` N above 1, up
-        to N rows per person numbered by ``option`` (:mod:`sleeprx.prescribing.options`). ``attrs["distinct_problems"]`` counts the
-        problems solved (people with identical answers share one).
+        to N rows per person numbered by ``option`` (:mod:`sleeprx.prescribing.options`).
+        ``attrs["distinct_problems"]`` counts the problems solved (people with identical
+        answers share one).
     """
     settings = settings or PrescribeSettings()
     if settings.robust is not None and not model.bootstraps:
