@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sleeprx.analysis.pages import PersonPage
 from sleeprx.survey.display import format_number
 
-__all__ = ["FrontChart", "Point", "front_chart"]
+__all__ = ["FrontChart", "Point", "front_chart", "options_chart"]
 
 WIDTH, HEIGHT = 480.0, 260.0
 #: The plot area's margins: left (for the probability ticks), right, top, bottom.
@@ -66,6 +66,31 @@ def front_chart(page: PersonPage) -> FrontChart | None:
             f"{_percent(a.p_after)} chance"
         )
         plans.append((a.cost, a.p_after, f"≤{a.k}", title))
+    return _chart(page, plans)
+
+
+def options_chart(page: PersonPage) -> FrontChart | None:
+    """The present state and each of the person's N best plans (labelled by rank), or
+    None when there is no option to draw."""
+    if math.isnan(page.p_before) or not page.options:
+        return None
+    plans = [(0.0, page.p_before, "now", f"now: {_percent(page.p_before)} chance")]
+    for o in page.options:
+        if math.isnan(o.p_after):
+            continue
+        title = (
+            f"option {o.rank}: {o.n_changes} change(s), cost {format_number(o.cost)}, "
+            f"{_percent(o.p_after)} chance"
+        )
+        plans.append((o.cost, o.p_after, f"#{o.rank}", title))
+    return _chart(page, plans, front_only=True)
+
+
+def _chart(
+    page: PersonPage, plans: list[tuple[float, float, str, str]], *, front_only: bool = False
+) -> FrontChart:
+    """The chart of ``plans`` (cost, chance, label, title), the present state first;
+    ``front_only``: the line joins only the plans no cheaper plan matches in chance."""
     top_cost = max(1.0, *(c for c, *_ in plans))
     right, bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
 
@@ -84,6 +109,9 @@ def front_chart(page: PersonPage) -> FrontChart | None:
         merged[key] = Point(*key, label, title, "end" if key[0] > right - 80 else "start")
     points = tuple(merged.values())
     ordered = sorted(points, key=lambda pt: (pt.x, -pt.y))
+    if front_only:  # y grows downwards: a plan on the front is above every cheaper one
+        ordered = [pt for pt in ordered if all(pt.y < q.y for q in ordered if q.x < pt.x)]
+        ordered = [pt for pt in ordered if all(pt.y <= q.y for q in ordered if q.x == pt.x)]
     path = " ".join(f"{pt.x},{pt.y}" for pt in ordered)
     x_ticks = tuple((x(v), format_number(v)) for v in _ticks(top_cost))
     y_ticks = tuple((y(p), _percent(p)) for p in (0.0, 0.25, 0.5, 0.75, 1.0))

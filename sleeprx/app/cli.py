@@ -488,6 +488,7 @@ def report(
     ] = None,
     mode: Annotated[str, typer.Option(help=_help("mode"))] = _default("mode"),
     max_changes: Annotated[int, typer.Option(help=_help("max_changes"))] = _default("max_changes"),
+    options: Annotated[int, typer.Option(help=_help("options"))] = _default("options"),
 ) -> None:
     """One self-contained HTML page per person (plan, alternatives, reasons) and an index."""
     from sleeprx.analysis.html import write_pages
@@ -499,7 +500,7 @@ def report(
 
     check_output_dir(out_dir)
     with shipped_survey_named(survey):
-        settings = make_settings(mode=mode, max_changes=max_changes)
+        settings = make_settings(mode=mode, max_changes=max_changes, options=options)
         person_ids = parse_ids(ids)
         model = load_model(model_dir)
         check_model_fits(model, survey)
