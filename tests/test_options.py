@@ -7,7 +7,8 @@ penalty, and the route (enumeration or the MIP with no-good cuts). Every table o
 ``options = 3`` must list, rank by rank, the objectives of a brute-force top 3 over
 the profiles the program allows, each scored by the booster's own traversal
 (:func:`~sleeprx.prescribing.verify.booster_gain`), under the same minimum gains; and
-every row must pass the verifier.
+every row must pass the verifier. The cost-bounded search's own N best (exact goals
+too large to enumerate) are checked on test_costbound's drawn boosters the same way.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_costbound import goal_cases
+from test_exact import EXACT, booster_gain_of, leaf_margin, profile
 from test_real_surveys import LADDER, LEVERS, _description
 from test_real_surveys import cases as surrogate_cases
 
 from sleeprx.learn.model import ModelSettings, train
 from sleeprx.optimize.bruteforce import enumerate_choices, total
+from sleeprx.optimize.costbound import COST_BOUND
 from sleeprx.optimize.options import next_best
+from sleeprx.optimize.routes import choose_route, find_best
 from sleeprx.prescribing.run import plan_person, prepare_problems, prescribe
 from sleeprx.prescribing.verify import booster_gain, constraint_violations
 from sleeprx.settings import PrescribeSettings
@@ -235,3 +240,31 @@ def _people_frame() -> pd.DataFrame:
             "drinking": rng.choice(LADDER, 20),
         }
     )
+
+
+@EXACT
+@given(goal_cases(), st.floats(0.05, 2.0), st.integers(1, 5))
+def test_the_cost_bound_lists_the_cheapest_plans_by_the_booster(case, rise, count):
+    """The cost-bounded search's next plans (exact goals too large to enumerate) are
+    the cheapest ones reaching the goal by the booster's own traversal; the goal is
+    set ``rise`` log-odds above the person, so that most cases need a change."""
+    problem, booster, config = case
+    goal = min(max(1 / (1 + math.exp(-(problem.logit_before + rise))), 0.01), 0.99)
+    config = config.model_copy(update={"goal": goal, "max_changes": len(problem.factors)})
+    assert choose_route(problem, config) is COST_BOUND
+    first = find_best(problem, config)
+    if first.levels is None or not any(first.levels):
+        return  # infeasible, or the goal is met already: no options
+    listed = next_best(problem, config, first.levels, count)
+    assert all(f.status == "optimal" for f in listed)
+    choices = enumerate_choices(problem, config)
+    gain = booster_gain_of(booster, problem)(choices)
+    cost = total(problem, choices, "cost")
+    plans = (choices > 0).any(axis=1) & (gain >= problem.need(config.goal_logit))
+    plans &= ~(choices == np.asarray(first.levels)).all(axis=1)
+    expected = sorted(cost[plans])[:count]
+    listed_levels = np.asarray([f.levels for f in listed], dtype=int).reshape(-1, choices.shape[1])
+    assert total(problem, listed_levels, "cost") == pytest.approx(expected, abs=1e-9)
+    for f in listed:  # each reaches the goal by the booster itself
+        real = leaf_margin(booster, profile(problem, f.levels))[0] - problem.logit_before
+        assert real >= problem.need(config.goal_logit) and f.gain == pytest.approx(real, abs=1e-9)

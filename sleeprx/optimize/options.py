@@ -15,12 +15,16 @@ left out scores better than the last one listed.
 - **Enumeration** (whenever :data:`~.enumeration.ENUMERATION` applies): every
   allowed profile scored, sorted stably, so ties fall in
   :func:`~.bruteforce.enumerate_choices`' order (fewest changes first).
+- **The cost-bound search** (exact goals too large to enumerate, where
+  :data:`~.costbound.COST_BOUND` applies): :func:`~.costbound.search_n` raises its
+  cost bound until ``count`` plans reach the goal within it; a search too large for
+  memory goes to the MIP, as the route's own does.
 - **The MIP** (every other program): solved again after each plan with a no-good cut
   (:mod:`.formulation.cuts`) and the floors as rows, each solve proven optimal. A
   solve that stops at its time limit ends the list: its plan is not proven.
 
-The cost-bound search and the dynamic-programming frontier find one optimum only;
-their programs' further plans come from the MIP.
+The dynamic-programming frontier (:mod:`.separable`) keeps one best value per number
+of changes, not the N best, so its programs' further plans come from the MIP.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sleeprx.optimize.bruteforce import enumerate_choices, total
+from sleeprx.optimize.costbound import COST_BOUND, TooLarge, search_n
 from sleeprx.optimize.enumeration import ENUMERATION, profiles, table_gain
 from sleeprx.optimize.filters import refuse_filters
 from sleeprx.optimize.formulation import add_floors, add_no_good, build_program
@@ -86,7 +91,25 @@ def next_best(
         return []
     if ENUMERATION.applies(problem, settings):
         return _enumerated(problem, settings, first, count, floors)
+    if COST_BOUND.applies(problem, settings) and not math.isfinite(floors.least_gain):
+        try:
+            return _cost_bounded(problem, settings, first, count)
+        except TooLarge:
+            pass  # the MIP is exact too
     return _by_cuts(problem, settings, first, count, floors)
+
+
+def _cost_bounded(
+    problem: PersonProblem, settings: PrescribeSettings, first: tuple[int, ...], count: int
+) -> list[Found]:
+    found = search_n(problem, settings, count, skip=first)
+    if not found:
+        return []
+    gain = table_gain(problem)(np.asarray(found))
+    return [
+        Found(SolverStatus.OPTIMAL, levels, float(g), 0.0)
+        for levels, g in zip(found, gain, strict=True)
+    ]
 
 
 def _enumerated(
