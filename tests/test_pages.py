@@ -362,3 +362,17 @@ def test_fewer_distinct_plans_than_asked_are_said(survey, small_model):
 
 def test_the_reasons_are_a_str_enum():
     assert Reason.BLANK == "blank answer" and str(Reason.SAFE_RANGE) == "safe range"
+
+
+def test_labels_of_close_plans_do_not_overlap():
+    from sleeprx.analysis.chart import _clash
+    from sleeprx.analysis.pages import Option
+
+    near = [
+        Option(k, 2, cost, 8.9, 0.98, math.nan, "Do a.")
+        for k, cost in [(1, 8.1), (2, 9.1), (3, 7.1)]
+    ]
+    chart = options_chart(_page(status="changed", p_before=0.01, options=near, options_asked=3))
+    points = chart.points
+    assert not any(_clash(p, q) for p in points for q in points if p is not q)
+    assert any(pt.dy > 0 for pt in points)  # one label moved below its point
