@@ -384,6 +384,9 @@ def test_the_n_best_plans_in_batch_equal_the_in_process_table(fmt, small_model_d
     """Several rows per person (``options``) stay together and in option order when
     the parts are merged; the chunk of error rows has the option column too."""
     cohort = make_cohort(tmp_path / "cohort.csv", 120)
+    raw = pd.read_csv(cohort, dtype=str, keep_default_na=False)
+    raw.loc[100:, "Stress Level"] = "99"  # the last chunk: error rows only
+    raw.to_csv(cohort, index=False)
     settings = PrescribeSettings(options=3)
     model = load_model(small_model_dir)
     table = prescribe(
@@ -392,5 +395,7 @@ def test_the_n_best_plans_in_batch_equal_the_in_process_table(fmt, small_model_d
     assert table["option"].max() == 3  # the cohort has people with three plans
     write_table(table, tmp_path / f"p.{fmt}", fmt)
     out = tmp_path / f"batch.{fmt}"
-    prescribe_batch(cohort, small_model_dir, out, settings=settings, chunk_size=25)
+    prescribe_batch(cohort, small_model_dir, out, settings=settings, chunk_size=20)
     same_as_reference(out, tmp_path, fmt)
+    last = pq.read_table(parts_dir(out) / "part-00005.parquet").to_pandas()
+    assert last["status"].eq("error").all() and last["option"].eq(1).all()

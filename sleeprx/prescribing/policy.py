@@ -99,7 +99,7 @@ def plan_options(
     optimum: the next-best distinct plans of the same program that are worth acting
     on by the same minimum-gain rules, best first; each a ``changed`` plan.
 
-    None when ``first`` is not a change (nothing is worth doing, the goal is met or
+    Empty when ``first`` is not a change (nothing is worth doing, the goal is met or
     unreachable, or a time limit left it unproven): the options are alternatives to a
     change, never to no change. Fewer than N - 1 when the program allows no more.
     """
