@@ -101,6 +101,14 @@ class PrescribeSettings(Strict):
         "its lower robust-quantile",
     )
 
+    options: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="up to this many distinct plans per person, best first (the option "
+        "column); 1 = the single best plan",
+    )
+
     report_half: bool = Field(
         False,
         description="add the holds_at_half column: does the answer hold if only half of "
@@ -129,6 +137,16 @@ class PrescribeSettings(Strict):
             raise ValueError(
                 f"robust {self.robust:g} needs mode 'exact' (the trees' own program), "
                 f"not {self.mode!r}: a surrogate optimum cannot be held to a share of refits"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _options_not_robust(self) -> PrescribeSettings:
+        # robust_best answers one optimum; its N best are not written yet
+        if self.options > 1 and self.robust is not None:
+            raise ValueError(
+                f"options {self.options} with robust {self.robust:g}: the robust program "
+                "gives its single best plan only; use options 1, or robust null"
             )
         return self
 

@@ -380,3 +380,25 @@ def test_bad_cluster_arguments_are_refused_before_anything_runs(
     with pytest.raises(ConfigError, match=message):
         prescribe_batch(cohort, small_model_dir, tmp_path / "p.csv", **options)
     assert not parts_dir(tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_the_n_best_plans_in_batch_equal_the_in_process_table(fmt, small_model_dir, tmp_path):
+    """Several rows per person (``options``) stay together and in option order when
+    the parts are merged; the chunk of error rows has the option column too."""
+    cohort = make_cohort(tmp_path / "cohort.csv", 120)
+    raw = pd.read_csv(cohort, dtype=str, keep_default_na=False)
+    raw.loc[100:, "Stress Level"] = "99"  # the last chunk: error rows only
+    raw.to_csv(cohort, index=False)
+    settings = PrescribeSettings(options=3)
+    model = load_model(small_model_dir)
+    table = prescribe(
+        read_survey(cohort, model.description, errors="collect"), model, settings=settings
+    )
+    assert table["option"].max() == 3  # the cohort has people with three plans
+    write_table(table, tmp_path / f"p.{fmt}", fmt)
+    out = tmp_path / f"batch.{fmt}"
+    prescribe_batch(cohort, small_model_dir, out, settings=settings, chunk_size=20)
+    same_as_reference(out, tmp_path, fmt)
+    last = pq.read_table(parts_dir(out) / "part-00005.parquet").to_pandas()
+    assert last["status"].eq("error").all() and last["option"].eq(1).all()

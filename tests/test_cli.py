@@ -52,6 +52,19 @@ def test_prescribe_json_exact_goal(small_model_dir, tmp_path):
     assert {r["mode"] for r in rows} == {"exact"}
 
 
+def test_prescribe_options_writes_up_to_n_plans_per_person(small_model_dir, tmp_path):
+    out = tmp_path / "p.json"
+    args = ("prescribe", "--model", small_model_dir, "--out", out, "--ids", "1,2,3")
+    result = sleeprx(*args, "--options", "3")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())
+    assert list(rows[0])[:2] == ["person_id", "option"]
+    pairs = [(r["person_id"], r["option"]) for r in rows]
+    assert pairs == sorted(pairs) and {p for p, _ in pairs} == {1, 2, 3}
+    assert all(r["status"] == "changed" for r in rows if r["option"] > 1)
+    assert "3 people, up to 3 plans each" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -64,6 +77,8 @@ def test_prescribe_json_exact_goal(small_model_dir, tmp_path):
         (["--ids", ","], "names no one"),
         (["--format", "xml"], "--format 'xml'"),
         (["--lam", "-1"], "lam"),
+        (["--options", "0"], "options"),
+        (["--options", "2", "--mode", "exact", "--robust", "0.8"], "options 2 with robust"),
     ],
 )
 def test_bad_input_exits_2_without_traceback(small_model_dir, tmp_path, args, message):

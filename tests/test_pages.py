@@ -5,6 +5,7 @@ The browser's view of the pages is tests/test_pages_browser.py's.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sleeprx.analysis.chart import front_chart
+from sleeprx.analysis.chart import front_chart, options_chart
 from sleeprx.analysis.html import page_file, render_index, render_page, write_pages
 from sleeprx.analysis.pages import (
     ALTERNATIVE_KS,
@@ -333,3 +334,55 @@ def test_people_outside_a_sampled_table_are_prescribed_for_their_page(
     (page,) = person_pages(survey, small_model, [1], table=sample)
     (alone,) = person_pages(survey, small_model, [1])
     assert page == alone
+
+
+def test_the_n_best_plans_are_a_table_and_a_front(survey, small_model):
+    settings = PrescribeSettings(options=3)
+    table = prescribe(survey, small_model, settings=settings, ids=list(range(1, 31)))
+    counts = table.groupby("person_id")["option"].max()
+    pid = int(counts.idxmax())
+    assert counts[pid] == 3
+    (page,) = person_pages(survey, small_model, [pid], settings=settings, table=table)
+    rows = table[table["person_id"] == pid]
+    assert [o.rank for o in page.options] == [1, 2, 3]
+    assert [o.cost for o in page.options] == pytest.approx(rows["cost"].tolist())
+    assert [o.p_after for o in page.options] == pytest.approx(rows["p_after"].tolist())
+    assert page.options[0].p_after == pytest.approx(page.p_after)  # option 1 is the plan
+    assert all(math.isnan(o.validity) for o in page.options)  # no refits, no validity
+    html = render_page(page)
+    assert "The 3 best distinct plans" in html and html.count("not estimated") == 3
+    chart = options_chart(page)
+    assert chart.points[0].label == "now"
+    assert {"#1", "#2", "#3"} <= {part for pt in chart.points for part in pt.label.split(", ")}
+    # the line is a front: cheaper points first, each higher than every cheaper one
+    path = [tuple(map(float, xy.split(","))) for xy in chart.path.split()]
+    assert all(b[0] > a[0] and b[1] < a[1] for a, b in itertools.pairwise(path))
+    # without options the page has no such section, and the alternatives keep one plan
+    (plain,) = person_pages(survey, small_model, [pid])
+    assert "best distinct plans" not in render_page(plain) and plain.options == ()
+    assert [a.p_after for a in plain.alternatives] == [a.p_after for a in page.alternatives]
+
+
+def test_fewer_distinct_plans_than_asked_are_said(survey, small_model):
+    settings = PrescribeSettings(options=20, max_changes=1)
+    (page,) = person_pages(survey, small_model, [1], settings=settings)
+    assert 0 < len(page.options) < 20
+    assert f"Only {len(page.options)} distinct plan" in render_page(page)
+
+
+def test_the_reasons_are_a_str_enum():
+    assert Reason.BLANK == "blank answer" and str(Reason.SAFE_RANGE) == "safe range"
+
+
+def test_labels_of_close_plans_do_not_overlap():
+    from sleeprx.analysis.chart import _clash
+    from sleeprx.analysis.pages import Option
+
+    near = [
+        Option(k, 2, cost, 8.9, 0.98, math.nan, "Do a.")
+        for k, cost in [(1, 8.1), (2, 9.1), (3, 7.1)]
+    ]
+    chart = options_chart(_page(status="changed", p_before=0.01, options=near, options_asked=3))
+    points = chart.points
+    assert not any(_clash(p, q) for p in points for q in points if p is not q)
+    assert any(pt.dy > 0 for pt in points)  # one label moved below its point

@@ -216,3 +216,40 @@ def test_served_pages_ask_the_server_for_nothing_but_themselves(browser, pages_d
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def options_page(survey, small_model, tmp_path_factory):
+    """The page of a person with three distinct plans (``options = 3``)."""
+    from sleeprx.settings import PrescribeSettings
+
+    settings = PrescribeSettings(options=3)
+    table = prescribe(survey, small_model, settings=settings, ids=list(range(1, 31)))
+    pid = table.loc[table["option"].eq(3), "person_id"].iloc[0]
+    out = tmp_path_factory.mktemp("options")
+    write_pages(person_pages(survey, small_model, [pid], settings=settings, table=table), out)
+    return _person_files(out)[0]
+
+
+def test_the_n_best_plans_show_as_a_front_and_a_table(browser, options_page, tmp_path):
+    url = options_page.as_uri()
+    visit = Visit(browser, url)
+    try:
+        tab = visit.tab
+        assert visit.errors == [] and visit.requests == [url]
+        section = tab.locator("#options")
+        assert section.is_visible() and "The 3 best distinct plans" in section.inner_text()
+        rows = section.locator("tbody tr")
+        assert rows.count() == 3
+        assert [rows.nth(i).locator("th").inner_text() for i in range(3)] == ["1", "2", "3"]
+        assert all("%" in rows.nth(i).inner_text() for i in range(3))  # the chance after
+        svg = section.locator("svg[role=img]")
+        assert svg.is_visible() and svg.bounding_box()["width"] > 300
+        assert "option 3" in svg.get_attribute("aria-label")
+        ratios = tab.evaluate(CONTRAST)
+        assert not [(t, round(r, 2)) for t, r in ratios if r < 4.5]
+        shot = tmp_path / "options.png"
+        tab.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 20_000
+    finally:
+        visit.close()

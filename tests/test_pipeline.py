@@ -106,6 +106,34 @@ def test_small_pipeline_runs_end_to_end(tmp_path):
     assert "10th–90th percentile over the 3 refitted models" in captions["pareto_k"]["caption"]
 
 
+@pytest.mark.slow
+def test_a_pipeline_with_the_n_best_plans_counts_people_and_shows_the_options(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        name: options
+        model: {n_estimators: 20, max_depth: 3, cv_splits: 3, cv_repeats: 1}
+        prescribe: {options: 3}
+        fidelity: {enabled: false}
+        pareto: {budgets: [0, 2], ks: [0, 1], people: [1, 2, 3]}
+        sensitivity: {lams: [0.1], resistance_scales: [1.0], ks: [1]}
+        report: {people: [1, 2, 3]}
+        output: run
+        """,
+    )
+    run_pipeline(load_pipeline(path))
+    out = tmp_path / "run"
+    table = pd.read_csv(out / "prescriptions.csv")
+    assert list(table.columns[:2]) == ["person_id", "option"]
+    people = table["person_id"].nunique()
+    assert people == 374 and table["option"].max() == 3 and len(table) > people
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["people"] == people  # people, not rows
+    assert sum(summary["counts"]["status"].values()) == people
+    for pid in (1, 2, 3):
+        assert "best distinct plans" in (out / "report" / f"person-{pid}.html").read_text()
+
+
 def test_a_failed_run_leaves_the_previous_output_alone(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

@@ -95,6 +95,28 @@ def test_many_people_with_an_invalid_one_get_an_error_row(server, people):
     assert all(r["n_changes"] <= 1 for r in rows if r["status"] != "error")
 
 
+def test_a_request_may_ask_for_the_n_best_plans(server, people, small_model):
+    from sleeprx.prescribing.run import prescribe
+    from sleeprx.settings import PrescribeSettings
+
+    response = server.post("/prescribe", json={"people": people[:2], "settings": {"options": 3}})
+    assert response.status_code == 200
+    rows = response.json()["prescriptions"]
+    expected = prescribe(
+        pd.DataFrame(people[:2]), small_model, settings=PrescribeSettings(options=3)
+    )
+    assert [(r["person_id"], r["option"]) for r in rows] == list(
+        zip(expected["person_id"], expected["option"], strict=True)
+    )
+    assert [r["advice"] for r in rows] == expected["advice"].tolist()
+    assert (
+        server.post(
+            "/prescribe", json={"people": people[:1], "settings": {"options": 0}}
+        ).status_code
+        == 422
+    )
+
+
 def test_a_bad_value_is_a_422_naming_the_column_and_value(server, people):
     person = dict(people[0]) | {"Stress Level": "14"}
     response = server.post("/prescribe", json={"people": [person]})

@@ -8,12 +8,12 @@ Nothing here writes SVG or HTML.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sleeprx.analysis.pages import PersonPage
 from sleeprx.survey.display import format_number
 
-__all__ = ["FrontChart", "Point", "front_chart"]
+__all__ = ["FrontChart", "Point", "front_chart", "options_chart"]
 
 WIDTH, HEIGHT = 480.0, 260.0
 #: The plot area's margins: left (for the probability ticks), right, top, bottom.
@@ -29,6 +29,7 @@ class Point:
     label: str
     title: str
     anchor: str = "start"  # the label's text-anchor: "end" puts it left of the point
+    dy: float = -7.0  # the label's baseline below the point (negative: above it)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,31 @@ def front_chart(page: PersonPage) -> FrontChart | None:
             f"{_percent(a.p_after)} chance"
         )
         plans.append((a.cost, a.p_after, f"≤{a.k}", title))
+    return _chart(page, plans)
+
+
+def options_chart(page: PersonPage) -> FrontChart | None:
+    """The present state and each of the person's N best plans (labelled by rank), or
+    None when there is no option to draw."""
+    if math.isnan(page.p_before) or not page.options:
+        return None
+    plans = [(0.0, page.p_before, "now", f"now: {_percent(page.p_before)} chance")]
+    for o in page.options:
+        if math.isnan(o.p_after):
+            continue
+        title = (
+            f"option {o.rank}: {o.n_changes} change(s), cost {format_number(o.cost)}, "
+            f"{_percent(o.p_after)} chance"
+        )
+        plans.append((o.cost, o.p_after, f"#{o.rank}", title))
+    return _chart(page, plans, front_only=True)
+
+
+def _chart(
+    page: PersonPage, plans: list[tuple[float, float, str, str]], *, front_only: bool = False
+) -> FrontChart:
+    """The chart of ``plans`` (cost, chance, label, title), the present state first;
+    ``front_only``: the line joins only the plans no cheaper plan matches in chance."""
     top_cost = max(1.0, *(c for c, *_ in plans))
     right, bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
 
@@ -82,8 +108,11 @@ def front_chart(page: PersonPage) -> FrontChart | None:
             old = merged[key]
             label, title = f"{old.label}, {label}", f"{old.title}; {title}"
         merged[key] = Point(*key, label, title, "end" if key[0] > right - 80 else "start")
-    points = tuple(merged.values())
+    points = _apart(tuple(merged.values()))
     ordered = sorted(points, key=lambda pt: (pt.x, -pt.y))
+    if front_only:  # y grows downwards: a plan on the front is above every cheaper one
+        ordered = [pt for pt in ordered if all(pt.y < q.y for q in ordered if q.x < pt.x)]
+        ordered = [pt for pt in ordered if all(pt.y <= q.y for q in ordered if q.x == pt.x)]
     path = " ".join(f"{pt.x},{pt.y}" for pt in ordered)
     x_ticks = tuple((x(v), format_number(v)) for v in _ticks(top_cost))
     y_ticks = tuple((y(p), _percent(p)) for p in (0.0, 0.25, 0.5, 0.75, 1.0))
@@ -92,6 +121,37 @@ def front_chart(page: PersonPage) -> FrontChart | None:
     return FrontChart(
         WIDTH, HEIGHT, LEFT, TOP, right, bottom, points, path, x_ticks, y_ticks, description
     )
+
+
+#: The width of a label's character and the height of its line, in SVG units (the
+#: page's 12-13 px sans-serif, rounded up).
+CHAR_WIDTH, LINE_HEIGHT = 8.0, 14.0
+
+
+def _span(pt: Point) -> tuple[float, float]:
+    """The horizontal extent of a point's label."""
+    width = CHAR_WIDTH * len(pt.label)
+    return (pt.x + 7, pt.x + 7 + width) if pt.anchor == "start" else (pt.x - 7 - width, pt.x - 7)
+
+
+def _clash(p: Point, q: Point) -> bool:
+    """Whether the labels of ``p`` and ``q`` would overlap."""
+    (a, b), (c, d) = _span(p), _span(q)
+    return a < d and c < b and abs((p.y + p.dy) - (q.y + q.dy)) < LINE_HEIGHT
+
+
+def _apart(points: tuple[Point, ...]) -> tuple[Point, ...]:
+    """The points with a label moved below its point where it would overlap the label
+    of the point before it (by cost), so that neighbouring labels stay legible."""
+    moved: dict[int, Point] = {}
+    placed: list[Point] = []
+    for i in sorted(range(len(points)), key=lambda i: points[i].x):
+        pt = points[i]
+        if any(_clash(pt, q) for q in placed):
+            pt = replace(pt, dy=18.0)
+        moved[i] = pt
+        placed.append(pt)
+    return tuple(moved[i] for i in range(len(points)))
 
 
 def _ticks(top: float) -> list[float]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jinja2
 
-from sleeprx.analysis.chart import front_chart
+from sleeprx.analysis.chart import front_chart, options_chart
 from sleeprx.analysis.pages import PersonPage
 from sleeprx.survey.display import format_number
 from sleeprx.utils.files import atomic_write_text
@@ -64,7 +64,8 @@ def page_file(person_id: object) -> str:
 
 def render_page(page: PersonPage) -> str:
     """One person's page."""
-    return _environment().get_template("page.html.j2").render(p=page, chart=front_chart(page))
+    template = _environment().get_template("page.html.j2")
+    return template.render(p=page, chart=front_chart(page), options_chart=options_chart(page))
 
 
 def render_index(pages: Sequence[PersonPage]) -> str:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 import pandas as pd
 
 from sleeprx.learn.explain import effect_curves
 from sleeprx.learn.model import TrainedModel
-from sleeprx.prescribing.columns import after, before
+from sleeprx.prescribing.columns import OPTION, after, before
+from sleeprx.prescribing.options import first_options
 from sleeprx.prescribing.run import prepare_problems, prescribe
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
@@ -46,6 +48,7 @@ __all__ = [
     "Answer",
     "Change",
     "NotAdvised",
+    "Option",
     "PersonPage",
     "Reason",
     "person_pages",
@@ -58,7 +61,7 @@ ALTERNATIVE_KS = (1, 2, 3)
 ROBUST_COLUMNS = ("validity", "p_after_low", "p_after_high")
 
 
-class Reason:
+class Reason(StrEnum):
     """Why a lever was not advised on (the words of the page's table)."""
 
     BLANK = "blank answer"
@@ -111,6 +114,20 @@ class Alternative:
 
 
 @dataclass(frozen=True)
+class Option:
+    """One of the person's N best distinct plans (``PrescribeSettings.options``),
+    scored by the real classifier; ``validity`` is NaN without bootstrap refits."""
+
+    rank: int
+    n_changes: int
+    cost: float
+    gain: float  # log-odds, the real classifier's
+    p_after: float
+    validity: float
+    advice: str
+
+
+@dataclass(frozen=True)
 class PersonPage:
     """Everything one person's page says. Probabilities are in 0..1; NaN: none."""
 
@@ -131,6 +148,8 @@ class PersonPage:
     changes: Sequence[Change] = ()
     alternatives: Sequence[Alternative] = ()
     not_advised: Sequence[NotAdvised] = ()
+    options: Sequence[Option] = ()  # the N best distinct plans, best first
+    options_asked: int = 1  # N; above 1, the page has a section for the options
 
     @property
     def changed(self) -> bool:
@@ -164,29 +183,38 @@ def person_pages(
     """One page per person of ``ids`` (default: everybody), in that order.
 
     ``table`` is :func:`~sleeprx.prescribing.run.prescribe`'s table for ``settings``
-    when it is already made (people of ``ids`` it lacks are prescribed here); it may carry the
-    robust columns ``validity``, ``p_after_low`` and ``p_after_high``. The alternatives
-    are prescribed again with ``max_changes`` 1, 2 and 3 and the other settings kept.
+    when it is already made (people of ``ids`` it lacks are prescribed here); it may
+    carry the robust columns ``validity``, ``p_after_low`` and ``p_after_high``, and with
+    ``settings.options`` above 1 it holds each person's N best plans (its ``option``
+    column). The alternatives are prescribed again with ``max_changes`` 1, 2 and 3,
+    one plan each, and the other settings kept.
     """
     settings = settings or PrescribeSettings()
     model = model.with_description(survey.description)
-    if table is None:
+    if table is None or (settings.options > 1 and OPTION not in table.columns):
         table = prescribe(survey, model, settings=settings, ids=ids)
     wanted = (
-        list(table["person_id"]) if ids is None else [typed_id(survey.description, i) for i in ids]
+        list(first_options(table)["person_id"])
+        if ids is None
+        else [typed_id(survey.description, i) for i in ids]
     )
     # a pipeline prescribes a sample of people: those wanted outside it are prescribed here
     missing = [i for i in wanted if i not in set(table["person_id"])]
     if missing:
         extra = prescribe(survey, model, settings=settings, ids=missing)
         table = pd.concat([table, extra], ignore_index=True)
-    rows = table.set_index("person_id")
+    rows = first_options(table).set_index("person_id")
+    one_plan = {"options": 1}
     others = {
         k: prescribe(
-            survey, model, settings=settings.model_copy(update={"max_changes": k}), ids=wanted
+            survey,
+            model,
+            settings=settings.model_copy(update={"max_changes": k} | one_plan),
+            ids=wanted,
         ).set_index("person_id")
         for k in ALTERNATIVE_KS
     }
+    options = _options(table, settings, survey.description)
     valid = [i for i in wanted if i in survey.frame.index]
     # the problems say which levers may move; surrogate mode skips compiling the trees
     structure = settings.model_copy(update={"mode": "surrogate"})
@@ -199,6 +227,7 @@ def person_pages(
             _alternative(k, others[k].loc[pid], survey.description) for k in ALTERNATIVE_KS
         ]
         page = _page(pid, row, settings, survey.description, alternatives)
+        page = replace(page, options=options.get(pid, ()), options_asked=settings.options)
         if pid in survey.frame.index:
             answers = survey.frame.loc[[pid]]
             changes = _changes(model, answers, row, settings.mode, curves)
@@ -279,6 +308,29 @@ def _alternative(k: int, row: pd.Series, description: SurveyDescription) -> Alte
         p_after=_number(row.get("p_after")) if changed else p_before,
         advice=plan_words(row, description),
     )
+
+
+def _options(
+    table: pd.DataFrame, settings: PrescribeSettings, description: SurveyDescription
+) -> dict[object, list[Option]]:
+    """Each person's changed plans among their N best, by ``option``; none when the
+    settings ask for one plan."""
+    if settings.options == 1 or OPTION not in table.columns:
+        return {}
+    out: dict[object, list[Option]] = {}
+    for _, row in table[table["status"] == Status.CHANGED].iterrows():
+        out.setdefault(row["person_id"], []).append(
+            Option(
+                rank=int(row[OPTION]),
+                n_changes=int(row["n_changes"]),
+                cost=_number(row.get("cost")),
+                gain=_number(row.get("gain_logit")),
+                p_after=_number(row.get("p_after")),
+                validity=_number(row.get("validity")),
+                advice=plan_words(row, description),
+            )
+        )
+    return out
 
 
 def _answers(answers: pd.Series, description: SurveyDescription) -> list[Answer]:

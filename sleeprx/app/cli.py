@@ -293,6 +293,7 @@ def prescribe(
             "the model's bootstrap boosters (train --bootstrap B)"
         ),
     ] = _default("robust"),
+    options: Annotated[int, typer.Option(help=_help("options"))] = _default("options"),
     ids: Annotated[str | None, typer.Option(help="comma-separated person ids")] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or json; default: from --out's suffix")
@@ -333,6 +334,7 @@ def prescribe(
             budget=budget,
             time_limit=time_limit,
             robust=robust,
+            options=options,
             report_half=report_half,
             require_half=require_half,
             require_plausible=require_plausible,
@@ -348,6 +350,7 @@ def prescribe(
 def prescribe_here(survey, model_dir, out_file, settings, fmt, ids) -> None:
     """``prescribe`` in this process: the whole survey read at once."""
     from sleeprx.learn.model import load_model
+    from sleeprx.prescribing.options import first_options
     from sleeprx.prescribing.run import prescribe as run
     from sleeprx.prescribing.verify import constraint_violations
     from sleeprx.survey.read import read_survey
@@ -362,13 +365,15 @@ def prescribe_here(survey, model_dir, out_file, settings, fmt, ids) -> None:
             err.print(f"skipped (no valid id): {problem.message}", highlight=False)
     table = run(data, model, settings=settings, ids=ids, progress=sys.stderr.isatty())
     write_table(table, out_file, fmt)
-    counts = table["status"].value_counts().to_dict()
+    people = first_options(table)  # one row per person, with or without --options
+    counts = people["status"].value_counts().to_dict()
     broken = constraint_violations(table, data.description, settings.max_changes, frame=data.frame)
     distinct = table.attrs.get("distinct_problems")
-    share = f"; distinct problems: {distinct} of {len(table)}" if distinct is not None else ""
+    share = f"; distinct problems: {distinct} of {len(people)}" if distinct is not None else ""
+    plans = f" ({len(people)} people, up to {settings.options} plans each)"
     out.print(
-        f"wrote {len(table)} rows to {out_file}: {counts}; constraint violations: "
-        f"{len(broken)}{share}"
+        f"wrote {len(table)} rows{plans if settings.options > 1 else ''} to {out_file}: "
+        f"{counts}; constraint violations: {len(broken)}{share}"
     )
     for line in broken[:10]:
         err.print(f"violation: {line}")
@@ -487,6 +492,7 @@ def report(
     ] = None,
     mode: Annotated[str, typer.Option(help=_help("mode"))] = _default("mode"),
     max_changes: Annotated[int, typer.Option(help=_help("max_changes"))] = _default("max_changes"),
+    options: Annotated[int, typer.Option(help=_help("options"))] = _default("options"),
 ) -> None:
     """One self-contained HTML page per person (plan, alternatives, reasons) and an index."""
     from sleeprx.analysis.html import write_pages
@@ -498,7 +504,7 @@ def report(
 
     check_output_dir(out_dir)
     with shipped_survey_named(survey):
-        settings = make_settings(mode=mode, max_changes=max_changes)
+        settings = make_settings(mode=mode, max_changes=max_changes, options=options)
         person_ids = parse_ids(ids)
         model = load_model(model_dir)
         check_model_fits(model, survey)

@@ -32,6 +32,7 @@ from sleeprx.batch.sweeps import Sweep, sweeper
 from sleeprx.learn.evaluate import evaluate_models
 from sleeprx.learn.explain import Explanation, explain
 from sleeprx.learn.model import TrainedModel, save_model, train
+from sleeprx.prescribing.options import first_options
 from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.verify import constraint_violations
 from sleeprx.settings import ParetoSettings, PrescribeSettings, make_settings
@@ -142,8 +143,9 @@ class _Run:
 def _write_summaries(
     run: _Run, staging: Path, *, started: datetime, source: str | Path | None, pages: int
 ) -> None:
-    """``summary.md`` for people, ``summary.json`` for monitors, and the pipeline file."""
-    config, survey, table = run.config, run.survey, run.table
+    """``summary.md`` for people, ``summary.json`` for monitors, and the pipeline file.
+    Both count people: with ``prescribe.options`` above 1, by their option 1."""
+    config, survey, table = run.config, run.survey, first_options(run.table)
     summary = RunSummary(
         name=config.name,
         settings=config.prescribe,
@@ -307,7 +309,8 @@ def _swept(config: PipelineConfig) -> PrescribeSettings:
     penalised programs (a sweep re-solves one program per person, without a goal;
     robust mode is the prescriptions' alone), in ``pareto.mode`` when the prescriptions
     are robust (exact sweeps of every person would cost minutes)."""
-    settings = config.prescribe.model_copy(update={"goal": None})  # sweeps take no goal
+    # sweeps take no goal; fidelity compares each person's one optimum per mode
+    settings = config.prescribe.model_copy(update={"goal": None, "options": 1})
     if settings.robust is None:
         return settings
     # the plain programs keep the routes' measured rule (enumerate, else the MIP)

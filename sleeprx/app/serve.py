@@ -1,7 +1,8 @@
 """One person's prescription over HTTP: a small FastAPI service over :func:`prescribe`.
 
 ``POST /prescribe`` takes people in the survey file's own columns and answers with one
-row per person, as ``sleeprx prescribe --format json`` writes it; ``GET /description``
+row per person (up to ``options`` per person, numbered by ``option``, when a request
+asks for its N best plans), as ``sleeprx prescribe --format json`` writes it; ``GET /description``
 gives the levers an app may show; ``GET /health`` says the service is up. The model is
 loaded once per worker process, when the app is built.
 
@@ -55,6 +56,7 @@ REQUEST_SETTINGS = (
     "budget",
     "goal",
     "disagree_ratio",
+    "options",
 )
 
 #: The environment variable that hands a :class:`ServeConfig` to worker processes.
@@ -104,8 +106,9 @@ class PrescribeRequest(BaseModel):
 
 
 class PrescribeResponse(BaseModel):
-    """One row per person, in the request's order of ids, as ``--format json`` writes
-    them; a person with an invalid answer gets a row with status ``error``."""
+    """One row per person (per plan, with ``options``), in the request's order of ids,
+    as ``--format json`` writes them; a person with an invalid answer gets a row with
+    status ``error``."""
 
     prescriptions: list[dict[str, Any]]
 

@@ -26,6 +26,7 @@ __all__ = ["assemble", "part_path", "write_part"]
 
 STRINGS = ("status", "advice", "solver_status", "mode")
 BOOLS = ("model_disagrees",)
+INTEGERS = ("option",)  # with PrescribeSettings.options above 1
 
 
 def _type(column: str, text_ids: bool) -> pa.DataType:
@@ -33,7 +34,7 @@ def _type(column: str, text_ids: bool) -> pa.DataType:
         return pa.string()
     if column in BOOLS:
         return pa.bool_()
-    if column == "person_id":
+    if column == "person_id" or column in INTEGERS:
         return pa.int64()
     return pa.float64()  # every other column is a number, NaN when it does not apply
 

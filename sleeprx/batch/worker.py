@@ -15,6 +15,7 @@ from pathlib import Path
 from sleeprx.batch.manifest import file_sha256
 from sleeprx.batch.parts import write_part
 from sleeprx.learn.model import TrainedModel, load_model
+from sleeprx.prescribing.options import with_options
 from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins, constraint_violations
@@ -95,4 +96,5 @@ def _error_rows(survey, model: TrainedModel, task: ChunkTask):
     check_known_ids(wanted, invalid, survey.source)
     model = model.with_description(survey.description)
     errors = {i: invalid[i] for i in wanted}
-    return build_table(TableInput(model, survey.frame, task.settings, wanted, errors=errors))
+    data = TableInput(model, survey.frame, task.settings, wanted, errors=errors)
+    return with_options(build_table(data), data, {})  # the option column, as every part

@@ -34,6 +34,7 @@ _EXPORTS = {
         "enumerate_choices": "bruteforce",
         "find_best": "routes",
         "nearest_allowed": "problem",
+        "next_best": "options",
         "person_range": "problem",
         "profile_features": "problem",
         "register_route": "routes",

@@ -52,10 +52,12 @@ __all__ = [
     "MAX_STATES",
     "TREE_CELLS",
     "CostBound",
+    "TooLarge",
     "gain_tables",
     "lever_order",
     "ordered_tables",
     "search",
+    "search_n",
 ]
 
 _TOL = 1e-9
@@ -140,14 +142,34 @@ def gain_tables(
     return constant, merged
 
 
-class _TooLarge(Exception):
+class TooLarge(Exception):
     """The search would hold more than :data:`MAX_STATES` partial profiles."""
 
 
 def search(problem: PersonProblem, settings: PrescribeSettings) -> tuple[int, ...] | None:
     """The least-cost profile reaching the goal (level indices), or None if none does.
 
-    Raises ``_TooLarge`` past :data:`MAX_STATES` partial profiles.
+    Raises :class:`TooLarge` past :data:`MAX_STATES` partial profiles.
+    """
+    found = search_n(problem, settings, 1, plans_only=False)
+    return found[0] if found else None
+
+
+def search_n(
+    problem: PersonProblem,
+    settings: PrescribeSettings,
+    count: int,
+    *,
+    plans_only: bool = True,
+    skip: tuple[int, ...] | None = None,
+) -> list[tuple[int, ...]]:
+    """The ``count`` least-cost profiles reaching the goal, cheapest (then fewest
+    changes) first; ``plans_only`` leaves out the current profile, ``skip`` one more.
+
+    The same search as :func:`search`: once at least ``count`` profiles of cost at most
+    ``C`` reach the goal, the cheapest ``count`` of them are the cheapest of all, since
+    every profile of cost at most ``C`` was built or validly dropped. Raises
+    :class:`TooLarge` past :data:`MAX_STATES` partial profiles.
     """
     need = problem.need(settings.goal_logit)
     constant, merged = gain_tables(problem)
@@ -155,14 +177,18 @@ def search(problem: PersonProblem, settings: PrescribeSettings) -> tuple[int, ..
     order = lever_order(problem, merged)
     tables = ordered_tables(merged, order)
     if constant + sum(t.top for t in tables) < need - _TOL:
-        return None  # not even the best entry of every table reaches the goal
+        return []  # not even the best entry of every table reaches the goal
     costs = [f.cost for f in problem.factors]
     positive = [c[c > 0] for c in costs if (c > 0).any()]
     dearest = sum(sorted((float(c.max()) for c in costs), reverse=True)[: settings.max_changes])
     limit = min((float(c.min()) for c in positive), default=0.0)
     while True:
-        found = _within(problem, settings, order, constant, tables, limit)
-        if found is not None or limit >= dearest:
+        levels, cost, changes = _within(problem, settings, order, constant, tables, limit)
+        keep = changes > 0 if plans_only else np.ones(len(levels), dtype=bool)
+        if skip is not None:
+            keep &= ~(levels == np.asarray(skip)).all(axis=1)
+        found = _cheapest(problem, settings, levels[keep], cost[keep], changes[keep], count)
+        if len(found) >= count or limit >= dearest:
             return found
         limit = min(2 * limit, dearest) if limit > 0 else dearest
 
@@ -174,8 +200,9 @@ def _within(
     constant: float,
     tables: list[_Table],
     limit: float,
-) -> tuple[int, ...] | None:
-    """The cheapest profile of cost at most ``limit`` that reaches the goal, or None."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The complete profiles of cost at most ``limit`` whose bound reaches the goal:
+    their levels, costs and numbers of changes (the goal itself is checked later)."""
     need = problem.need(settings.goal_logit)
     budget = np.inf if settings.budget is None else settings.budget
     n = len(problem.factors)
@@ -204,8 +231,8 @@ def _within(
         intensity = intensity[state] + factor.intensity[level]
         changes = changes[state] + (level > 0)
         if len(levels) > MAX_STATES:
-            raise _TooLarge
-    return _cheapest(problem, settings, levels, cost, changes)
+            raise TooLarge
+    return levels, cost, changes
 
 
 def _cheapest(
@@ -214,12 +241,13 @@ def _cheapest(
     levels: np.ndarray,
     cost: np.ndarray,
     changes: np.ndarray,
-) -> tuple[int, ...] | None:
-    """Of complete profiles, the cheapest (then fewest changes) that meets the goal by
-    the exact gain (as enumeration scores it), every row and every profile filter;
-    None if none does."""
+    count: int = 1,
+) -> list[tuple[int, ...]]:
+    """Of complete profiles, the ``count`` cheapest (then fewest changes) that meet the
+    goal by the exact gain (as enumeration scores it), every row and every profile
+    filter."""
     if len(levels) == 0:
-        return None
+        return []
     ok = table_gain(problem)(levels) >= problem.need(settings.goal_logit)
     for row in problem.rows:
         value = row.values(problem.factors, levels)
@@ -228,10 +256,8 @@ def _cheapest(
         if ok.any():
             ok[ok] = accepts(problem, levels[ok])
     index = np.flatnonzero(ok)
-    if len(index) == 0:
-        return None
-    best = index[np.lexsort((changes[index], cost[index]))[0]]
-    return tuple(int(v) for v in levels[best])
+    best = index[np.lexsort((changes[index], cost[index]))[:count]]
+    return [tuple(int(v) for v in levels[j]) for j in best]
 
 
 class CostBound:
@@ -256,7 +282,7 @@ class CostBound:
     def best(self, problem: PersonProblem, settings: PrescribeSettings) -> Found:
         try:
             levels = search(problem, settings)
-        except _TooLarge:
+        except TooLarge:
             return MIP.best(problem, settings)
         if levels is None:
             return Found.nothing(SolverStatus.INFEASIBLE)

@@ -18,6 +18,7 @@ __all__ = [
     "HOLDS_AT_HALF",
     "LEVER",
     "LEVER_COLUMNS",
+    "OPTION",
     "OPTIONAL",
     "PLAUSIBILITY",
     "TAIL",
@@ -142,11 +143,21 @@ CONFIDENCE: tuple[Column, ...] = (
 
 HOLDS_AT_HALF = "holds_at_half"
 PLAUSIBILITY = "plausibility"
+OPTION = "option"
 
-#: Columns after :data:`TAIL`, present only when asked for: ``holds_at_half`` with
-#: ``report_half`` or ``require_half``, ``plausibility`` when the model has a trust
-#: region (:mod:`sleeprx.prescribing.adherence`).
+#: Columns present only when asked for: ``option`` with ``options`` above 1, right
+#: after ``person_id`` (:mod:`sleeprx.prescribing.options`); after :data:`TAIL`,
+#: ``holds_at_half`` with ``report_half`` or ``require_half``, ``plausibility`` when the
+#: model has a trust region (:mod:`sleeprx.prescribing.adherence`).
 OPTIONAL: tuple[Column, ...] = (
+    Column(
+        OPTION,
+        "with `options` N above 1, right after `person_id`: the plan's rank among the "
+        "person's N best distinct plans (different after-profiles), 1 the best; option 1 "
+        "is the row the table has without options, options 2..N only follow a `changed` "
+        "option 1 and clear the same minimum gains, so a person may have fewer than N; "
+        "options after the first share the solve time of the search that found them",
+    ),
     Column(
         HOLDS_AT_HALF,
         "with `report_half` or `require_half`: the real classifier still bears the answer "

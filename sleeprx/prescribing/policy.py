@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from sleeprx.optimize.options import Floors, next_best
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.optimize.robust import RobustFound, RobustProblem, least_count
 from sleeprx.optimize.robust_search import robust_optimum
@@ -19,9 +20,17 @@ from sleeprx.optimize.routes import Found, find_best
 from sleeprx.optimize.states import SolverStatus
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
-from sleeprx.utils.odds import sigmoid
+from sleeprx.utils.odds import logit, sigmoid
 
-__all__ = ["VERDICT_BY", "Plan", "Problem", "decide", "main_problem", "plan_person"]
+__all__ = [
+    "VERDICT_BY",
+    "Plan",
+    "Problem",
+    "decide",
+    "main_problem",
+    "plan_options",
+    "plan_person",
+]
 
 #: One person's program: a plain or exact one, or (``settings.robust``) a robust one.
 Problem = PersonProblem | RobustProblem
@@ -78,6 +87,45 @@ def plan_person(
         return decide(problem.main, settings, found, seconds, outcome=outcome, refits=refits)
     solution = find_best(problem, settings)
     return decide(problem, settings, solution, time.perf_counter() - start, outcome=outcome)
+
+
+def plan_options(
+    problem: Problem,
+    settings: PrescribeSettings,
+    first: Plan,
+    *,
+    outcome: str = "the positive outcome",
+) -> list[Plan]:
+    """The person's options 2..N (``settings.options``) after ``first``, their
+    optimum: the next-best distinct plans of the same program that are worth acting
+    on by the same minimum-gain rules, best first; each a ``changed`` plan.
+
+    Empty when ``first`` is not a change (nothing is worth doing, the goal is met or
+    unreachable, or a time limit left it unproven): the options are alternatives to a
+    change, never to no change. Fewer than N - 1 when the program allows no more.
+    """
+    if settings.options == 1 or first.status != Status.CHANGED or first.levels is None:
+        return []
+    problem = main_problem(problem)  # settings refuse options under robust
+    start = time.perf_counter()
+    found = next_best(
+        problem, settings, first.levels, settings.options - 1, _floors(problem, settings)
+    )
+    seconds = (time.perf_counter() - start) / max(len(found), 1)
+    plans = [decide(problem, settings, f, seconds, outcome=outcome) for f in found]
+    # the floors are the rules of _too_small; a plan at their rounding edge is dropped
+    return [p for p in plans if p.status == Status.CHANGED]
+
+
+def _floors(problem: PersonProblem, settings: PrescribeSettings) -> Floors:
+    """:func:`_too_small`'s minimum gains as floors on a plan's gain and objective: the
+    rise in probability ``sigmoid(m + g) - sigmoid(m) > min_gain_prob`` is
+    ``g > logit(sigmoid(m) + min_gain_prob) - m``. A goal has no minimum."""
+    if settings.goal is not None:
+        return Floors()
+    reach = sigmoid(problem.logit_before) + settings.min_gain_prob
+    least_gain = logit(reach) - problem.logit_before if reach < 1 else math.inf
+    return Floors(least_gain=least_gain, least_objective=settings.min_gain)
 
 
 def decide(

@@ -24,7 +24,15 @@ from sleeprx.optimize.factor_tables import attach_ensembles
 from sleeprx.optimize.problem import build_problem
 from sleeprx.optimize.robust_screen import attach_robust
 from sleeprx.prescribing.adherence import attach_filters
-from sleeprx.prescribing.policy import Plan, Problem, decide, main_problem, plan_person
+from sleeprx.prescribing.options import with_options
+from sleeprx.prescribing.policy import (
+    Plan,
+    Problem,
+    decide,
+    main_problem,
+    plan_options,
+    plan_person,
+)
 from sleeprx.prescribing.table import TableInput, build_table
 from sleeprx.prescribing.verify import check_margins
 from sleeprx.settings import BOOTSTRAP, PrescribeSettings
@@ -120,8 +128,10 @@ def prescribe(
     -------
     pandas.DataFrame
         One row per person (of ``ids``, or of the survey in id order), with the columns
-        of :mod:`sleeprx.prescribing.columns`. ``attrs["distinct_problems"]`` counts the
-        problems solved (people with identical answers share one).
+        of :mod:`sleeprx.prescribing.columns`; with ``settings.options`` N above 1, up
+        to N rows per person numbered by ``option`` (:mod:`sleeprx.prescribing.options`).
+        ``attrs["distinct_problems"]`` counts the problems solved (people with identical
+        answers share one).
     """
     settings = settings or PrescribeSettings()
     if settings.robust is not None and not model.bootstraps:
@@ -146,17 +156,22 @@ def prescribe(
     # People whose answers are identical have the same problem: solve it once.
     same_as = _first_alike(chosen, model.description.target.column)
     plans: dict[object, Plan] = {}
+    further: dict[object, list[Plan]] = {}  # options 2..N
     for pid in track(list(problems), "prescribing", enabled=progress):
         twin = same_as[pid]
         if twin in plans:
             plans[pid] = replace(plans[twin], person_id=pid)
+            further[pid] = [replace(p, person_id=pid) for p in further[twin]]
             continue
         try:
             plans[pid] = plan_person(problems[pid], settings, outcome=outcome)
+            further[pid] = plan_options(problems[pid], settings, plans[pid], outcome=outcome)
         except SolverError as exc:
+            plans.pop(pid, None)
             errors[pid] = str(exc)
     mains = {pid: main_problem(p) for pid, p in problems.items()}
-    table = build_table(TableInput(model, frame, settings, wanted, mains, plans, errors))
+    data = TableInput(model, frame, settings, wanted, mains, plans, errors)
+    table = with_options(build_table(data), data, further)
     if settings.mode == "exact":  # the trees' program must say what the booster says
         check_margins(table)
     table.attrs["distinct_problems"] = len(set(same_as.values()))

@@ -166,7 +166,6 @@ def constraint_violations(
     done = table[table["status"].isin(DONE) & prescribed]
     found: list[str] = []
     ids = done["person_id"].tolist()
-    answers = frame.loc[ids]
     n_changed = np.zeros(len(done), dtype=int)
     for f in description.modifiable:
         was = done[before(f.column)].to_numpy(float)
@@ -177,12 +176,13 @@ def constraint_violations(
         n_changed += moved
         for k in np.flatnonzero(moved):
             pid, b, a = ids[k], was[k], now[k]
-            for rule in _lever_rules(f, answers.loc[pid].to_dict(), b, a):
+            for rule in _lever_rules(f, frame.loc[pid].to_dict(), b, a):
                 found.append(f"person {pid}: {f.column} moved from {b:g} to {a:g}: {rule}")
     for pid, n in zip(ids, n_changed, strict=True):
         if n > max_changes:
             found.append(f"person {pid}: {n} factors changed, more than K = {max_changes}")
     levers = set(description.modifiable_names)
+    answers = frame.loc[ids] if description.constraints else frame  # covariates' values
     for c in description.constraints:
         was = c.value(_terms(c, done, answers, levers, before))
         now = c.value(_terms(c, done, answers, levers, after))
