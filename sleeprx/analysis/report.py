@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from sleeprx.analysis.fronts import knee
+from sleeprx.analysis.weighted import Estimate
 from sleeprx.learn.trust import INSIDE_TOL
 from sleeprx.prescribing.columns import HOLDS_AT_HALF, PLAUSIBILITY
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.design import SurveyDesign
 from sleeprx.survey.display import is_missing, positive_label
 
-__all__ = ["RunSummary", "reference_lines", "summary_markdown"]
+__all__ = ["RunSummary", "reference_lines", "summary_markdown", "weights_lines"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class RunSummary:
     figures : the file names of the figures in the run's ``figures/`` folder.
     refits : how many bootstrap boosters the model has; with any, the prescriptions
         carry their confidence columns and the summary reports their validity.
+    weights : :func:`weights_lines`: whether the survey was weighted, and the
+        population's shares if it was.
     """
 
     name: str
@@ -55,6 +59,7 @@ class RunSummary:
     timings: Mapping[str, float] = field(default_factory=dict)
     figures: Sequence[str] = ()
     refits: int = 0
+    weights: Sequence[str] = ()
 
 
 def summary_markdown(summary: RunSummary) -> str:
@@ -69,6 +74,7 @@ def summary_markdown(summary: RunSummary) -> str:
         "",
         "Decision support for research, not medical advice.",
         "",
+        *summary.weights,
         *_classifier_lines(summary.metrics),
         *_prescription_lines(summary, positive),
         *_curve_lines(summary.curve_k, positive),
@@ -82,6 +88,22 @@ def summary_markdown(summary: RunSummary) -> str:
         *(f"- [{name}](figures/{name})" for name in summary.figures),
     ]
     return "\n".join(lines) + "\n"
+
+
+def weights_lines(design: SurveyDesign | None, shares: Mapping[str, Estimate] | None) -> list[str]:
+    """Whether the survey's weights were used, and if so the population's shares
+    (:func:`~sleeprx.analysis.weighted.prescription_shares`) with their intervals."""
+    if design is None or shares is None:
+        return ["Survey weights: not weighted; every figure describes the sample.", ""]
+    return [
+        f"Survey weights: used ({design.describe()}). Training, evaluation and the "
+        "population curves are weighted; 95% intervals are design-based.",
+        "",
+        f"- helped (a change that raises the model's probability): {shares['helped']}",
+        f"- predicted positive before: {shares['positive_before']}",
+        f"- predicted positive after: {shares['positive_after']}",
+        "",
+    ]
 
 
 def _classifier_lines(metrics: dict) -> list[str]:

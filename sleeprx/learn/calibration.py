@@ -273,17 +273,23 @@ def _bins(p: np.ndarray, bins: int) -> np.ndarray:
     return np.clip(np.floor(p * bins).astype(int), 0, bins - 1)
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS, *, weights: np.ndarray | None = None
+) -> float:
     """ECE with ``bins`` equal-width bins on [0, 1] (p = 1 falls in the last bin):
-    the mean over people of |observed rate - mean predicted probability| in their bin."""
+    the mean over people of |observed rate - mean predicted probability| in their bin;
+    with ``weights`` (survey weights), weighted means and a weighted mean over people."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
     which = _bins(p, bins)
     total = 0.0
     for b in np.unique(which):
         inside = which == b
-        total += inside.sum() * abs(y[inside].mean() - p[inside].mean())
-    return float(total / len(y))
+        wb = w[inside]
+        gap = np.average(y[inside], weights=wb) - np.average(p[inside], weights=wb)
+        total += wb.sum() * abs(gap)
+    return float(total / w.sum())
 
 
 def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> list[dict]:

@@ -234,6 +234,13 @@ def _canonical(
         for out_name, values, bad in _convert(column, raw[column.source]):
             out[out_name] = values
             found += problems(column.source, bad)
+    design = description.design
+    if design is not None and design.weight in out:  # a zero weight stands for nobody
+        weights = out[design.weight]
+        bad = [
+            (i, f"{w:g} is not a positive survey weight") for i, w in enumerate(weights) if w <= 0
+        ]
+        found += problems(description.column(design.weight).source, bad)
     for factor in description.modifiable:
         rc = factor.resistance_column
         if rc is not None and rc in raw.columns:

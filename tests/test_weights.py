@@ -1,0 +1,236 @@
+"""Survey weights, strata and PSUs: the description's ``design``, weighted training and
+evaluation, and population figures with design-based intervals, each checked against a
+hand computation on a weighted copy of the shipped survey."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+from scipy.special import expit
+from xgboost import XGBClassifier
+
+from sleeprx.analysis.fronts import person_fronts, population_curve
+from sleeprx.analysis.report import weights_lines
+from sleeprx.analysis.weighted import design_means, prescription_shares, weighted_quantile
+from sleeprx.learn.evaluate import score
+from sleeprx.learn.features import SurveyEncoder, target_vector
+from sleeprx.learn.model import ModelSettings, train, xgboost_params
+from sleeprx.prescribing.run import prescribe
+from sleeprx.prescribing.status import Status
+from sleeprx.survey.description import description_from_dict, shipped_description_path
+from sleeprx.survey.design import design_of
+from sleeprx.survey.read import read_survey, shipped_survey_path
+from sleeprx.utils.errors import DescriptionError, SurveyError
+
+DESIGN_COLUMNS = [
+    {"source": "Weight", "name": "weight", "type": "numeric", "feature": False},
+    {"source": "Stratum", "name": "stratum", "type": "categorical", "feature": False,
+     "categories": ["north", "south"]},
+    {"source": "PSU", "name": "psu", "type": "integer", "feature": False},
+]  # fmt: skip
+
+
+def weighted_description(design: dict | None = None, columns: list | None = None):
+    raw = yaml.safe_load(shipped_description_path().read_text(encoding="utf-8"))
+    raw["columns"] += DESIGN_COLUMNS if columns is None else columns
+    raw["design"] = design or {"weight": "weight", "strata": "stratum", "psu": "psu"}
+    return description_from_dict(raw)
+
+
+def weighted_csv(path, weight=None):
+    """The shipped survey with a weight (4 for the stressed, so that the weighted shares
+    move), two strata and five PSUs in each."""
+    frame = pd.read_csv(shipped_survey_path(), dtype=str, keep_default_na=False)
+    ids = frame["Person ID"].astype(int)
+    stressed = frame["Stress Level"].astype(int) >= 7
+    frame["Weight"] = np.where(stressed, 4.0, 1.0) if weight is None else weight
+    frame["Stratum"] = np.where(ids % 2 == 0, "north", "south")
+    frame["PSU"] = (ids % 2) * 10 + (ids // 2) % 5
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weighted(tmp_path_factory):
+    path = weighted_csv(tmp_path_factory.mktemp("weighted") / "weighted.csv")
+    return read_survey(path, weighted_description())
+
+
+@pytest.fixture(scope="module")
+def weighted_model(weighted):
+    return train(weighted, settings=ModelSettings(n_estimators=30, max_depth=3))
+
+
+@pytest.fixture(scope="module")
+def weighted_table(weighted, weighted_model):
+    return prescribe(weighted, weighted_model)
+
+
+def hand_mean(y, w, stratum, psu, inside):
+    """The weighted domain mean, its Taylor-linearised standard error (PSUs with
+    replacement within strata over the whole design) and its 95% interval on the
+    degrees of freedom of the PSUs holding someone of the domain less their strata: t
+    for a mean, the logit interval for a share of 0s and 1s."""
+    y, w, inside = np.nan_to_num(np.asarray(y, float)), np.asarray(w, float), np.asarray(inside)
+    total = (w * inside).sum()
+    mean = (w * inside * y).sum() / total
+    z = w * inside * (y - mean) / total
+    variance = 0.0
+    for h in np.unique(stratum):
+        units = pd.Series(z[stratum == h]).groupby(psu[stratum == h]).sum().to_numpy()
+        variance += len(units) / (len(units) - 1) * ((units - units.mean()) ** 2).sum()
+    se = np.sqrt(variance)
+    df = len(set(zip(stratum[inside], psu[inside], strict=True))) - len(set(stratum[inside]))
+    t = stats.t.ppf(0.975, df)
+    if not set(np.unique(y[inside])) <= {0.0, 1.0}:
+        return mean, se, mean - t * se, mean + t * se
+    if mean in (0.0, 1.0):  # everybody or nobody: no variation to put an interval on
+        return mean, se, mean, mean
+    logit, spread = np.log(mean / (1 - mean)), t * se / (mean * (1 - mean))
+    return mean, se, expit(logit - spread), expit(logit + spread)
+
+
+def test_weighted_shares_equal_a_hand_computation_and_differ_from_unweighted(
+    weighted, weighted_table
+):
+    design = design_of(weighted.frame, weighted.description)
+    shares = prescription_shares(weighted_table, design)
+    table = weighted_table.set_index("person_id").loc[weighted.frame.index]
+    ok = table["status"].isin([Status.CHANGED, Status.NO_CHANGE]).to_numpy()
+    changed = table["status"].eq(Status.CHANGED).to_numpy()
+    p_before = table["p_before"].to_numpy(float)
+    p_after = np.where(changed, table["p_after"].to_numpy(float), p_before)
+    w = weighted.frame["weight"].to_numpy(float)
+    stratum, psu = weighted.frame["stratum"].to_numpy(), weighted.frame["psu"].to_numpy()
+    people = {
+        "helped": changed & (p_after > p_before),
+        "positive_before": p_before >= 0.5,
+        "positive_after": p_after >= 0.5,
+        "mean_p_before": p_before,
+    }
+    for name, y in people.items():
+        mean, se, low, high = hand_mean(y, w, stratum, psu, ok)
+        got = shares[name]
+        assert got.value == pytest.approx(mean, abs=1e-12), name
+        assert got.se == pytest.approx(se, rel=1e-9), name
+        assert (got.low, got.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+        assert got.low <= got.value <= got.high
+        unweighted = np.asarray(y, float)[ok].mean()
+        if 0 < unweighted < 1:  # a share everybody (or nobody) has is the same weighted
+            assert got.low < got.value < got.high
+            assert abs(got.value - unweighted) > 0.01, f"{name}: weights should move it"
+
+
+def test_weighted_population_curve_equals_hand_means(weighted, weighted_model):
+    design = design_of(weighted.frame, weighted.description)
+    people = weighted.frame.index[::3]  # a third of the people: the rest lie outside
+    fronts = person_fronts(weighted_model, weighted.frame.loc[people], ks=(0, 1, 2), budgets=(2,))
+    curve = population_curve(fronts, by="k", design=design).set_index("k")
+    plain = population_curve(fronts, by="k").set_index("k")
+    w = weighted.frame["weight"]
+    stratum, psu = weighted.frame["stratum"].to_numpy(), weighted.frame["psu"].to_numpy()
+    for k in (1, 2):
+        at = fronts[fronts["k"].eq(k) & fronts["sweep"].eq("k")].set_index("person_id")
+        inside = weighted.frame.index.isin(at.index)
+        for column, y in (
+            ("mean_gain_verified", at["gain_verified"]),
+            ("share_changed", (at["n_changes"] > 0).astype(float)),
+            ("share_predicted_positive", (at["p_after"] >= 0.5).astype(float)),
+        ):
+            y = y.reindex(weighted.frame.index).to_numpy(float)
+            mean, _, low, high = hand_mean(y, w.to_numpy(), stratum, psu, inside)
+            assert curve.loc[k, column] == pytest.approx(mean, abs=1e-12)
+            assert curve.loc[k, f"{column}_low"] == pytest.approx(low, rel=1e-9)
+            assert curve.loc[k, f"{column}_high"] == pytest.approx(high, rel=1e-9)
+        assert curve.loc[k, "mean_gain_verified"] != pytest.approx(
+            plain.loc[k, "mean_gain_verified"]
+        )
+        assert "mean_gain_verified_low" not in plain
+
+
+def test_training_weights_every_row_as_xgboost_sample_weight(weighted, weighted_model):
+    frame, description = weighted.frame, weighted.description
+    settings = weighted_model.settings
+    X = SurveyEncoder(description).fit(None).transform(frame)
+    y = target_vector(frame, description)
+    direct = XGBClassifier(**xgboost_params(settings, description))
+    direct.fit(X, y, sample_weight=frame["weight"].to_numpy(float))
+    plain = XGBClassifier(**xgboost_params(settings, description)).fit(X, y)
+    margin = weighted_model.margin(frame).to_numpy()
+    np.testing.assert_allclose(margin, direct.predict(X, output_margin=True), atol=1e-6)
+    assert np.abs(margin - plain.predict(X, output_margin=True)).max() > 1e-3
+
+
+def test_weighted_scores_equal_those_of_the_sample_with_each_row_repeated():
+    rng = np.random.default_rng(3)
+    y, p = rng.integers(0, 2, 200), rng.random(200)
+    w = rng.integers(1, 5, 200)
+    weighted = score(y, p, w.astype(float))
+    repeated = score(np.repeat(y, w), np.repeat(p, w))
+    assert weighted == pytest.approx(repeated, rel=1e-12)
+    assert weighted != pytest.approx(score(y, p), rel=1e-6)
+
+
+def test_weighted_quantile_is_the_repeated_samples_lower_quantile():
+    values, weights = np.array([3.0, 1.0, 2.0, 5.0]), np.array([1, 2, 1, 3])
+    repeated = np.repeat(values, weights)
+    for q in (0.25, 0.5, 0.75):
+        assert weighted_quantile(values, weights, q) == np.quantile(repeated, q, method="lower")
+
+
+def test_summary_says_whether_weights_were_used(weighted, weighted_table):
+    design = design_of(weighted.frame, weighted.description)
+    shares = prescription_shares(weighted_table, design)
+    used = "\n".join(weights_lines(design, shares))
+    assert "weight 'weight', strata 'stratum', PSUs 'psu'" in used
+    assert f"{shares['helped'].value:.1%} (95% CI {shares['helped'].low:.1%}" in used
+    assert "not weighted" in "\n".join(weights_lines(None, None))
+
+
+def test_a_stratum_with_one_psu_is_refused(weighted):
+    frame = weighted.frame.copy()
+    frame.loc[frame["stratum"].eq("north"), "psu"] = 0
+    design = design_of(frame, weighted.description)
+    with pytest.raises(SurveyError, match="stratum 'north' of column 'stratum' has a single PSU"):
+        design_means(design, frame[["weight"]])
+
+
+def test_a_weight_without_strata_or_psus_treats_people_as_drawn_independently(weighted):
+    description = weighted_description({"weight": "weight"})
+    design = design_of(weighted.frame, description)
+    y = (weighted.frame["stress_level"] >= 5).astype(float)
+    got = design_means(design, y.to_frame("y"))["y"]
+    w = weighted.frame["weight"].to_numpy()
+    one = np.zeros(len(w), dtype=int)
+    mean, se, _, _ = hand_mean(y.to_numpy(), w, one, np.arange(len(w)), np.ones(len(w), bool))
+    assert (got.value, got.se) == (pytest.approx(mean), pytest.approx(se))
+
+
+@pytest.mark.parametrize(
+    ("design", "columns", "message"),
+    [
+        ({"weight": "wait"}, None, "design.weight 'wait' is not a column"),
+        ({"weight": "stratum"}, None, "must be a numeric or integer column, not categorical"),
+        ({"weight": "weight", "psu": "weight"}, None, "must be different columns"),
+        ({"weight": "age"}, None, "set 'feature: false' on the column"),
+        (
+            {"weight": "weight"},
+            [{"source": "Weight", "name": "weight", "type": "numeric", "feature": False,
+              "allow_missing": True}],
+            "every person needs one",
+        ),
+        ({"weight": "weight", "cluster": "psu"}, None, "cluster"),
+    ],
+)  # fmt: skip
+def test_bad_designs_are_refused_naming_the_key(design, columns, message):
+    with pytest.raises(DescriptionError, match=message):
+        weighted_description(design, columns)
+
+
+def test_a_weight_that_is_not_positive_is_a_row_error_naming_the_cell(tmp_path):
+    path = weighted_csv(tmp_path / "w.csv", weight=[1.0] * 373 + [0.0])
+    with pytest.raises(SurveyError, match=r"row 374 \(line 375\), column 'Weight': 0 is not a"):
+        read_survey(path, weighted_description())
