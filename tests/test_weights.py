@@ -4,6 +4,9 @@ hand computation on a weighted copy of the shipped survey."""
 
 from __future__ import annotations
 
+import json
+import textwrap
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +18,8 @@ from xgboost import XGBClassifier
 from sleeprx.analysis.fronts import person_fronts, population_curve
 from sleeprx.analysis.report import weights_lines
 from sleeprx.analysis.weighted import design_means, prescription_shares, weighted_quantile
+from sleeprx.app.config import load_pipeline
+from sleeprx.app.pipeline import run_pipeline
 from sleeprx.learn.evaluate import score
 from sleeprx.learn.features import SurveyEncoder, target_vector
 from sleeprx.learn.model import ModelSettings, train, xgboost_params
@@ -234,3 +239,36 @@ def test_a_weight_that_is_not_positive_is_a_row_error_naming_the_cell(tmp_path):
     path = weighted_csv(tmp_path / "w.csv", weight=[1.0] * 373 + [0.0])
     with pytest.raises(SurveyError, match=r"row 374 \(line 375\), column 'Weight': 0 is not a"):
         read_survey(path, weighted_description())
+
+
+@pytest.mark.slow
+def test_a_weighted_run_says_so_and_records_the_population_shares(tmp_path):
+    survey = weighted_csv(tmp_path / "weighted.csv")
+    description = tmp_path / "weighted.yaml"
+    description.write_text(yaml.safe_dump(weighted_description().model_dump(mode="json")))
+    path = tmp_path / "pipe.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            name: weighted
+            data: {{survey: {survey}, description: {description}}}
+            model: {{n_estimators: 20, max_depth: 3, cv_splits: 3, cv_repeats: 1}}
+            pareto: {{budgets: [0, 2], ks: [0, 1], people: [1, 2, 3, 4, 5, 6]}}
+            sensitivity: {{lams: [0.1], resistance_scales: [1.0], ks: [1]}}
+            fidelity: {{enabled: false}}
+            output: {tmp_path / "run"}
+            """
+        )
+    )
+    out = run_pipeline(load_pipeline(path), source=path).out_dir
+    markdown = (out / "summary.md").read_text()
+    assert "Survey weights: used (weight 'weight', strata 'stratum', PSUs 'psu')" in markdown
+    summary = json.loads((out / "summary.json").read_text())
+    table = pd.read_csv(out / "prescriptions.csv")
+    read = read_survey(survey, weighted_description())
+    shares = prescription_shares(table, design_of(read.frame, read.description))
+    assert summary["weighted"] is True
+    assert summary["weighted_shares"]["helped"]["value"] == pytest.approx(shares["helped"].value)
+    assert (
+        f"- helped (a change that raises the model's probability): {shares['helped']}" in markdown
+    )

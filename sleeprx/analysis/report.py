@@ -97,7 +97,8 @@ def weights_lines(design: SurveyDesign | None, shares: Mapping[str, Estimate] | 
         return ["Survey weights: not weighted; every figure describes the sample.", ""]
     return [
         f"Survey weights: used ({design.describe()}). Training, evaluation and the "
-        "population curves are weighted; 95% intervals are design-based.",
+        "population curve are weighted. In the population (95% design-based intervals; "
+        "the prescription counts below are of the sample's people):",
         "",
         f"- helped (a change that raises the model's probability): {shares['helped']}",
         f"- predicted positive before: {shares['positive_before']}",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,8 +23,9 @@ from sleeprx.analysis.fronts import person_fronts, population_curve
 from sleeprx.analysis.html import write_pages
 from sleeprx.analysis.pages import person_pages
 from sleeprx.analysis.plots import plot_all, shap_table
-from sleeprx.analysis.report import RunSummary, summary_markdown
+from sleeprx.analysis.report import RunSummary, summary_markdown, weights_lines
 from sleeprx.analysis.sensitivity import sensitivity_points, summarise
+from sleeprx.analysis.weighted import prescription_shares
 from sleeprx.app.config import PipelineConfig, load_pipeline
 from sleeprx.app.provenance import Provenance, copy_pipeline_file, write_summary
 from sleeprx.batch.sweeps import Sweep, sweeper
@@ -35,6 +36,7 @@ from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.verify import constraint_violations
 from sleeprx.settings import ParetoSettings, PrescribeSettings, make_settings
 from sleeprx.survey.description import load_description
+from sleeprx.survey.design import design_of
 from sleeprx.survey.read import Survey, check_known_ids, read_survey
 from sleeprx.utils.errors import ConfigError
 from sleeprx.utils.files import atomic_write_json, atomic_write_text, staged_dir, write_table
@@ -141,12 +143,14 @@ def _write_summaries(
 ) -> None:
     """``summary.md`` for people, ``summary.json`` for monitors, and the pipeline file."""
     config, survey, table = run.config, run.survey, run.table
+    design = design_of(survey.frame, survey.description)
+    shares = None if design is None else prescription_shares(table, design)
     summary = RunSummary(
         name=config.name,
         settings=config.prescribe,
         metrics=run.metrics,
         prescriptions=table,
-        curve_k=population_curve(run.fronts, by="k"),
+        curve_k=population_curve(run.fronts, by="k", design=design),
         description=survey.description,
         violations=constraint_violations(
             table, survey.description, config.prescribe.max_changes, frame=survey.frame
@@ -155,6 +159,7 @@ def _write_summaries(
         timings=run.timings,
         figures=sorted(p.name for p in (staging / "figures").glob("*.png")),
         refits=len(run.model.bootstraps),
+        weights=weights_lines(design, shares),
     )
     atomic_write_text(staging / "summary.md", summary_markdown(summary))
     source = Path(source) if source is not None else None
@@ -167,6 +172,7 @@ def _write_summaries(
         started=started,
         source=source,
         extra={"pages": pages},
+        weighted_shares=None if shares is None else {k: asdict(v) for k, v in shares.items()},
     )
     write_summary(provenance, staging, metrics=run.metrics)
     copy_pipeline_file(config, source, staging)
@@ -327,6 +333,8 @@ def run_pareto(
     )
     out = Path(out_dir)
     written = [write_table(fronts, out / "pareto.csv")]
+    design = design_of(data.frame, model.description)
     for by in ("budget", "k"):
-        written.append(write_table(population_curve(fronts, by=by), out / f"population_{by}.csv"))
+        curve = population_curve(fronts, by=by, design=design)
+        written.append(write_table(curve, out / f"population_{by}.csv"))
     return written
