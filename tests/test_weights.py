@@ -5,7 +5,9 @@ hand computation on a weighted copy of the shipped survey."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -272,3 +274,15 @@ def test_a_weighted_run_says_so_and_records_the_population_shares(tmp_path):
     assert (
         f"- helped (a change that raises the model's probability): {shares['helped']}" in markdown
     )
+
+
+def test_the_readme_design_example_is_a_valid_description_part():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Weighted surveys\n", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"^```yaml\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    part = yaml.safe_load(block)
+    raw = yaml.safe_load(shipped_description_path().read_text(encoding="utf-8"))
+    raw["columns"] += part["columns"]
+    description = description_from_dict({**raw, "design": part["design"]})
+    assert description.design.columns == ("sample_weight", "stratum", "psu")
+    assert not set(description.design.columns) & set(description.feature_columns)
