@@ -22,9 +22,11 @@ from sleeprx.analysis.report import weights_lines
 from sleeprx.analysis.weighted import design_means, prescription_shares, weighted_quantile
 from sleeprx.app.config import load_pipeline
 from sleeprx.app.pipeline import run_pipeline
+from sleeprx.learn.calibration import CalibrationMap
 from sleeprx.learn.evaluate import score
 from sleeprx.learn.features import SurveyEncoder, target_vector
 from sleeprx.learn.model import ModelSettings, train, xgboost_params
+from sleeprx.learn.tuning import _tuning_folds
 from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.status import Status
 from sleeprx.survey.description import description_from_dict, shipped_description_path
@@ -286,3 +288,30 @@ def test_the_readme_design_example_is_a_valid_description_part():
     description = description_from_dict({**raw, "design": part["design"]})
     assert description.design.columns == ("sample_weight", "stratum", "psu")
     assert not set(description.design.columns) & set(description.feature_columns)
+
+
+def test_a_weighted_calibration_map_is_the_map_of_the_sample_with_each_row_repeated():
+    rng = np.random.default_rng(5)
+    margins = rng.normal(0, 2, 300)
+    y = (rng.random(300) < expit(0.6 * margins + 0.4)).astype(int)
+    w = rng.integers(1, 4, 300)
+    weighted = CalibrationMap.fit(margins, y, w.astype(float))
+    repeated = CalibrationMap.fit(np.repeat(margins, w), np.repeat(y, w))
+    grid = np.linspace(-4, 4, 9)
+    np.testing.assert_allclose(weighted.probability(grid), repeated.probability(grid), atol=1e-5)
+    assert (
+        np.abs(weighted.probability(grid) - CalibrationMap.fit(margins, y).probability(grid)).max()
+        > 1e-3
+    )
+
+
+def test_the_tuning_search_fits_stops_and_scores_with_the_weights(weighted):
+    frame, description = weighted.frame, weighted.description
+    X = SurveyEncoder(description).fit(None).transform_array(frame)
+    y = target_vector(frame, description)
+    w = frame["weight"].to_numpy(float)
+    folds = _tuning_folds(X, y, np.arange(len(y)), ModelSettings(), w)
+    fitted = np.concatenate([f[0].get_weight() for f in folds] + [f[1].get_weight() for f in folds])
+    assert set(fitted) == {1.0, 4.0}
+    assert np.concatenate([f[4] for f in folds]).sum() == pytest.approx(w.sum())  # each test once
+    assert all(f[4] is None for f in _tuning_folds(X, y, np.arange(len(y)), ModelSettings()))

@@ -14,7 +14,8 @@ of the predicted probability on [0, 1]).
 A survey whose description names a weight (``design.weight``) is fitted and scored with
 it: every model's ``sample_weight`` on its training rows, and weighted metrics on its
 test rows, so the scores describe the population the weights stand for. The splits
-stay unweighted (each person is in one fold), and so do the calibration maps.
+stay unweighted (each person is in one fold); the calibration maps and the nested
+search are fitted and judged with the weights too.
 
 A tuned model (``xgboost_tuned``) is scored *nested*: on the hold-out's training
 part, and inside each outer fold of the first repeat, the whole search
@@ -125,7 +126,9 @@ class _Fitted:
             from sleeprx.learn.tuning import tune_rows
 
             part = (frame.iloc[tr], y[tr], groups[tr], data.description)
-            settings = tune_rows(*part, settings=settings, trials=entry.trials)
+            settings = tune_rows(
+                *part, settings=settings, trials=entry.trials, weights=data.weights_of(tr)
+            )
         pipe = make_pipeline(entry.registry_name, data.description, settings)
         fit_pipeline(pipe, frame.iloc[tr], y[tr], data.weights_of(tr))
         self.weights = data.weights_of(te)
@@ -140,7 +143,12 @@ class _Fitted:
                 frame.iloc[tr], y[tr], groups[tr], data.description, settings, data.weights_of(tr)
             )
             found, _ = choose_calibration(
-                inner, y[tr], groups[tr], splits=settings.cv_splits, seed=settings.seed
+                inner,
+                y[tr],
+                groups[tr],
+                splits=settings.cv_splits,
+                seed=settings.seed,
+                weights=data.weights_of(tr),
             )
             self.p_calibrated = self.p if found is None else found.probability(margin)
 
@@ -285,7 +293,12 @@ def _calibration_summary(
     stages = {"before": expit(margins)}
     if settings.calibrate:
         stages["after"] = cross_fitted_probabilities(
-            margins, y, data.groups, splits=settings.cv_splits, seed=settings.seed
+            margins,
+            y,
+            data.groups,
+            splits=settings.cv_splits,
+            seed=settings.seed,
+            weights=data.weights,
         )
     for stage, p in stages.items():
         out[f"brier_{stage}"] = float(brier_score_loss(y, p, sample_weight=data.weights))
@@ -294,7 +307,12 @@ def _calibration_summary(
         out[f"reliability_{stage}"] = reliability_table(y, p)
     if settings.calibrate:  # the very check train() makes on these margins
         _, check = choose_calibration(
-            margins, y, data.groups, splits=settings.cv_splits, seed=settings.seed
+            margins,
+            y,
+            data.groups,
+            splits=settings.cv_splits,
+            seed=settings.seed,
+            weights=data.weights,
         )
         out |= {"kept": check.kept, "verdict": check.verdict}
     return out

@@ -311,7 +311,9 @@ def fit_calibration(
     (:func:`~sleeprx.learn.calibration.choose_calibration`)."""
     weights = weights_of(frame, description)
     margins = cross_validated_margins(frame, y, groups, description, settings, weights)
-    return choose_calibration(margins, y, groups, splits=settings.cv_splits, seed=settings.seed)
+    return choose_calibration(
+        margins, y, groups, splits=settings.cv_splits, seed=settings.seed, weights=weights
+    )
 
 
 @dataclass(frozen=True)
