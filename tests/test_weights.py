@@ -15,6 +15,7 @@ import pytest
 import yaml
 from scipy import stats
 from scipy.special import expit
+from test_cli import sleeprx as sleeprx_cli
 from xgboost import XGBClassifier
 
 from sleeprx.analysis.fronts import person_fronts, population_curve
@@ -25,7 +26,7 @@ from sleeprx.app.pipeline import run_pipeline
 from sleeprx.learn.calibration import CalibrationMap
 from sleeprx.learn.evaluate import score
 from sleeprx.learn.features import SurveyEncoder, target_vector
-from sleeprx.learn.model import ModelSettings, train, xgboost_params
+from sleeprx.learn.model import ModelSettings, save_model, train, xgboost_params
 from sleeprx.learn.tuning import _tuning_folds
 from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.status import Status
@@ -315,3 +316,32 @@ def test_the_tuning_search_fits_stops_and_scores_with_the_weights(weighted):
     assert set(fitted) == {1.0, 4.0}
     assert np.concatenate([f[4] for f in folds]).sum() == pytest.approx(w.sum())  # each test once
     assert all(f[4] is None for f in _tuning_folds(X, y, np.arange(len(y)), ModelSettings()))
+
+
+@pytest.mark.slow
+def test_sleeprx_pareto_writes_weighted_curves_and_refuses_a_lonely_psu(weighted_model, tmp_path):
+    model_dir = save_model(weighted_model, tmp_path / "model")
+    good = weighted_csv(tmp_path / "weighted.csv")
+    done = sleeprx_cli(
+        "pareto", "--model", model_dir, "--survey", good, "--out", "out", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    curve = pd.read_csv(tmp_path / "out" / "population_k.csv")
+    inside = curve["mean_p_after_low"].le(curve["mean_p_after"]) & curve["mean_p_after"].le(
+        curve["mean_p_after_high"]
+    )
+    assert inside.all() and curve["mean_p_after_high"].gt(curve["mean_p_after_low"]).any()
+    lonely = pd.read_csv(good, dtype=str, keep_default_na=False)
+    lonely.loc[lonely["Stratum"].eq("north"), "PSU"] = "0"
+    lonely.to_csv(tmp_path / "lonely.csv", index=False)
+
+    lonely_csv = tmp_path / "lonely.csv"
+    done = sleeprx_cli(
+        "pareto", "--model", model_dir, "--survey", lonely_csv, "--out", "o2", cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: design: stratum 'north' of column 'stratum' has a single PSU, so its variance "
+        "cannot be estimated; merge it with another"
+    ]
+    assert not (tmp_path / "o2").exists()

@@ -27,7 +27,14 @@ from sleeprx.prescribing.status import Status
 from sleeprx.survey.design import SurveyDesign
 from sleeprx.utils.errors import SurveyError
 
-__all__ = ["LEVEL", "Estimate", "design_means", "prescription_shares", "weighted_quantile"]
+__all__ = [
+    "LEVEL",
+    "Estimate",
+    "check_design",
+    "design_means",
+    "prescription_shares",
+    "weighted_quantile",
+]
 
 #: The confidence level of every interval.
 LEVEL = 0.95
@@ -55,7 +62,7 @@ def design_means(design: SurveyDesign, values: pd.DataFrame) -> dict[str, Estima
     import polars as pl
     import svy
 
-    _check_single_psu(design)
+    check_design(design)
     frame = design.frame
     data = {"weight": frame["weight"].to_numpy(float)}
     for key in ("stratum", "psu"):
@@ -91,7 +98,7 @@ def _estimate(sample, name: str, values: pd.Series) -> Estimate:
     return Estimate(row["est"], row["se"], row["lci"], row["uci"])
 
 
-def _check_single_psu(design: SurveyDesign) -> None:
+def check_design(design: SurveyDesign) -> None:
     """Refuse a stratum with one PSU (one person, without PSUs): it has no variance."""
     if not design.has_strata:
         return

@@ -25,7 +25,7 @@ from sleeprx.analysis.pages import person_pages
 from sleeprx.analysis.plots import plot_all, shap_table
 from sleeprx.analysis.report import RunSummary, summary_markdown, weights_lines
 from sleeprx.analysis.sensitivity import sensitivity_points, summarise
-from sleeprx.analysis.weighted import prescription_shares
+from sleeprx.analysis.weighted import check_design, prescription_shares
 from sleeprx.app.config import PipelineConfig, load_pipeline
 from sleeprx.app.provenance import Provenance, copy_pipeline_file, write_summary
 from sleeprx.batch.sweeps import Sweep, sweeper
@@ -308,6 +308,9 @@ def _check_before_work(config: PipelineConfig, survey: Survey, final: Path) -> N
     for path in filter(None, inputs):
         if resolved == path.resolve() or resolved in path.resolve().parents:
             raise ConfigError(f"output: {final} holds the input {path}; choose another folder")
+    design = design_of(survey.frame, survey.description)
+    if design is not None:
+        check_design(design)
     for key, people in (("pareto", config.pareto.people), ("report", config.report.people)):
         try:
             check_known_ids(people or (), survey.frame.index, "the survey")
@@ -326,15 +329,15 @@ def run_pareto(
     """``sleeprx pareto``: per-person fronts and population curves of ``model``, written
     to ``out_dir`` (pareto.csv, population_budget.csv, population_k.csv)."""
     data = read_survey(survey, model.description)
+    design = design_of(data.frame, model.description)
+    if design is not None:
+        check_design(design)  # before the sweep, not after it
     settings = make_settings(mode=mode)
     sweep = ParetoSettings()
     fronts = person_fronts(
         model, data.frame, settings=settings, budgets=sweep.budgets, ks=sweep.ks, progress=progress
     )
-    out = Path(out_dir)
-    written = [write_table(fronts, out / "pareto.csv")]
-    design = design_of(data.frame, model.description)
+    tables = {"pareto.csv": fronts}  # every table made before any is written
     for by in ("budget", "k"):
-        curve = population_curve(fronts, by=by, design=design)
-        written.append(write_table(curve, out / f"population_{by}.csv"))
-    return written
+        tables[f"population_{by}.csv"] = population_curve(fronts, by=by, design=design)
+    return [write_table(table, Path(out_dir) / name) for name, table in tables.items()]
