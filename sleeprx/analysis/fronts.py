@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sleeprx.analysis.weighted import design_means, weighted_quantile
 from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.explain import Explanation
 from sleeprx.learn.model import TrainedModel
@@ -58,6 +59,7 @@ from sleeprx.prescribing.policy import Plan, decide
 from sleeprx.prescribing.run import prepare_problems
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import ParetoSettings, PrescribeSettings
+from sleeprx.survey.design import SurveyDesign
 from sleeprx.utils.errors import ConfigError, SolverError
 from sleeprx.utils.odds import sigmoid
 from sleeprx.utils.progress import track
@@ -274,7 +276,11 @@ def non_dominated(fronts: pd.DataFrame, **options) -> pd.DataFrame:
 
 
 def population_curve(
-    fronts: pd.DataFrame, by: str = "budget", *, positive_at: float = 0.5
+    fronts: pd.DataFrame,
+    by: str = "budget",
+    *,
+    positive_at: float = 0.5,
+    design: SurveyDesign | None = None,
 ) -> pd.DataFrame:
     """The population's gain at each limit of one sweep (``by`` is ``"budget"`` or ``"k"``).
 
@@ -296,6 +302,11 @@ def population_curve(
     probability at least ``positive_at`` before and after), and ``rise_share_positive``
     (``share_predicted_positive - share_positive_before``). A table without ``p_before``
     or ``p_after`` columns gives NaN there.
+
+    With a survey ``design`` (:func:`~sleeprx.survey.design.design_of`) every mean,
+    share and quartile is weighted by the survey weights, so the curve describes the
+    population, and the means and shares get design-based 95% intervals in
+    ``<column>_low`` and ``<column>_high`` (:mod:`sleeprx.analysis.weighted`).
     """
     if by not in SWEEPS:
         raise ConfigError(f"by={by!r}: expected one of {list(SWEEPS)}")
@@ -329,9 +340,57 @@ def population_curve(
             curve[share] = positive.groupby(rows[by]).mean()
         else:
             curve[mean] = curve[share] = np.nan
+    if design is not None:
+        curve = _weighted_curve(curve, rows, by, design, positive_at)
     rise = curve["share_predicted_positive"] - curve["share_positive_before"]
     curve["rise_share_positive"] = rise
     return curve.reset_index()
+
+
+#: The columns of a weighted curve that get intervals, and the per-person value of each.
+_ESTIMATED = {
+    "mean_gain_verified": "gain_verified",
+    "mean_gain_surrogate": "gain_surrogate",
+    "mean_gain_planned": "gain_planned",
+    "mean_intensity": "intensity",
+    "mean_n_changes": "n_changes",
+    "share_changed": "changed",
+    "mean_p_before": "p_before",
+    "mean_p_after": "p_after",
+    "share_positive_before": "positive_before",
+    "share_predicted_positive": "positive_after",
+}
+
+
+def _weighted_curve(
+    curve: pd.DataFrame, rows: pd.DataFrame, by: str, design: SurveyDesign, positive_at: float
+) -> pd.DataFrame:
+    """``curve`` with its figures weighted by ``design``, and intervals beside them."""
+    curve = curve.copy()
+    for limit, at in rows.groupby(by):
+        at = at.set_index("person_id")
+        values = at.reindex(columns=["gain_verified", "gain_surrogate", "gain_planned"])
+        values["intensity"], values["n_changes"] = at["intensity"], at["n_changes"]
+        values["changed"] = (at["n_changes"] > 0).astype(float)
+        for when, name in (("before", "positive_before"), ("after", "positive_after")):
+            p = at[f"p_{when}"].astype(float) if f"p_{when}" in at else np.nan
+            values[f"p_{when}"] = p
+            values[name] = (values[f"p_{when}"] >= positive_at).astype(float)
+            values[name] = values[name].where(values[f"p_{when}"].notna())
+        found = design_means(design, values.astype(float).dropna(axis=1, how="all"))
+        for column, source in _ESTIMATED.items():
+            estimate = found.get(source)
+            for suffix, value in (("", "value"), ("_low", "low"), ("_high", "high")):
+                curve.loc[limit, column + suffix] = (
+                    np.nan if estimate is None else getattr(estimate, value)
+                )
+        weights = design.weights(at.index)
+        for q, column in ((0.25, "q25"), (0.5, "median"), (0.75, "q75")):
+            curve.loc[limit, f"{column}_gain_verified"] = weighted_quantile(
+                at["gain_verified"].to_numpy(float), weights, q
+            )
+    curve["marginal_gain"] = curve["mean_gain_verified"].diff()
+    return curve
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from sleeprx.learn.model import TrainedModel
 from sleeprx.optimize.robust import REAL_GAIN
 from sleeprx.prescribing.columns import after
 from sleeprx.prescribing.confidence import HIGH, LOW
+from sleeprx.survey.design import SurveyDesign
 
 __all__ = ["after_frame", "population_table", "refit_intervals"]
 
@@ -95,10 +96,13 @@ def population_table(
     *,
     model: TrainedModel | None = None,
     frame: pd.DataFrame | None = None,
+    design: SurveyDesign | None = None,
 ) -> pd.DataFrame:
-    """:func:`~sleeprx.analysis.fronts.population_curve`, with :func:`refit_intervals`'
-    columns when ``model`` has bootstrap refits (and ``frame`` is the survey swept)."""
-    curve = population_curve(fronts, by=by)
+    """:func:`~sleeprx.analysis.fronts.population_curve` (weighted by ``design``, if
+    given), with :func:`refit_intervals`' columns when ``model`` has bootstrap refits
+    (and ``frame`` is the survey swept). The refit intervals are over the sample's people,
+    unweighted."""
+    curve = population_curve(fronts, by=by, design=design)
     if model is None or frame is None or not model.bootstraps:
         return curve
     intervals = refit_intervals(model, frame, fronts, by)

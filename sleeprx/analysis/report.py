@@ -17,14 +17,16 @@ from sleeprx.analysis.report_sweeps import (
     grid_cell,
     sensitivity_lines,
 )
+from sleeprx.analysis.weighted import Estimate
 from sleeprx.learn.trust import INSIDE_TOL
 from sleeprx.prescribing.columns import HOLDS_AT_HALF, PLAUSIBILITY
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.design import SurveyDesign
 from sleeprx.survey.display import is_missing, positive_label
 
-__all__ = ["RunSummary", "reference_lines", "summary_markdown"]
+__all__ = ["RunSummary", "reference_lines", "summary_markdown", "weights_lines"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class RunSummary:
         plain penalised program); None: ``settings`` without a goal.
     sweep_mode : the mode of the Pareto sweeps.
     sample : how many people the prescriptions drew at random (None: everybody).
+    weights : :func:`weights_lines`: whether the survey was weighted, and the
+        population's shares if it was.
     """
 
     name: str
@@ -72,6 +76,7 @@ class RunSummary:
     swept: PrescribeSettings | None = None
     sweep_mode: str = "surrogate"
     sample: int | None = None
+    weights: Sequence[str] = ()
 
     @property
     def sweeps(self) -> PrescribeSettings:
@@ -96,6 +101,7 @@ def summary_markdown(summary: RunSummary) -> str:
         "in the survey, not the effects of changing a behaviour.",
         "",
         *_settings_lines(summary),
+        *summary.weights,
         *_classifier_lines(summary.metrics),
         *_prescription_lines(summary, positive),
         *curve_lines(
@@ -165,6 +171,23 @@ def _mean_after(table: pd.DataFrame) -> float:
     p_before = ok["p_before"].astype(float)
     p_after = ok["p_after"].astype(float).where(ok["status"].eq(Status.CHANGED), p_before)
     return float(p_after.mean()) if len(ok) else float("nan")
+
+
+def weights_lines(design: SurveyDesign | None, shares: Mapping[str, Estimate] | None) -> list[str]:
+    """Whether the survey's weights were used, and if so the population's shares
+    (:func:`~sleeprx.analysis.weighted.prescription_shares`) with their intervals."""
+    if design is None or shares is None:
+        return ["Survey weights: not weighted; every figure describes the sample.", ""]
+    return [
+        f"Survey weights: used ({design.describe()}). Training, evaluation and the "
+        "population curve are weighted. In the population (95% design-based intervals; "
+        "the prescription counts below are of the sample's people):",
+        "",
+        f"- helped (a change that raises the model's probability): {shares['helped']}",
+        f"- predicted positive before: {shares['positive_before']}",
+        f"- predicted positive after: {shares['positive_after']}",
+        "",
+    ]
 
 
 def _classifier_lines(metrics: dict) -> list[str]:

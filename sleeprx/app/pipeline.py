@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,8 +24,9 @@ from sleeprx.analysis.html import write_pages
 from sleeprx.analysis.pages import person_pages
 from sleeprx.analysis.plots import plot_all, read_captions, shap_table
 from sleeprx.analysis.refits import population_table
-from sleeprx.analysis.report import RunSummary, summary_markdown
+from sleeprx.analysis.report import RunSummary, summary_markdown, weights_lines
 from sleeprx.analysis.sensitivity import sensitivity_points, summarise
+from sleeprx.analysis.weighted import check_design, prescription_shares
 from sleeprx.app.config import PipelineConfig, load_pipeline
 from sleeprx.app.provenance import Provenance, copy_pipeline_file, write_summary
 from sleeprx.batch.sweeps import Sweep, sweeper
@@ -37,6 +38,7 @@ from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.verify import constraint_violations
 from sleeprx.settings import ParetoSettings, PrescribeSettings, make_settings
 from sleeprx.survey.description import load_description
+from sleeprx.survey.design import design_of
 from sleeprx.survey.read import Survey, check_known_ids, read_survey
 from sleeprx.utils.errors import ConfigError
 from sleeprx.utils.files import atomic_write_json, atomic_write_text, staged_dir, write_table
@@ -146,6 +148,8 @@ def _write_summaries(
     """``summary.md`` for people, ``summary.json`` for monitors, and the pipeline file.
     Both count people: with ``prescribe.options`` above 1, by their option 1."""
     config, survey, table = run.config, run.survey, first_options(run.table)
+    design = design_of(survey.frame, survey.description)
+    shares = None if design is None else prescription_shares(table, design)
     summary = RunSummary(
         name=config.name,
         settings=config.prescribe,
@@ -165,6 +169,7 @@ def _write_summaries(
         timings=run.timings,
         figures=read_captions(staging),
         refits=len(run.model.bootstraps),
+        weights=weights_lines(design, shares),
     )
     atomic_write_text(staging / "summary.md", summary_markdown(summary))
     source = Path(source) if source is not None else None
@@ -177,6 +182,7 @@ def _write_summaries(
         started=started,
         source=source,
         extra={"pages": pages},
+        weighted_shares=None if shares is None else {k: asdict(v) for k, v in shares.items()},
     )
     write_summary(provenance, staging, metrics=run.metrics)
     copy_pipeline_file(config, source, staging)
@@ -266,7 +272,13 @@ def _population_tables(
     bootstrap refits, written to population_k.csv and population_budget.csv."""
     curves = {}
     for by in ("k", "budget"):
-        curves[by] = population_table(fronts, by, model=model, frame=survey.frame)
+        curves[by] = population_table(
+            fronts,
+            by,
+            model=model,
+            frame=survey.frame,
+            design=design_of(survey.frame, survey.description),
+        )
         write_table(curves[by], staging / f"population_{by}.csv")
     return curves
 
@@ -334,6 +346,9 @@ def _check_before_work(config: PipelineConfig, survey: Survey, final: Path) -> N
     for path in filter(None, inputs):
         if resolved == path.resolve() or resolved in path.resolve().parents:
             raise ConfigError(f"output: {final} holds the input {path}; choose another folder")
+    design = design_of(survey.frame, survey.description)
+    if design is not None:
+        check_design(design)
     for key, people in (("pareto", config.pareto.people), ("report", config.report.people)):
         try:
             check_known_ids(people or (), survey.frame.index, "the survey")
@@ -353,14 +368,17 @@ def run_pareto(
     to ``out_dir`` (pareto.csv, population_budget.csv, population_k.csv; the curves with
     their intervals over the model's bootstrap refits, if it has any)."""
     data = read_survey(survey, model.description)
+    design = design_of(data.frame, model.description)
+    if design is not None:
+        check_design(design)  # before the sweep, not after it
     settings = make_settings(mode=mode)
     sweep = ParetoSettings()
     fronts = person_fronts(
         model, data.frame, settings=settings, budgets=sweep.budgets, ks=sweep.ks, progress=progress
     )
-    out = Path(out_dir)
-    written = [write_table(fronts, out / "pareto.csv")]
+    tables = {"pareto.csv": fronts}  # every table made before any is written
     for by in ("budget", "k"):
-        table = population_table(fronts, by, model=model, frame=data.frame)
-        written.append(write_table(table, out / f"population_{by}.csv"))
-    return written
+        tables[f"population_{by}.csv"] = population_table(
+            fronts, by, model=model, frame=data.frame, design=design
+        )
+    return [write_table(table, Path(out_dir) / name) for name, table in tables.items()]

@@ -60,6 +60,9 @@ class Provenance:
     started : when the run began (UTC).
     source : the pipeline file, if the run was read from one.
     extra : further counts, by name (say, ``pages``).
+    weighted_shares : for a weighted survey, the population's shares with their
+        design-based intervals (:func:`~sleeprx.analysis.weighted.prescription_shares`);
+        None when the survey has no weights.
     """
 
     config: PipelineConfig
@@ -70,6 +73,7 @@ class Provenance:
     started: datetime
     source: Path | None = None
     extra: Mapping[str, int] = field(default_factory=dict)
+    weighted_shares: Mapping[str, Mapping[str, float]] | None = None
 
 
 def package_versions() -> dict[str, str]:
@@ -146,7 +150,10 @@ def write_summary(run: Provenance, folder: Path, *, metrics: Mapping | None = No
         "counts": counts,
         "shares": shares,
         "timings": dict(run.timings),
+        "weighted": run.weighted_shares is not None,
     }
+    if run.weighted_shares is not None:
+        summary["weighted_shares"] = {k: dict(v) for k, v in run.weighted_shares.items()}
     if metrics and "xgboost" in metrics.get("grouped_cv", {}):
         summary["classifier"] = metrics["grouped_cv"]["xgboost"]
     return atomic_write_json(folder / "summary.json", summary)

@@ -89,16 +89,20 @@ class CalibrationMap:
         return cls(1.0, 1.0, 0.0, n)
 
     @classmethod
-    def fit(cls, margins: np.ndarray, y: np.ndarray) -> CalibrationMap:
-        """Maximum likelihood of ``y`` (0/1) given ``margins``, from the identity."""
+    def fit(
+        cls, margins: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+    ) -> CalibrationMap:
+        """Maximum likelihood of ``y`` (0/1) given ``margins``, from the identity; each
+        person's term weighted by the survey ``weights`` when given."""
         m = np.asarray(margins, dtype=float)
         y = np.asarray(y, dtype=float)
+        w = np.ones_like(m) if weights is None else np.asarray(weights, dtype=float)
         u, v = _features(m)
 
         def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
             z = theta[0] * u + theta[1] * v + theta[2]
-            residual = expit(z) - y
-            value = float(np.sum(np.logaddexp(0.0, z) - y * z))
+            residual = w * (expit(z) - y)
+            value = float(np.sum(w * (np.logaddexp(0.0, z) - y * z)))
             return value, np.array([residual @ u, residual @ v, residual.sum()])
 
         bounds = [(MIN_SLOPE, None), (MIN_SLOPE, None), (None, None)]
@@ -202,14 +206,22 @@ class CalibrationCheck:
         return f"identity kept: the calibration map does not lower both ({scores})"
 
     @classmethod
-    def of(cls, y: np.ndarray, p_identity: np.ndarray, p_map: np.ndarray, splits: int):
+    def of(
+        cls,
+        y: np.ndarray,
+        p_identity: np.ndarray,
+        p_map: np.ndarray,
+        splits: int,
+        weights: np.ndarray | None = None,
+    ) -> CalibrationCheck:
+        w = weights
         return cls(
             n=len(y),
             splits=splits,
-            brier_identity=float(brier_score_loss(y, p_identity)),
-            brier_map=float(brier_score_loss(y, p_map)),
-            ece_identity=expected_calibration_error(y, p_identity),
-            ece_map=expected_calibration_error(y, p_map),
+            brier_identity=float(brier_score_loss(y, p_identity, sample_weight=w)),
+            brier_map=float(brier_score_loss(y, p_map, sample_weight=w)),
+            ece_identity=expected_calibration_error(y, p_identity, weights=w),
+            ece_map=expected_calibration_error(y, p_map, weights=w),
         )
 
     def to_json(self) -> dict:
@@ -227,27 +239,44 @@ def _splitter(groups: np.ndarray, splits: int, seed: int) -> StratifiedGroupKFol
 
 
 def cross_fitted_probabilities(
-    margins: np.ndarray, y: np.ndarray, groups: np.ndarray, *, splits: int, seed: int
+    margins: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    splits: int,
+    seed: int,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each person's probability from a map fitted on the other folds' margins
-    (stratified group k-fold: copies of a row stay in one fold)."""
+    (stratified group k-fold: copies of a row stay in one fold), weighted by the
+    survey ``weights`` when given."""
     margins = np.asarray(margins, dtype=float)
     out = np.full(len(margins), np.nan)
     for tr, te in _splitter(groups, splits, seed).split(margins, y, groups):
-        out[te] = CalibrationMap.fit(margins[tr], y[tr]).probability(margins[te])
+        w = None if weights is None else weights[tr]
+        out[te] = CalibrationMap.fit(margins[tr], y[tr], w).probability(margins[te])
     return out
 
 
 def choose_calibration(
-    margins: np.ndarray, y: np.ndarray, groups: np.ndarray, *, splits: int, seed: int
+    margins: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    splits: int,
+    seed: int,
+    weights: np.ndarray | None = None,
 ) -> tuple[CalibrationMap | None, CalibrationCheck]:
     """The map fitted on every out-of-fold margin if it lowers both the cross-fitted
-    Brier score and ECE, else ``None`` (the identity); and the check that decided."""
+    Brier score and ECE, else ``None`` (the identity); and the check that decided. With
+    survey ``weights``, the fits and the scores are weighted."""
     margins = np.asarray(margins, dtype=float)
-    p_map = cross_fitted_probabilities(margins, y, groups, splits=splits, seed=seed)
+    p_map = cross_fitted_probabilities(
+        margins, y, groups, splits=splits, seed=seed, weights=weights
+    )
     n_splits = _splitter(groups, splits, seed).get_n_splits()
-    check = CalibrationCheck.of(y, expit(margins), p_map, n_splits)
-    return (CalibrationMap.fit(margins, y) if check.improves else None), check
+    check = CalibrationCheck.of(y, expit(margins), p_map, n_splits, weights)
+    return (CalibrationMap.fit(margins, y, weights) if check.improves else None), check
 
 
 def calibration_to_json(calibration: CalibrationMap | None, check: CalibrationCheck) -> dict:
@@ -273,17 +302,23 @@ def _bins(p: np.ndarray, bins: int) -> np.ndarray:
     return np.clip(np.floor(p * bins).astype(int), 0, bins - 1)
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS, *, weights: np.ndarray | None = None
+) -> float:
     """ECE with ``bins`` equal-width bins on [0, 1] (p = 1 falls in the last bin):
-    the mean over people of |observed rate - mean predicted probability| in their bin."""
+    the mean over people of |observed rate - mean predicted probability| in their bin;
+    with ``weights`` (survey weights), weighted means and a weighted mean over people."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
     which = _bins(p, bins)
     total = 0.0
     for b in np.unique(which):
         inside = which == b
-        total += inside.sum() * abs(y[inside].mean() - p[inside].mean())
-    return float(total / len(y))
+        wb = w[inside]
+        gap = np.average(y[inside], weights=wb) - np.average(p[inside], weights=wb)
+        total += wb.sum() * abs(gap)
+    return float(total / w.sum())
 
 
 def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> list[dict]:

@@ -11,6 +11,12 @@ Every model is scored by F1 and accuracy at 0.5, ROC AUC, the Brier score and th
 expected calibration error (ECE, :data:`~.calibration.ECE_BINS` = 10 equal-width bins
 of the predicted probability on [0, 1]).
 
+A survey whose description names a weight (``design.weight``) is fitted and scored with
+it: every model's ``sample_weight`` on its training rows, and weighted metrics on its
+test rows, so the scores describe the population the weights stand for. The splits
+stay unweighted (each person is in one fold); the calibration maps and the nested
+search are fitted and judged with the weights too.
+
 A tuned model (``xgboost_tuned``) is scored *nested*: on the hold-out's training
 part, and inside each outer fold of the first repeat, the whole search
 (:func:`~.tuning.tune_rows`) runs on the training rows alone, and the settings it
@@ -54,11 +60,13 @@ from sleeprx.learn.model import (
     CLASSIFIERS,
     ModelSettings,
     cross_validated_margins,
+    fit_pipeline,
     make_pipeline,
     pipeline_margin,
 )
 from sleeprx.learn.splits import duplicate_groups
 from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.design import weights_of
 from sleeprx.survey.read import Survey
 
 __all__ = ["METRICS", "duplicate_groups", "evaluate_models", "score"]
@@ -69,15 +77,17 @@ CALIBRATED = ("brier_calibrated", "ece_calibrated")
 TUNED = "xgboost_tuned"
 
 
-def score(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """F1 of the positive class, accuracy at 0.5, ROC AUC, Brier score and ECE."""
+def score(y_true: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
+    """F1 of the positive class, accuracy at 0.5, ROC AUC, Brier score and ECE, each
+    weighted by the survey ``weights`` when given."""
     y_pred = (p >= 0.5).astype(int)
+    w = weights
     return {
-        "f1": float(f1_score(y_true, y_pred)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "roc_auc": float(roc_auc_score(y_true, p)),
-        "brier": float(brier_score_loss(y_true, p)),
-        "ece": expected_calibration_error(y_true, p),
+        "f1": float(f1_score(y_true, y_pred, sample_weight=w)),
+        "accuracy": float(accuracy_score(y_true, y_pred, sample_weight=w)),
+        "roc_auc": float(roc_auc_score(y_true, p, sample_weight=w)),
+        "brier": float(brier_score_loss(y_true, p, sample_weight=w)),
+        "ece": expected_calibration_error(y_true, p, weights=w),
     }
 
 
@@ -89,6 +99,10 @@ class _Data:
     description: SurveyDescription
     y: np.ndarray
     groups: np.ndarray
+    weights: np.ndarray | None = None
+
+    def weights_of(self, rows: np.ndarray) -> np.ndarray | None:
+        return None if self.weights is None else self.weights[rows]
 
 
 @dataclass(frozen=True)
@@ -112,9 +126,12 @@ class _Fitted:
             from sleeprx.learn.tuning import tune_rows
 
             part = (frame.iloc[tr], y[tr], groups[tr], data.description)
-            settings = tune_rows(*part, settings=settings, trials=entry.trials)
+            settings = tune_rows(
+                *part, settings=settings, trials=entry.trials, weights=data.weights_of(tr)
+            )
         pipe = make_pipeline(entry.registry_name, data.description, settings)
-        pipe.fit(frame.iloc[tr], y[tr])
+        fit_pipeline(pipe, frame.iloc[tr], y[tr], data.weights_of(tr))
+        self.weights = data.weights_of(te)
         self.p_calibrated = None
         if entry.registry_name != "xgboost":
             self.p = pipe.predict_proba(frame.iloc[te])[:, 1]
@@ -123,18 +140,24 @@ class _Fitted:
         self.p = expit(margin)
         if calibrate:  # a map fitted, and checked, by an inner CV of the training set
             inner = cross_validated_margins(
-                frame.iloc[tr], y[tr], groups[tr], data.description, settings
+                frame.iloc[tr], y[tr], groups[tr], data.description, settings, data.weights_of(tr)
             )
             found, _ = choose_calibration(
-                inner, y[tr], groups[tr], splits=settings.cv_splits, seed=settings.seed
+                inner,
+                y[tr],
+                groups[tr],
+                splits=settings.cv_splits,
+                seed=settings.seed,
+                weights=data.weights_of(tr),
             )
             self.p_calibrated = self.p if found is None else found.probability(margin)
 
     def scores(self, y_test: np.ndarray) -> dict[str, float]:
-        out = score(y_test, self.p)
-        if self.p_calibrated is not None:
-            out["brier_calibrated"] = float(brier_score_loss(y_test, self.p_calibrated))
-            out["ece_calibrated"] = expected_calibration_error(y_test, self.p_calibrated)
+        w, p_map = self.weights, self.p_calibrated
+        out = score(y_test, self.p, w)
+        if p_map is not None:
+            out["brier_calibrated"] = float(brier_score_loss(y_test, p_map, sample_weight=w))
+            out["ece_calibrated"] = expected_calibration_error(y_test, p_map, weights=w)
         return out
 
 
@@ -161,7 +184,8 @@ def evaluate_models(
     entries = _entries(names, settings, tuned)
     frame, description = survey.frame, survey.description
     y = target_vector(frame, description, source=Path(survey.source).name)
-    data = _Data(frame, description, y, duplicate_groups(frame))
+    weights = weights_of(frame, description)
+    data = _Data(frame, description, y, duplicate_groups(frame), weights)
     holdout = _holdout(data, entries, settings)
     grouped = _grouped_cv(data, entries, settings)
     shown = tuned if tuned is not None else (settings if "xgboost" in names else None)
@@ -257,7 +281,9 @@ def _calibration_summary(
     """Reliability of the prescribing XGBoost on its out-of-fold margins, before and
     (when ``settings.calibrate``) after calibration, with the check train() makes."""
     y = data.y
-    margins = cross_validated_margins(data.frame, y, data.groups, data.description, settings)
+    margins = cross_validated_margins(
+        data.frame, y, data.groups, data.description, settings, data.weights
+    )
     out: dict[str, Any] = {
         "model": TUNED if tuned is not None else "xgboost",
         "protocol": f"out-of-fold margins of grouped {settings.cv_splits}-fold CV, seed "
@@ -267,16 +293,26 @@ def _calibration_summary(
     stages = {"before": expit(margins)}
     if settings.calibrate:
         stages["after"] = cross_fitted_probabilities(
-            margins, y, data.groups, splits=settings.cv_splits, seed=settings.seed
+            margins,
+            y,
+            data.groups,
+            splits=settings.cv_splits,
+            seed=settings.seed,
+            weights=data.weights,
         )
     for stage, p in stages.items():
-        out[f"brier_{stage}"] = float(brier_score_loss(y, p))
-        out[f"ece_{stage}"] = expected_calibration_error(y, p)
+        out[f"brier_{stage}"] = float(brier_score_loss(y, p, sample_weight=data.weights))
+        out[f"ece_{stage}"] = expected_calibration_error(y, p, weights=data.weights)
         out[f"distinct_{stage}"] = len(np.unique(p))
         out[f"reliability_{stage}"] = reliability_table(y, p)
     if settings.calibrate:  # the very check train() makes on these margins
         _, check = choose_calibration(
-            margins, y, data.groups, splits=settings.cv_splits, seed=settings.seed
+            margins,
+            y,
+            data.groups,
+            splits=settings.cv_splits,
+            seed=settings.seed,
+            weights=data.weights,
         )
         out |= {"kept": check.kept, "verdict": check.verdict}
     return out
@@ -286,7 +322,8 @@ def _protocols(data: _Data, settings: ModelSettings) -> dict[str, Any]:
     return {
         "n_rows": len(data.frame),
         "n_distinct_rows": int(data.groups.max() + 1),
-        "positive_share": float(data.y.mean()),
+        "positive_share": float(np.average(data.y, weights=data.weights)),
+        "weighted": data.weights is not None,
         "protocol_holdout": f"stratified {1 - settings.test_size:.0%}/"
         f"{settings.test_size:.0%} split, seed {settings.seed}",
         "protocol_grouped_cv": f"{settings.cv_repeats}x repeated stratified "

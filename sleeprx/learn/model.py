@@ -54,6 +54,7 @@ from sleeprx.learn.splits import duplicate_groups
 from sleeprx.learn.trust import TrustRegion, fit_trust_region, trust_region_from_json
 from sleeprx.survey.curves import EffectCurve, curves_from_json, curves_to_json
 from sleeprx.survey.description import SurveyDescription, description_from_dict
+from sleeprx.survey.design import weights_of
 from sleeprx.survey.read import Survey
 from sleeprx.utils.errors import ArtifactError, ModelMismatchError, SurveyError
 from sleeprx.utils.files import atomic_write_json, atomic_write_text, staged_dir
@@ -70,6 +71,7 @@ __all__ = [
     "cross_validated_margins",
     "fit_bootstraps",
     "fit_calibration",
+    "fit_pipeline",
     "load_model",
     "make_pipeline",
     "monotone_constraints",
@@ -256,20 +258,37 @@ def make_pipeline(
     )
 
 
+def fit_pipeline(
+    pipe: Pipeline, frame: pd.DataFrame, y: np.ndarray, weights: np.ndarray | None = None
+) -> Pipeline:
+    """``pipe`` fitted on ``frame``, with survey ``weights`` as the final estimator's
+    ``sample_weight`` (a comparator's is nested one pipeline deeper)."""
+    if weights is None:
+        return pipe.fit(frame, y)
+    path, step = [], pipe
+    while isinstance(step, Pipeline):
+        name, step = step.steps[-1]
+        path.append(name)
+    return pipe.fit(frame, y, **{"__".join([*path, "sample_weight"]): np.asarray(weights)})
+
+
 def cross_validated_margins(
     frame: pd.DataFrame,
     y: np.ndarray,
     groups: np.ndarray,
     description: SurveyDescription,
     settings: ModelSettings,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Out-of-fold XGBoost margins: each row scored by a model fitted without its group
-    (stratified group k-fold with ``settings.cv_splits`` folds and ``settings.seed``)."""
+    (stratified group k-fold with ``settings.cv_splits`` folds and ``settings.seed``),
+    each fit weighted by the survey ``weights`` when given."""
     splits = min(settings.cv_splits, len(np.unique(groups)))
     splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=settings.seed)
     out = np.full(len(y), np.nan)
     for tr, te in splitter.split(frame, y, groups):
-        pipe = make_pipeline("xgboost", description, settings).fit(frame.iloc[tr], y[tr])
+        pipe = make_pipeline("xgboost", description, settings)
+        fit_pipeline(pipe, frame.iloc[tr], y[tr], None if weights is None else weights[tr])
         out[te] = pipeline_margin(pipe, frame.iloc[te])
     return out
 
@@ -290,8 +309,11 @@ def fit_calibration(
     """The calibration map of out-of-fold margins, or ``None`` (the identity) when it
     does not lower their out-of-fold Brier score and ECE; and the check that decided
     (:func:`~sleeprx.learn.calibration.choose_calibration`)."""
-    margins = cross_validated_margins(frame, y, groups, description, settings)
-    return choose_calibration(margins, y, groups, splits=settings.cv_splits, seed=settings.seed)
+    weights = weights_of(frame, description)
+    margins = cross_validated_margins(frame, y, groups, description, settings, weights)
+    return choose_calibration(
+        margins, y, groups, splits=settings.cv_splits, seed=settings.seed, weights=weights
+    )
 
 
 @dataclass(frozen=True)
@@ -332,6 +354,7 @@ def fit_bootstraps(
     y = target_vector(frame, description, source=Path(survey.source).name)
     X = SurveyEncoder(description).fit(None).transform(frame)
     groups = duplicate_groups(frame)
+    weights = weights_of(frame, description)
     order = np.argsort(groups, kind="stable")
     members = np.split(order, np.flatnonzero(np.diff(groups[order])) + 1)
     out = []
@@ -343,7 +366,9 @@ def fit_bootstraps(
                 f"{survey.source}: the bootstrap resample of seed {seed} has a single class"
             )
         params = xgboost_params(settings.model_copy(update={"seed": seed}), description)
-        booster = XGBClassifier(**params).fit(X.iloc[rows], y[rows]).get_booster()
+        weight = None if weights is None else weights[rows]
+        booster = XGBClassifier(**params).fit(X.iloc[rows], y[rows], sample_weight=weight)
+        booster = booster.get_booster()
         booster.set_attr(sleeprx_seed=str(seed))
         out.append(Bootstrap(seed, booster))
     return tuple(out)
@@ -489,7 +514,8 @@ class TrainedModel:
 
 
 def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedModel:
-    """Fit the XGBoost pipeline on every valid row of ``survey``.
+    """Fit the XGBoost pipeline on every valid row of ``survey``, each row weighted by
+    its survey weight when the description names one (``design.weight``).
 
     With ``settings.calibrate`` the calibration map is fitted on out-of-fold margins of
     grouped cross-validation (copies of a row kept in one fold), then the booster on
@@ -503,7 +529,8 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
     y = target_vector(frame, description, source=Path(survey.source).name)
     if len(np.unique(y)) < 2:
         raise SurveyError(f"{survey.source}: the target has a single class; cannot train")
-    pipeline = make_pipeline("xgboost", description, settings).fit(frame, y)
+    pipeline = make_pipeline("xgboost", description, settings)
+    fit_pipeline(pipeline, frame, y, weights_of(frame, description))
     model = TrainedModel(pipeline, description, settings, survey.data_hash())
     if settings.calibrate:
         groups = duplicate_groups(frame)

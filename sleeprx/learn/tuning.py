@@ -38,6 +38,7 @@ from sleeprx.learn.features import SurveyEncoder, target_vector
 from sleeprx.learn.model import ModelSettings, TuningRecord, xgboost_params
 from sleeprx.learn.splits import duplicate_groups
 from sleeprx.survey.description import SurveyDescription
+from sleeprx.survey.design import weights_of
 from sleeprx.survey.read import Survey
 from sleeprx.utils.errors import SurveyError
 
@@ -142,7 +143,15 @@ def tune(
         raise SurveyError(f"{survey.source}: the target has a single class; cannot tune")
     groups = duplicate_groups(frame)
     return tune_rows(
-        frame, y, groups, description, settings=settings, trials=trials, timeout=timeout, log=log
+        frame,
+        y,
+        groups,
+        description,
+        settings=settings,
+        trials=trials,
+        timeout=timeout,
+        log=log,
+        weights=weights_of(frame, description),
     )
 
 
@@ -156,15 +165,18 @@ def tune_rows(
     trials: int | None = None,
     timeout: float | None = None,
     log: Callable[[str], None] | None = None,
+    weights: np.ndarray | None = None,
 ) -> ModelSettings:
     """:func:`tune` on the rows of ``frame`` with targets ``y`` and duplicate groups
-    ``groups``: the search that nested evaluation runs inside each outer fold."""
+    ``groups``: the search that nested evaluation runs inside each outer fold. With
+    survey ``weights`` every fit and early stop is weighted, and so is the ROC AUC."""
     import optuna
 
     settings = settings or ModelSettings()
     n_trials = trials or settings.tune_trials
     X = SurveyEncoder(description).fit(None).transform_array(frame)
-    objective = _objective(_tuning_folds(X, y, groups, settings), settings, description)
+    folds = _tuning_folds(X, y, groups, settings, weights)
+    objective = _objective(folds, settings, description)
     start = time.perf_counter()
     with _quiet_optuna():
         study = optuna.create_study(
@@ -186,10 +198,19 @@ def tune_rows(
     return _tuned_settings(settings, study, time.perf_counter() - start)
 
 
-def _tuning_folds(X: np.ndarray, y: np.ndarray, groups: np.ndarray, settings: ModelSettings):
-    """Per outer fold: the fitting and early-stopping matrices, the test matrix and its
-    targets, built once for every trial."""
+def _tuning_folds(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    settings: ModelSettings,
+    weights: np.ndarray | None = None,
+):
+    """Per outer fold: the fitting and early-stopping matrices, the test matrix, its
+    targets and its weights (None: unweighted), built once for every trial."""
     import xgboost as xgb
+
+    def w(rows: np.ndarray) -> np.ndarray | None:
+        return None if weights is None else weights[rows]
 
     seed = settings.seed + TUNING_SEED_OFFSET
     outer = StratifiedGroupKFold(n_splits=settings.cv_splits, shuffle=True, random_state=seed)
@@ -200,10 +221,11 @@ def _tuning_folds(X: np.ndarray, y: np.ndarray, groups: np.ndarray, settings: Mo
         fit_idx, val_idx = tr[fit_part], tr[val_part]
         folds.append(
             (
-                xgb.DMatrix(X[fit_idx], label=y[fit_idx], nthread=1),
-                xgb.DMatrix(X[val_idx], label=y[val_idx], nthread=1),
+                xgb.DMatrix(X[fit_idx], label=y[fit_idx], weight=w(fit_idx), nthread=1),
+                xgb.DMatrix(X[val_idx], label=y[val_idx], weight=w(val_idx), nthread=1),
                 xgb.DMatrix(X[te], nthread=1),
                 y[te],
+                w(te),
             )
         )
     return folds
@@ -218,7 +240,7 @@ def _objective(folds, settings: ModelSettings, description) -> Callable:
         candidate = settings.model_copy(update=_space(trial))
         params = _booster_params(candidate, description)
         aucs, best = [], []
-        for step, (dfit, dval, dtest, y_test) in enumerate(folds):
+        for step, (dfit, dval, dtest, y_test, w_test) in enumerate(folds):
             booster = xgb.train(
                 params,
                 dfit,
@@ -229,7 +251,7 @@ def _objective(folds, settings: ModelSettings, description) -> Callable:
             )
             n_trees = booster.best_iteration + 1
             p = booster.predict(dtest, iteration_range=(0, n_trees))
-            aucs.append(roc_auc_score(y_test, p))
+            aucs.append(roc_auc_score(y_test, p, sample_weight=w_test))
             best.append(n_trees)
             trial.report(float(np.mean(aucs)), step)
             if trial.should_prune():

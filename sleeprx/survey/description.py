@@ -42,6 +42,7 @@ __all__ = [
     "Code",
     "Column",
     "Condition",
+    "Design",
     "Direction",
     "Limits",
     "LinearConstraint",
@@ -220,6 +221,47 @@ class Reference(Strict):
 
     source: str = Field(description="where the figures come from, e.g. 'paper, hold-out'")
     metrics: dict[str, float] = Field(description="metric name (f1, accuracy, ...) -> value")
+
+
+class Design(Strict):
+    """How the survey's people were sampled: a weight per person (how many people of the
+    population each stands for) and, optionally, the strata and primary sampling units
+    (PSUs) of a complex design, as national surveys such as NHANES publish them.
+
+    The columns are canonical names; none is a model feature. Weighted training,
+    evaluation and population figures follow, with design-based intervals.
+    """
+
+    weight: SnakeName = Field(description="column of positive sample weights")
+    strata: SnakeName | None = Field(None, description="column of the design's strata")
+    psu: SnakeName | None = Field(None, description="column of the primary sampling units")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.weight, self.strata, self.psu) if c is not None)
+
+
+def _check_design(design: Design, answers: Mapping[str, Column]) -> None:
+    """The design's columns exist, are answered by everyone and are not model features."""
+    for key, name in (("weight", design.weight), ("strata", design.strata), ("psu", design.psu)):
+        if name is None:
+            continue
+        where = f"design.{key} '{name}'"
+        if name not in answers:
+            raise ValueError(f"{where} is not a column; known: {sorted(answers)}")
+        column = answers[name]
+        if key == "weight" and column.type not in ("numeric", "integer"):
+            raise ValueError(f"{where} must be a numeric or integer column, not {column.type}")
+        if column.type == "split":
+            raise ValueError(f"{where}: a split column cannot name a stratum or a PSU")
+        if column.feature:
+            raise ValueError(
+                f"{where}: set 'feature: false' on the column; the model must not read it"
+            )
+        if column.allow_missing:
+            raise ValueError(f"{where}: every person needs one; remove 'allow_missing'")
+    if len(set(design.columns)) < len(design.columns):
+        raise ValueError("design: weight, strata and psu must be different columns")
 
 
 class Direction(StrEnum):
@@ -481,6 +523,7 @@ class SurveyDescription(Strict):
     modifiable: tuple[ModifiableFactor, ...]
     constraints: tuple[LinearConstraint, ...] = ()
     reference: Reference | None = None
+    design: Design | None = None
     notes: str = ""
 
     @model_validator(mode="before")
@@ -506,6 +549,8 @@ class SurveyDescription(Strict):
                 raise ValueError(f"column '{c.source}': type text is for the id column only")
         for f in self.modifiable:
             _check_lever(f, answers)
+        if self.design is not None:
+            _check_design(self.design, answers)
         levers = set(self.modifiable_names)
         skip = (self.id_column, self.target.column)
         covariates = {n: c for n, c in answers.items() if n not in skip}

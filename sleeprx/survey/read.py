@@ -250,6 +250,13 @@ def _canonical(
         ):
             out[out_name] = values
             found += problems(column.source, bad)
+    design = description.design
+    if design is not None and design.weight in out:  # a zero weight stands for nobody
+        weights = out[design.weight]
+        bad = [
+            (i, f"{w:g} is not a positive survey weight") for i, w in enumerate(weights) if w <= 0
+        ]
+        found += problems(description.column(design.weight).source, bad)
     for factor in resist:
         rc = factor.resistance_column
         bad = numbers(raw[rc], parsed[rc], low=0.0, high=None, integer=False, missing_ok=True)
