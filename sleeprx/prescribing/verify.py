@@ -17,6 +17,7 @@ from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
 from sleeprx.prescribing.columns import after, before
 from sleeprx.prescribing.status import DONE
+from sleeprx.survey.derived import derived_value, group_of
 from sleeprx.survey.description import ModifiableFactor, SurveyDescription
 from sleeprx.utils.errors import SolverError
 
@@ -74,11 +75,17 @@ def booster_gain(model: TrainedModel, problem: OnePerson) -> Callable[[np.ndarra
     own traversal picks the leaves, summed in float64.
     """
 
+    names = model.feature_names
+
     def gain_of(choices: np.ndarray) -> np.ndarray:
         choices = np.atleast_2d(np.asarray(choices, dtype=int))
         rows = np.repeat(problem.features[None, :], len(choices), axis=0)
         for j, (f, col) in enumerate(zip(problem.factors, problem.factor_features, strict=True)):
             rows[:, col] = f.levels[choices[:, j]]
+        for lever in model.description.derived_levers:  # from the description's formula
+            if lever.feature:
+                values = {t.column: rows[:, names.index(t.column)] for t in lever.terms}
+                rows[:, names.index(lever.name)] = derived_value(lever, values)
         return tree_scorer(model.booster).margin(rows) - problem.logit_before
 
     return gain_of
@@ -108,17 +115,23 @@ def constraint_violations(
     ids = done["person_id"].tolist()
     answers = frame.loc[ids]
     n_changed = np.zeros(len(done), dtype=int)
+    groups_moved = {g.name: np.zeros(len(done), dtype=bool) for g in description.lever_groups}
     for f in description.modifiable:
         was = done[before(f.column)].to_numpy(float)
         now = done[after(f.column)].to_numpy(float)
         now = np.where(np.isnan(now) & np.isnan(was), was, now)
         blank = np.isnan(was)
         moved = ~np.isclose(was, now, rtol=0, atol=1e-9) & ~(blank & np.isnan(now))
-        n_changed += moved
+        group = group_of(description, f.column)
+        if group is None:
+            n_changed += moved
+        else:  # a lever group is one change, however many of its levers move
+            groups_moved[group.name] |= moved
         for k in np.flatnonzero(moved):
             pid, b, a = ids[k], was[k], now[k]
             for rule in _lever_rules(f, answers.loc[pid].to_dict(), b, a):
                 found.append(f"person {pid}: {f.column} moved from {b:g} to {a:g}: {rule}")
+    n_changed += sum(groups_moved.values(), np.zeros(len(done), dtype=int))
     for pid, n in zip(ids, n_changed, strict=True):
         if n > max_changes:
             found.append(f"person {pid}: {n} factors changed, more than K = {max_changes}")
@@ -132,6 +145,40 @@ def constraint_violations(
                 found.append(
                     f"person {ids[k]}: constraint '{c.name}' is {now[k]:g} after the change, "
                     f"outside {low:g}..{high:g}"
+                )
+    return found + _derived_violations(done, description, answers)
+
+
+def _derived_violations(
+    done: pd.DataFrame, description: SurveyDescription, answers: pd.DataFrame
+) -> list[str]:
+    """A derived lever's after value is its formula at the levers' after values (other
+    terms at the person's answers), and inside its safe range or no worse than before."""
+    found = []
+    levers = set(description.modifiable_names)
+    for lever in description.derived_levers:
+        values = {
+            t.column: done[after(t.column)].to_numpy(float)
+            if t.column in levers
+            else answers[t.column].to_numpy(float)
+            for t in lever.terms
+        }
+        want = derived_value(lever, values)
+        was = done[before(lever.name)].to_numpy(float)
+        now = done[after(lever.name)].to_numpy(float)
+        low = np.fmin(-np.inf if lever.lower is None else lever.lower, was)
+        high = np.fmax(np.inf if lever.upper is None else lever.upper, was)
+        for k in np.flatnonzero(~np.isnan(want) | ~np.isnan(now)):
+            pid = done["person_id"].iloc[k]
+            if not np.isclose(now[k], want[k], rtol=0, atol=1e-9):
+                found.append(
+                    f"person {pid}: {lever.name} is {now[k]:g} after the change, but its "
+                    f"formula gives {want[k]:g}"
+                )
+            elif not low[k] - 1e-9 <= now[k] <= high[k] + 1e-9:
+                found.append(
+                    f"person {pid}: {lever.name} is {now[k]:g} after the change, outside its "
+                    f"safe range {low[k]:g}..{high[k]:g}"
                 )
     return found
 

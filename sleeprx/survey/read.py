@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sleeprx.survey.answers import aliased, clock_hours, ordinal_codes
+from sleeprx.survey.derived import with_derived
 from sleeprx.survey.description import Column, SurveyDescription, load_description
 from sleeprx.survey.files import is_survey_table, read_table
 from sleeprx.utils.errors import ConfigError, SurveyError
@@ -175,7 +176,7 @@ def read_survey(
     problems.sort(key=lambda p: p.row)
     if problems and errors == "raise":
         raise SurveyError(problems[0].message)
-    frame = _valid_rows_by_id(frame, problems, description, first)
+    frame = with_derived(_valid_rows_by_id(frame, problems, description, first), description)
     return Survey(frame=frame, description=description, source=source, problems=problems)
 
 
