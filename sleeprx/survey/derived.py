@@ -19,16 +19,14 @@ per-step costs stay).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Protocol
 
 import numpy as np
 from pydantic import Field, model_validator
 
+from sleeprx.survey.clock import hours_after
 from sleeprx.utils.validation import Strict
-
-if TYPE_CHECKING:
-    from sleeprx.survey.description import SurveyDescription
 
 __all__ = [
     "DerivedLever",
@@ -43,6 +41,18 @@ __all__ = [
 _SNAKE = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=_SNAKE)]
 _NUMBERS = ("numeric", "integer", "clock", "ordinal")
+
+
+class SurveyDescription(Protocol):
+    """What these functions read of :class:`sleeprx.survey.description.SurveyDescription`
+    (which imports this module, so it is named by its shape here)."""
+
+    columns: Sequence
+    derived_levers: Sequence[DerivedLever]
+    lever_groups: Sequence[LeverGroup]
+
+    @property
+    def modifiable_names(self) -> tuple[str, ...]: ...
 
 
 class DerivedTerm(Strict):
@@ -61,6 +71,30 @@ class DerivedLever(Strict):
     lower: float | None = Field(None, description="lowest value a prescription may leave")
     upper: float | None = Field(None, description="highest value a prescription may leave")
     feature: bool = Field(True, description="the model reads the derived value")
+    clock_origin: str | None = Field(
+        None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="the value is hours after this clock time, shown as a clock time",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clock_bounds(cls, raw: object) -> object:
+        """``lower``/``upper`` may be clock times when the value has a ``clock_origin``."""
+        if not isinstance(raw, dict):
+            return raw
+        out = dict(raw)
+        for key in ("lower", "upper"):
+            if isinstance(out.get(key), str):
+                origin = out.get("clock_origin")
+                hours = hours_after(origin, out[key]) if isinstance(origin, str) else None
+                if hours is None:
+                    why = (
+                        "is not a clock time" if isinstance(origin, str) else "needs 'clock_origin'"
+                    )
+                    raise ValueError(f"derived '{raw.get('name')}': '{key}' {out[key]!r} {why}")
+                out[key] = hours
+        return out
 
     @model_validator(mode="after")
     def _check(self) -> DerivedLever:
