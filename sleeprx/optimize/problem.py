@@ -7,6 +7,11 @@ lever away (the description's rules). A lever whose answer is blank is held: nob
 can be moved from an unknown value. Index 0 of every factor's levels is the current
 value (the status quo), so "no change" is always feasible; linear constraints that
 the person already breaks are relaxed to "no worse than now" for the same reason.
+
+Derived levers (:mod:`sleeprx.survey.derived`) follow the factors of their formula in
+every profile (:func:`profile_features`), their safe range a linear row; a lever group's
+members count once toward K and pay the group's fixed cost once
+(:meth:`PersonProblem.changes`, :meth:`PersonProblem.cost_of`).
 """
 
 from __future__ import annotations

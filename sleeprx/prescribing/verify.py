@@ -105,8 +105,9 @@ def constraint_violations(
     program was built: a moved lever had an answer and is offered to the person (the
     description's rules); its new value is one of the safe values (grid or ladder),
     inside the person's bounds, in the allowed direction and within the largest
-    change; at most ``max_changes`` levers move; and every linear constraint holds
-    after the change, or is no worse than before it.
+    change; at most ``max_changes`` levers move (a lever group's count once); every
+    linear constraint holds after the change, or is no worse than before it; and every
+    derived lever's after value is its formula, inside its safe range or no worse.
     """
     after_columns = [after(f.column) for f in description.modifiable]
     prescribed = table[after_columns].notna().any(axis=1)  # a time limit may leave none
