@@ -153,10 +153,11 @@ def _profile(model, problem, plan) -> np.ndarray:
     return profile_features(problem, plan.levels)[0]
 
 
-def test_a_sweep_over_enumerated_profiles_equals_fresh_solves(formats):
+@pytest.mark.parametrize("mode", ["surrogate", "exact"])
+def test_a_sweep_over_enumerated_profiles_equals_fresh_solves(formats, mode):
     survey, model = formats
-    widest = PrescribeSettings(max_changes=3, min_gain=0.0, min_gain_prob=0.0)
-    for pid in survey.frame.index[:40]:
+    widest = PrescribeSettings(mode=mode, max_changes=3, min_gain=0.0, min_gain_prob=0.0)
+    for pid in survey.frame.index[:25]:
         problem = prepare_problems(model, survey.frame.loc[[pid]], widest)[pid]
         sweep = Sweep(problem, widest)
         assert sweep.route is ENUMERATION
