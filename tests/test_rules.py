@@ -485,7 +485,7 @@ def _lever(raw: dict, name: str) -> dict:
 
 WRONG = [
     (
-        lambda r: _lever(r, "sleep_hours")["rules"][0].update(upper="current * 2"),
+        lambda r: _lever(r, "wake_time")["rules"][0].update(upper="current * 2"),
         "modifiable.3.rules.0.upper: 'current * 2' is not a bound relative to the answer",
     ),
     (
@@ -501,20 +501,20 @@ WRONG = [
         "factor 'bedtime': min_change 2 is above max_change 1.5",
     ),
     (
-        lambda r: _lever(r, "sleep_hours")["rules"][1].update(direction="sideways"),
+        lambda r: _lever(r, "wake_time")["rules"][1].update(direction="sideways"),
         "key 'modifiable.3.rules.1.direction'",
     ),
     (
-        lambda r: r["constraints"][0]["terms"][2].update(column="work_pattern"),
+        lambda r: r["constraints"][0]["terms"][1].update(column="work_pattern"),
         "constraint 'up_before_work': 'work_pattern' is a categorical column",
     ),
     (
         lambda r: r["constraints"][1].update(lower="current + 2"),
-        "constraint 'steady_wake_time': lower current + 2 is above upper current + 1",
+        "constraint 'steady_sleep': lower current + 2 is above upper current + 1",
     ),
     (
         lambda r: r["constraints"][1].update(terms=[{"column": "age", "coef": 1}]),
-        "constraint 'steady_wake_time': no term is a modifiable factor",
+        "constraint 'steady_sleep': no term is a modifiable factor",
     ),
 ]
 
