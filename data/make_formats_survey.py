@@ -3,7 +3,9 @@ national surveys publish theirs.
 
 Every row is made up by this script; no person and no real survey stands behind it.
 The file exists to show sleeprx reading answers as published: bedtimes as clock
-strings (``23:15``, ``00:30``, sometimes ``11:15 pm``), screen time and smoking as
+strings (``23:15``, ``00:30``, sometimes ``11:15 pm``) and so are wake times, sleep
+derived from the two (wake time minus bedtime), drinking as two answers that are one
+behaviour (drinking days a week, drinks a drinking day), screen time and smoking as
 text answers on an ordered scale, a work-pattern category whose names hold ``<``,
 brackets and a comma, short upper-case variable names, and an SPSS copy whose
 ordered answers are numeric codes with value labels.
@@ -21,16 +23,20 @@ The generative model (one numpy Generator, in this order):
    ``h:mm am/pm``.
 3. ``SCREEN`` (evening screens): ``None``, ``<1 h``, ``1-2 h``, ``2-4 h``, ``>4 h``,
    more for the young. ``SMOKING``: ``Never`` (60%), ``Former`` (22%), ``Current``.
-4. ``SLEEPHRS``: normal around 7 h (shorter for night workers), to the nearest 0.5 h;
-   a few blanks.
-5. ``QUALITY`` 1-10 from a latent score: bedtime after 23:30 bad, screens bad,
-   current smoking bad, sleep away from 7.5 h bad, night work bad, plus logistic
-   noise; good sleep is ``QUALITY >= 7`` (about half of people).
-6. ``WORKSTART`` (drawn last, so the columns above do not depend on it): the clock
-   time work starts for day workers, normal around 08:30 (sd 45 min), to the nearest
-   15 min, 06:00-10:30; blank for the others and for 10% of day workers (no fixed
-   start). It does not enter ``QUALITY``: the description's linear constraint reads
-   it as a covariate (wake up at least an hour before work).
+4. Sleep: normal around 7 h (shorter for night workers), to the nearest 0.5 h;
+   ``WAKETIME`` is bedtime plus sleep, as a clock string; a few blanks.
+5. From a second Generator (seed + 1), so that the draws above stay as they were:
+   ``DRINKDAYS`` 0-7 a week (40% none) and ``DRINKS`` 1-8 a drinking day (0 with no
+   drinking day), and which wake times are written ``h:mm am/pm``.
+6. ``QUALITY`` 1-10 from a latent score: bedtime after 23:30 bad, screens bad,
+   current smoking bad, sleep away from 7.5 h bad, night work bad, more than 7 drinks
+   a week bad, plus logistic noise; good sleep is ``QUALITY >= 7`` (about half of
+   people).
+7. ``WORKSTART`` (drawn last from the first Generator, so the columns above do not
+   depend on it): the clock time work starts for day workers, normal around 08:30
+   (sd 45 min), to the nearest 15 min, 06:00-10:30; blank for the others and for 10%
+   of day workers (no fixed start). It does not enter ``QUALITY``: the description's
+   linear constraint reads it as a covariate (wake up at least an hour before work).
 
 The description is ``sleeprx/survey/shipped/formats_sleep.yaml``; the same
 description reads both files.
@@ -63,18 +69,25 @@ def make(n: int = 600, seed: int = 20250301) -> pd.DataFrame:
     screen = np.clip(np.round(rng.normal(2.0 - 0.02 * (age - 40), 1.1, n)), 0, 4).astype(int)
     smoking = rng.choice(list(SMOKING), n, p=[0.6, 0.22, 0.18])
     sleep = np.clip(np.round((rng.normal(7.0, 0.9, n) - 0.6 * nights) * 2) / 2, 4, 10)
+    more = np.random.default_rng(seed + 1)
+    days = np.where(more.random(n) < 0.4, 0, more.integers(1, 8, n))
+    drinks = np.where(days > 0, np.clip(np.round(more.gamma(2.0, 1.2, n)), 1, 8), 0)
     latent = (
         -0.9 * np.maximum(bed - 5.5, 0)
         - 0.45 * screen
         - 0.8 * (smoking == "Current")
         - 0.6 * (sleep - 7.5) ** 2
         - 0.7 * nights
+        - 0.12 * np.maximum(days * drinks - 7, 0)
         + 2.3
         + rng.logistic(0, 0.8, n)
     )
     quality = np.clip(np.round(6.5 + 1.3 * latent), 1, 10).astype(int)
-    sleep_text = np.array([f"{v:g}" for v in sleep], dtype=object)
-    sleep_text[rng.random(n) < 0.04] = ""
+    blank = rng.random(n) < 0.04
+    wake = [
+        _clock(b + s, ampm) for b, s, ampm in zip(bed, sleep, more.random(n) < 0.2, strict=True)
+    ]
+    wake = np.where(blank, "", np.array(wake, dtype=object))
     frame = pd.DataFrame(
         {
             "SEQN": np.arange(1001, 1001 + n),
@@ -84,7 +97,9 @@ def make(n: int = 600, seed: int = 20250301) -> pd.DataFrame:
             "BEDTIME": [_clock(h, ampm) for h, ampm in zip(bed, rng.random(n) < 0.2, strict=True)],
             "SCREEN": [SCREEN[k] for k in screen],
             "SMOKING": smoking,
-            "SLEEPHRS": sleep_text,
+            "WAKETIME": wake,
+            "DRINKDAYS": days,
+            "DRINKS": drinks.astype(int),
             "QUALITY": quality,
         }
     )
@@ -110,7 +125,6 @@ def write_sav(frame: pd.DataFrame, path: Path) -> None:
     coded = frame.copy()
     coded["SCREEN"] = coded["SCREEN"].map(SCREEN.index).astype(float)
     coded["SMOKING"] = coded["SMOKING"].map(SMOKING).astype(float)
-    coded["SLEEPHRS"] = pd.to_numeric(coded["SLEEPHRS"].replace("", np.nan))
     labels = {
         "SCREEN": {float(k): text for k, text in enumerate(SCREEN)},
         "SMOKING": {float(code): text for text, code in SMOKING.items()},

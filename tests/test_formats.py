@@ -95,7 +95,7 @@ def test_clock_ranges_may_be_written_as_clock_times():
         (lambda r: _lever(r, "bedtime").update(lower="25:00"), "'lower' '25:00' is not a clock"),
         (lambda r: _column(r, "bedtime").pop("clock_origin"), "'min' '19:00' needs 'clock_origin'"),
         (lambda r: _column(r, "age").update(clock_origin="18:00"), "'clock_origin' is for type"),
-        (lambda r: _lever(r, "sleep_hours").update(lower="06:00"), "'lower' '06:00' needs"),
+        (lambda r: _lever(r, "drink_days").update(lower="06:00"), "'lower' '06:00' needs"),
         (lambda r: _lever(r, "bedtime").update(clock_origin="20:00"), "clock_origin '20:00'"),
     ],
 )
@@ -152,13 +152,13 @@ def test_ordinal_keys_used_wrongly_are_refused(edit, message):
 
 def test_a_rule_on_an_ordinal_column_names_its_answers():
     def edit(raw):
-        _lever(raw, "sleep_hours")["rules"] = [
-            {"when": [{"column": "smoking", "op": "==", "value": "Current"}], "upper": 8}
+        _lever(raw, "drink_days")["rules"] = [
+            {"when": [{"column": "smoking", "op": "==", "value": "Current"}], "upper": 3}
         ]
 
     d = description_from_dict(_edited(edit))
-    assert d.factor("sleep_hours").limits_for({"smoking": 2.0}).upper == 8
-    assert d.factor("sleep_hours").limits_for({"smoking": 1.0}).upper == 9
+    assert d.factor("drink_days").limits_for({"smoking": 2.0}).upper == 3
+    assert d.factor("drink_days").limits_for({"smoking": 1.0}).upper == 7
 
 
 # ------------------------------------------------------------------------ aliases
@@ -174,8 +174,8 @@ def test_aliases_work_on_every_column_type(tmp_path):
     d = description_from_dict(_edited(edit))
     csv = tmp_path / "a.csv"
     csv.write_text(
-        "SEQN,AGE,SEX,WORK,BEDTIME,SCREEN,SMOKING,SLEEPHRS,QUALITY,WORKSTART\n"
-        "1,ninety,Male,days,midnight,None,Ex-smoker,7,8,08:30\n",
+        "SEQN,AGE,SEX,WORK,BEDTIME,SCREEN,SMOKING,WAKETIME,DRINKDAYS,DRINKS,QUALITY,WORKSTART\n"
+        "1,ninety,Male,days,midnight,None,Ex-smoker,07:00,0,0,8,08:30\n",
         encoding="utf-8",
     )
     row = sleeprx.read_survey(csv, d).frame.iloc[0]
@@ -268,7 +268,8 @@ def test_survey_files_read_like_the_csv(tmp_path, formats, suffix):
     typed = raw.assign(
         SEQN=raw["SEQN"].astype(int),
         AGE=raw["AGE"].astype(float),
-        SLEEPHRS=pd.to_numeric(raw["SLEEPHRS"].replace("", np.nan)),
+        DRINKDAYS=raw["DRINKDAYS"].astype(int),
+        DRINKS=raw["DRINKS"].astype(float),
         QUALITY=raw["QUALITY"].astype(int),
     )
     path = tmp_path / f"survey{suffix}"
@@ -325,7 +326,6 @@ def test_describe_then_train_on_an_xpt_copy(tmp_path):
     import pyreadstat
 
     frame = pd.read_csv(DATA / "formats_sleep_survey.csv", keep_default_na=False).head(200)
-    frame = frame.assign(SLEEPHRS=pd.to_numeric(frame["SLEEPHRS"].replace("", np.nan)))
     frame["SMOKING"] = frame["SMOKING"].map({"Never": 0, "Former": 1, "Current": 2})
     xpt = tmp_path / "survey.xpt"
     labels = [""] * len(frame.columns)

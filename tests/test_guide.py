@@ -20,8 +20,9 @@ from pydantic import BaseModel
 
 import sleeprx
 from sleeprx.prescribing.verify import constraint_violations
+from sleeprx.survey import derived as derived_schema
 from sleeprx.survey import description as schema
-from sleeprx.survey.display import change_phrase
+from sleeprx.survey.display import change_phrase, follows_phrase
 from sleeprx.survey.rules import Relative
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -73,6 +74,7 @@ def test_example_has_what_the_guide_promises(example):
     assert any(c.type == "clock" for c in d.columns), "a column of clock strings"
     assert any(f.level_labels and d.column(f.column).type == "ordinal" for f in levers)
     assert any("<" in c for col in d.columns for c in col.categories), "'<' in a category"
+    assert d.derived_levers and d.lever_groups, "a derived lever and a lever group"
     y = frame[d.target.column] >= d.target.threshold
     assert y.any() and not y.all(), "the example needs both classes of the target"
 
@@ -132,8 +134,9 @@ def test_example_rules_relative_to_the_person(example):
 def _schema_classes() -> list[type[BaseModel]]:
     return [
         cls
-        for _, cls in inspect.getmembers(schema, inspect.isclass)
-        if issubclass(cls, BaseModel) and cls.__module__ == schema.__name__
+        for module in (schema, derived_schema)
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, BaseModel) and cls.__module__ == module.__name__
     ]
 
 
@@ -154,6 +157,7 @@ def test_schema_is_walked():
     names = {cls.__name__ for cls in _schema_classes()}
     expected = {"Column", "Derived", "Target", "Reference", "Condition", "Rule"}
     expected |= {"ModifiableFactor", "Term", "LinearConstraint", "SurveyDescription"}
+    expected |= {"DerivedLever", "DerivedTerm", "LeverGroup"}
     assert expected <= names
 
 
@@ -176,6 +180,8 @@ def test_example_advice_reads_as_the_guide_says(example):
     for phrase in (
         change_phrase(d.factor("bedtime"), 7.0, 6.0),
         change_phrase(d.factor("screens"), 3, 1),
+        "move bedtime earlier from 00:30 to 00:00, "
+        + follows_phrase(d.derived("wake_time"), 12.5, 12.0),
     ):
         assert f"({phrase!r})".replace("'", '"') in " ".join(section.split()), phrase
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -189,3 +190,35 @@ def test_the_prescribed_sample_holds_the_reports_people(tmp_path):
     assert {1, 2, 374} <= set(ids) and len(ids) <= 8 and ids == sorted(ids)
     drawn = load_pipeline(write(tmp_path, "prescribe_sample: 5\n"))
     assert set(_sample(drawn, survey)) <= set(ids) and len(_sample(drawn, survey)) == 5
+
+
+@pytest.mark.slow
+def test_the_formats_pipeline_keeps_every_row_and_breaks_nothing(tmp_path):
+    """pipelines/formats.yaml (derived sleep, the drinking group) with a smaller model and
+    sweeps: every person has a row, none an error, and the verifier finds nothing."""
+    import yaml
+
+    from sleeprx.prescribing.verify import constraint_violations
+    from sleeprx.survey.description import load_description
+    from sleeprx.survey.read import read_survey
+
+    root = Path(__file__).resolve().parents[1]
+    raw = yaml.safe_load((root / "pipelines" / "formats.yaml").read_text(encoding="utf-8"))
+    raw["data"] = {k: str((root / "pipelines" / v).resolve()) for k, v in raw["data"].items()}
+    raw["model"] |= {"n_estimators": 30, "cv_splits": 3, "cv_repeats": 1}
+    raw["pareto"] |= {"budgets": [0, 2, 4], "ks": [0, 1, 2], "people": [1001, 1002, 1003]}
+    raw["sensitivity"] = {"lams": [0.1], "resistance_scales": [1.0], "ks": [1, 2]}
+    raw["output"] = str(tmp_path / "run")
+    path = tmp_path / "formats.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    run_pipeline(load_pipeline(path))
+    table = pd.read_csv(tmp_path / "run" / "prescriptions.csv")
+    description = load_description(raw["data"]["description"])
+    survey = read_survey(raw["data"]["survey"], description)
+    assert sorted(table["person_id"]) == sorted(survey.frame.index)
+    assert not table["status"].eq("error").any()
+    assert constraint_violations(table, description, 2, frame=survey.frame) == []
+    assert (
+        "constraint violations (safe values, rules, direction, largest change, K, linear "
+        "constraints): 0" in (tmp_path / "run" / "summary.md").read_text()
+    )

@@ -37,7 +37,7 @@ from sleeprx.survey.curves import EffectCurve
 from sleeprx.survey.description import description_from_dict, shipped_description_path
 from sleeprx.survey.display import change_phrase, counted, singular
 from sleeprx.survey.rules import Relative
-from sleeprx.utils.errors import DescriptionError
+from sleeprx.utils.errors import DescriptionError, SolverError
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LADDER = [0.0, 0.5, 1.5, 3.5, 5.5, 7.0]
@@ -174,13 +174,16 @@ def cases(draw):
     return description, person, problem, config
 
 
-def _table(problem, before: dict, levels, names=LEVERS) -> pd.DataFrame:
-    """A one-row prescription table in the format of :func:`sleeprx.prescribe`."""
+def _table(problem, before: dict, levels, names=LEVERS, derived=()) -> pd.DataFrame:
+    """A one-row prescription table in the format of :func:`sleeprx.prescribe`; each
+    derived lever's after value is its formula at the levers' after values."""
     after = dict(before)
     for f, i in zip(problem.factors, levels, strict=True):
         after[f.name] = float(f.levels[i])
+    for lever in derived:
+        after[lever.name] = lever.constant + sum(t.coef * after[t.column] for t in lever.terms)
     row = {"person_id": problem.person_id, "status": "changed"}
-    for name in names:
+    for name in (*names, *(d.name for d in derived)):
         row[f"{name}_before"] = before[name]
         row[f"{name}_after"] = after[name]
     return pd.DataFrame([row])
@@ -336,16 +339,121 @@ def test_exact_mode_equals_brute_force_by_the_booster(formats, data):
         min_gain_prob=0.0,
     )
     problem = prepare_problems(model, survey.frame.loc[[pid]], config)[pid]
+    if config.solver == "mip":  # the example's derived sleep and drinking group join levers
+        with pytest.raises(SolverError, match="solved by enumeration only"):
+            plan_person(problem, config)
+        return
+    _check_against_the_booster(survey, model, pid, config)
+
+
+def _check_against_the_booster(survey, model, pid, config: PrescribeSettings):
+    """The plan's objective is the booster's brute force, and the plan passes the
+    verifier (which reads the description and the answers, derived values included)."""
+    problem = prepare_problems(model, survey.frame.loc[[pid]], config)[pid]
     plan = plan_person(problem, config)
     best = brute_force(problem, config, gain_of=booster_gain(model, problem))
     if best.levels is None:
         assert plan.status == "infeasible"
-        return
+        return problem, plan
     assert plan.objective == pytest.approx(best.objective, abs=1e-6)
-    names = survey.description.modifiable_names
-    table = _table(problem, survey.frame.loc[pid].to_dict(), plan.levels, names)
+    d = survey.description
+    row = survey.frame.loc[pid].to_dict()
+    table = _table(problem, row, plan.levels, d.modifiable_names, d.derived_levers)
     frame = survey.frame.loc[[pid]]
-    assert constraint_violations(table, survey.description, config.max_changes, frame=frame) == []
+    assert constraint_violations(table, d, config.max_changes, frame=frame) == []
+    return problem, plan
+
+
+def _covering_people(frame: pd.DataFrame) -> dict[str, object]:
+    """Two people of the example for each rule on the levers of derived sleep and of the
+    drinking group (the rules of sleeprx/survey/shipped/formats_sleep.yaml)."""
+    day = frame["work_pattern"].ne("Nights [rotating]") & frame["wake_time"].notna()
+    picks = {
+        "young: bedtime no more than 1 h earlier": day & frame["age"].lt(30),
+        "fixed work start: wake no later": day & frame["work_start"].notna(),
+        "nights: no bedtime, wake only later": ~day & frame["wake_time"].notna(),
+        "no work start: bedtime by 30 min at most": day & frame["work_start"].isna(),
+        "blank wake time: sleep blank, wake time held": frame["wake_time"].isna(),
+        "young drinker: one drink a day fewer at most": frame["drink_days"].gt(2)
+        & frame["age"].lt(30),
+        "two drinking days at most: days not advised": frame["drink_days"].between(1, 2),
+    }
+    return {f"{case} ({k})": pid for case, where in picks.items() for k, pid in
+            enumerate(frame.index[where][:2])}  # fmt: skip
+
+
+def _offered(problem, name: str) -> np.ndarray:
+    """The values the program lets lever ``name`` take (its answer first), or none."""
+    factor = next((f for f in problem.factors if f.name == name), None)
+    return np.asarray(factor.levels if factor is not None else [], dtype=float)
+
+
+@pytest.mark.parametrize("max_changes", [1, 2])
+def test_derived_sleep_and_the_drinking_group_keep_their_levers_rules(formats, max_changes):
+    """Both features together: sleep follows bedtime and wake time, which carry relative
+    rules, a direction rule, a rule on a blank and min_change; drinking days and drinks
+    are one change and carry rules of their own. For people each rule applies to, exact
+    mode equals the booster's brute force, the answer passes the verifier, every value
+    a lever offers passes the verifier's rules alone, the rules bite, and the group
+    counts once toward K."""
+    survey, model = formats
+    d = survey.description
+    config = PrescribeSettings(
+        mode="exact", solver="enumeration", max_changes=max_changes, lam=0.0,
+        min_gain=0.0, min_gain_prob=0.0,
+    )  # fmt: skip
+    people = _covering_people(survey.frame)
+    assert len(people) == 14  # every case has two people in the example
+    bit: dict[str, bool] = {}
+    for case, pid in people.items():
+        problem, plan = _check_against_the_booster(survey, model, pid, config)
+        row = survey.frame.loc[pid].to_dict()
+        for j, f in enumerate(problem.factors):  # each offered value, moved alone
+            for i in range(1, len(f.levels)):
+                levels = [i if k == j else 0 for k in range(len(problem.factors))]
+                table = _table(problem, row, levels, d.modifiable_names, d.derived_levers)
+                broken = constraint_violations(table, d, 3, frame=survey.frame.loc[[pid]])
+                assert not [b for b in broken if f"{f.name} moved" in b], (case, broken)
+        bed, wake = _offered(problem, "bedtime"), _offered(problem, "wake_time")
+        drinks, days = _offered(problem, "drinks"), _offered(problem, "drink_days")
+        was = {n: row[n] for n in ("bedtime", "wake_time", "drinks")}
+        kind = case.split(":")[0]
+        checks = {  # (the rule holds, the lever had a choice so the rule could bite)
+            "young": ((bed >= was["bedtime"] - 1 - 1e-9).all(), len(bed) > 1),
+            "fixed work start": ((wake <= was["wake_time"] + 1e-9).all(), len(wake) > 1),
+            "nights": (len(bed) == 0 and (wake >= was["wake_time"]).all(), len(wake) > 1),
+            "no work start": ((np.abs(bed - was["bedtime"]) <= 0.5 + 1e-9).all(), len(bed) > 1),
+            "blank wake time": (
+                len(wake) == 0
+                and not [r for r in problem.derived if r.lever.name == "sleep_hours"],
+                True,
+            ),
+            "young drinker": ((drinks >= was["drinks"] - 1 - 1e-9).all(), len(drinks) > 1),
+            "two drinking days at most": (len(days) == 0, True),
+        }
+        holds, could = checks[kind]
+        assert holds, (case, problem.factors)
+        bit[kind] = bit.get(kind, False) or could
+        if plan.levels is not None:  # the group once, other levers one each
+            names = [f.name for f in problem.factors]
+            moved = {names[k] for k, i in enumerate(plan.levels) if i > 0}
+            units = {"drinking" if n in ("drink_days", "drinks") else n for n in moved}
+            assert int(problem.changes(np.asarray(plan.levels))[0]) == len(units) <= max_changes
+    assert all(bit.values()), bit  # every rule had a person with a choice to limit
+
+
+def test_both_drinking_levers_move_for_one_change(formats):
+    """With K = 1 a drinker may cut days and drinks together (one change), never two
+    levers outside the group."""
+    survey, model = formats
+    frame = survey.frame
+    pid = frame.index[frame["drink_days"].gt(2) & frame["drinks"].gt(1)][0]
+    config = PrescribeSettings(mode="exact", solver="enumeration", max_changes=1)
+    problem = prepare_problems(model, frame.loc[[pid]], config)[pid]
+    names = [f.name for f in problem.factors]
+    moved = [{names[k] for k in np.flatnonzero(c)} for c in enumerate_choices(problem, config)]
+    assert {"drink_days", "drinks"} in moved
+    assert all(len(m) <= 1 or m == {"drink_days", "drinks"} for m in moved)
 
 
 def test_the_example_keeps_every_row_and_breaks_no_rule(formats):
@@ -359,8 +467,7 @@ def test_the_example_keeps_every_row_and_breaks_no_rule(formats):
     assert ((moved > 0) & (moved < 0.5 - 1e-9)).sum() == 0  # min_change: no 15-minute move
     assert (moved > 0).any()
     start = survey.frame["work_start"].to_numpy()
-    wake = (table["bedtime_after"] + table["sleep_hours_after"]).to_numpy()
-    now = (table["bedtime_before"] + table["sleep_hours_before"]).to_numpy()
+    wake, now = table["wake_time_after"].to_numpy(), table["wake_time_before"].to_numpy()
     known = ~np.isnan(start) & ~np.isnan(wake)
     assert (wake[known] - start[known] <= np.maximum(-1, now[known] - start[known]) + 1e-9).all()
 
@@ -378,7 +485,7 @@ def _lever(raw: dict, name: str) -> dict:
 
 WRONG = [
     (
-        lambda r: _lever(r, "sleep_hours")["rules"][0].update(upper="current * 2"),
+        lambda r: _lever(r, "wake_time")["rules"][0].update(upper="current * 2"),
         "modifiable.3.rules.0.upper: 'current * 2' is not a bound relative to the answer",
     ),
     (
@@ -394,20 +501,20 @@ WRONG = [
         "factor 'bedtime': min_change 2 is above max_change 1.5",
     ),
     (
-        lambda r: _lever(r, "sleep_hours")["rules"][1].update(direction="sideways"),
+        lambda r: _lever(r, "wake_time")["rules"][1].update(direction="sideways"),
         "key 'modifiable.3.rules.1.direction'",
     ),
     (
-        lambda r: r["constraints"][0]["terms"][2].update(column="work_pattern"),
+        lambda r: r["constraints"][0]["terms"][1].update(column="work_pattern"),
         "constraint 'up_before_work': 'work_pattern' is a categorical column",
     ),
     (
         lambda r: r["constraints"][1].update(lower="current + 2"),
-        "constraint 'steady_wake_time': lower current + 2 is above upper current + 1",
+        "constraint 'steady_sleep': lower current + 2 is above upper current + 1",
     ),
     (
         lambda r: r["constraints"][1].update(terms=[{"column": "age", "coef": 1}]),
-        "constraint 'steady_wake_time': no term is a modifiable factor",
+        "constraint 'steady_sleep': no term is a modifiable factor",
     ),
 ]
 

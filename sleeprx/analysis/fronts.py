@@ -188,7 +188,7 @@ def describe_plans(
         margin = verified[j]
         record |= {
             "status": plan.status,
-            "n_changes": sum(i > 0 for i in plan.levels),
+            "n_changes": int(problem.changes(np.asarray(plan.levels))[0]),
             "intensity": plan.intensity,
             "cost": plan.cost,
             "gain_planned": plan.gain_planned,

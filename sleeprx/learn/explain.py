@@ -44,7 +44,7 @@ def explain(model: TrainedModel, frame: pd.DataFrame) -> Explanation:
     shap_frame, base = shap_attributions(model.classifier, X)
     curves = {
         name: effect_curve(name, X[name].to_numpy(float), shap_frame[name].to_numpy())
-        for name in model.description.modifiable_names
+        for name in (*model.description.modifiable_names, *model.description.derived_features)
     }
     return Explanation(shap_frame, base, X, curves)
 
@@ -57,6 +57,7 @@ def effect_curves(
     not have) estimated on ``frame``."""
     if explanation is not None:
         return explanation.curves
-    if all(name in model.curves for name in model.description.modifiable_names):
+    names = (*model.description.modifiable_names, *model.description.derived_features)
+    if all(name in model.curves for name in names):
         return model.curves
     return explain(model, frame).curves

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from sleeprx.survey.derived import with_derived
 from sleeprx.survey.description import SurveyDescription
 from sleeprx.utils.errors import SurveyError
 
@@ -52,7 +53,7 @@ def feature_names(description: SurveyDescription) -> list[str]:
     names: list[str] = []
     for name in description.feature_columns:
         column = _column_of(description, name)
-        if column.type == "categorical":
+        if column is not None and column.type == "categorical":
             names += [safe_name(f"{name}={c}") for c in column.categories]
         else:
             names.append(name)
@@ -77,16 +78,19 @@ def target_vector(
 
 
 def _column_of(description: SurveyDescription, name: str):
+    """The file's column of a feature; None for a derived lever (a number)."""
     for column in description.columns:
         if name in column.output_names:
             return column
+    if name in description.derived_features:
+        return None
     raise KeyError(name)
 
 
 def _encoding_plan(description: SurveyDescription) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Each feature column with its categories (empty for a numeric column)."""
     return tuple(
-        (name, column.categories if column.type == "categorical" else ())
+        (name, column.categories if column is not None and column.type == "categorical" else ())
         for name in description.feature_columns
         for column in [_column_of(description, name)]
     )
@@ -113,11 +117,14 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
 
     def transform_array(self, X: pd.DataFrame) -> np.ndarray:
         """The encoded features as a float array (one pandas access, then numpy)."""
+        # derived levers follow their formula in every frame, prescribed profiles too
+        X = with_derived(X, self.description)
         return self.transform_values(X[list(self.input_columns)].to_numpy(dtype=object))
 
     def rows_and_features(self, X: pd.DataFrame) -> tuple[list[dict], np.ndarray]:
         """Each row of ``X`` as a plain dict (what ``to_dict(orient="records")`` gives)
         and :meth:`transform_array` of ``X``, from one conversion of the frame."""
+        X = with_derived(X, self.description)  # a copy only when there are derived levers
         columns = list(X.columns)
         values = X.to_numpy(dtype=object)
         rows = [dict(zip(columns, row, strict=True)) for row in values.tolist()]

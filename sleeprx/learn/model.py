@@ -449,7 +449,9 @@ class TrainedModel:
     def check_frame(self, frame: pd.DataFrame) -> None:
         """Refuse a frame that lacks the columns this model's description needs."""
         present = set(frame.columns)  # a set: Index lookups cost a microsecond each
-        missing = [c for c in self.description.feature_columns if c not in present]
+        derived = set(self.description.derived_features)  # computed when encoding
+        needed = [c for c in self.description.feature_columns if c not in derived]
+        missing = [c for c in needed if c not in present]
         if missing:
             raise ModelMismatchError(
                 f"the survey does not match the model's description "
@@ -553,7 +555,7 @@ def train(survey: Survey, *, settings: ModelSettings | None = None) -> TrainedMo
     shap_values, _ = shap_attributions(model.classifier, X)
     model.curves = {
         name: effect_curve(name, X[name].to_numpy(float), shap_values[name].to_numpy())
-        for name in description.modifiable_names
+        for name in (*description.modifiable_names, *description.derived_features)
     }
     return model
 

@@ -90,7 +90,11 @@ def enumerate_choices(problem: PersonProblem, settings: PrescribeSettings) -> np
     """Level indices (profiles x factors) of every profile the constraints and the
     problem's filters allow."""
     sizes = tuple(len(f.levels) for f in problem.factors)
-    choices = _patterns(sizes, settings.max_changes)
+    # a lever group's members count once toward K: widen the patterns, then count
+    extra = sum(len(g.members) - 1 for g in problem.groups)
+    choices = _patterns(sizes, settings.max_changes + extra)
+    if problem.groups:
+        choices = choices[problem.changes(choices) <= settings.max_changes]
     if settings.budget is not None:
         intensity = total(problem, choices, "intensity")
         choices = choices[intensity <= settings.budget + 1e-9]
@@ -113,10 +117,10 @@ def brute_force(
     """
     choices = enumerate_choices(problem, settings)
     if gain_of is None:
-        gain = total(problem, choices, "surrogate_gain")
+        gain = problem.surrogate_of(choices)
     else:
         gain = np.asarray(gain_of(choices), dtype=float)
-    cost = total(problem, choices, "cost")
+    cost = problem.cost_of(choices)
     if settings.goal is None:
         objective = gain - settings.lam * cost
         best = int(np.argmax(objective))

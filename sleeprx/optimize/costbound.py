@@ -273,6 +273,8 @@ class CostBound:
         profiles than enumeration takes (``enumeration_limit``)."""
         if settings.solver != "auto" or settings.mode != "exact" or settings.goal is None:
             return False
+        if problem.coupled:  # its bound adds lever by lever: enumeration takes these
+            return False
         if problem.tables is None or any(
             _cells(problem, tree.factors) > TREE_CELLS for tree in problem.trees or ()
         ):

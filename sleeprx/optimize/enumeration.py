@@ -15,7 +15,7 @@ import numpy as np
 
 from sleeprx.optimize.bruteforce import brute_force, count_profiles, enumerate_choices, total
 from sleeprx.optimize.factor_tables import merge_tables
-from sleeprx.optimize.problem import PersonProblem
+from sleeprx.optimize.problem import PersonProblem, profile_features
 from sleeprx.optimize.states import Found, SolverStatus
 from sleeprx.settings import PrescribeSettings
 
@@ -25,6 +25,8 @@ __all__ = ["ENUMERATION", "EnumeratedSweep", "Enumeration", "profiles", "table_g
 def table_gain(problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
     """Exact delta-logit of level-index profiles, from the person's factor tables and
     any pruned trees left beside them."""
+    if problem.scorer is not None:  # a derived lever the model reads: the booster itself
+        return booster_gain(problem)
     # merged: one lookup per covering table (on the 10-lever example 10 instead of 34)
     constant, tables = merge_tables(problem.tables or ())
     constant += problem.base_margin - problem.logit_before
@@ -41,9 +43,23 @@ def table_gain(problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
     return gain_of
 
 
+def booster_gain(problem: PersonProblem) -> Callable[[np.ndarray], np.ndarray]:
+    """Exact delta-logit of level-index profiles by the booster's own scorer, on the
+    feature rows with every lever and derived lever written in."""
+
+    def gain_of(choices: np.ndarray) -> np.ndarray:
+        rows = profile_features(problem, choices)
+        return problem.scorer.margin(rows) - problem.logit_before
+
+    return gain_of
+
+
 def profiles(problem: PersonProblem, settings: PrescribeSettings) -> int:
-    """How many profiles change at most K levers (before the budget and the rows)."""
-    return count_profiles(tuple(len(f.levels) for f in problem.factors), settings.max_changes)
+    """How many profiles change at most K levers (before the budget and the rows; with
+    lever groups, the wider count :func:`enumerate_choices` starts from)."""
+    extra = sum(len(g.members) - 1 for g in problem.groups)
+    sizes = tuple(len(f.levels) for f in problem.factors)
+    return count_profiles(sizes, settings.max_changes + extra)
 
 
 def _gain_of(
@@ -67,7 +83,7 @@ class Enumeration:
         tables or trees are attached) and, under ``solver = "auto"``, the program allows
         at most ``enumeration_limit`` profiles. Forced by ``solver = "enumeration"``."""
         ready = settings.mode == "surrogate" or (
-            problem.tables is not None or problem.trees is not None
+            problem.tables is not None or problem.trees is not None or problem.scorer is not None
         )
         if settings.solver != "auto":
             return ready and settings.solver == self.name
@@ -90,16 +106,16 @@ class EnumeratedSweep:
 
     def __init__(self, problem: PersonProblem, widest: PrescribeSettings) -> None:
         self.choices = enumerate_choices(problem, widest.model_copy(update={"budget": None}))
-        exact = widest.mode == "exact" and (problem.tables or problem.trees) is not None
+        exact = widest.mode == "exact" and (
+            (problem.tables or problem.trees) is not None or problem.scorer is not None
+        )
         gain_of = table_gain(problem) if exact else None
         self.gain = (
-            gain_of(self.choices)
-            if gain_of is not None
-            else total(problem, self.choices, "surrogate_gain")
+            gain_of(self.choices) if gain_of is not None else problem.surrogate_of(self.choices)
         )
-        self.cost = total(problem, self.choices, "cost")
+        self.cost = problem.cost_of(self.choices)
         self.intensity = total(problem, self.choices, "intensity")
-        self.n_changes = (self.choices > 0).sum(axis=1)
+        self.n_changes = problem.changes(self.choices)
 
     def best(self, settings: PrescribeSettings) -> Found:
         keep = self.n_changes <= settings.max_changes

@@ -73,6 +73,17 @@ def attach_ensembles(
     ``max_cells``), many people at a time; ``"leaves"`` keeps every tree pruned, for
     the leaf formulation.
     """
+    # a derived lever the model reads moves with several levers, which one table axis
+    # per lever cannot hold: such a person is scored by the booster itself
+    own = [any(d.feature >= 0 for d in p.derived) for p in problems]
+    if any(own):
+        rest = [p for p, o in zip(problems, own, strict=True) if not o]
+        compiled = iter(attach_ensembles(rest, scorer, encoding=encoding, max_cells=max_cells))
+        base = scorer.ensemble.base_margin
+        return [
+            replace(p, scorer=scorer, base_margin=base) if o else next(compiled)
+            for p, o in zip(problems, own, strict=True)
+        ]
     if encoding == "tables":
         return compile_tables(problems, scorer.ensemble, max_cells=max_cells)
     ensemble = scorer.ensemble

@@ -106,11 +106,23 @@ class InRegion:
 
 
 def refuse_filters(problem: PersonProblem, route: str, n_profiles: int) -> None:
-    """Raise a :class:`SolverError` if ``problem`` has a filter: ``route`` cannot hold it."""
+    """Raise a :class:`SolverError` if ``problem`` has a filter, a derived lever or a
+    lever group: ``route`` cannot hold them."""
     if problem.filters:
         names = " and ".join(f"settings.{f.name}" for f in problem.filters)
         raise SolverError(
             f"person {problem.person_id}: {names} is enforced by enumeration only (the "
             f"{route} form is not written) and this program has {n_profiles} profiles: "
+            f"lower max_changes or raise enumeration_limit"
+        )
+    if problem.coupled:  # derived levers and lever groups join levers: not separable
+        kinds = [
+            k
+            for k, on in (("derived levers", problem.derived), ("lever groups", problem.groups))
+            if on
+        ]
+        raise SolverError(
+            f"person {problem.person_id}: {' and '.join(kinds)} are solved by enumeration only "
+            f"(the {route} form is not written) and this program has {n_profiles} profiles: "
             f"lower max_changes or raise enumeration_limit"
         )

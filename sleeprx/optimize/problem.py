@@ -7,6 +7,11 @@ lever away (the description's rules). A lever whose answer is blank is held: nob
 can be moved from an unknown value. Index 0 of every factor's levels is the current
 value (the status quo), so "no change" is always feasible; linear constraints that
 the person already breaks are relaxed to "no worse than now" for the same reason.
+
+Derived levers (:mod:`sleeprx.survey.derived`) follow the factors of their formula in
+every profile (:func:`profile_features`), their safe range a linear row; a lever group's
+members count once toward K and pay the group's fixed cost once
+(:meth:`PersonProblem.changes`, :meth:`PersonProblem.cost_of`).
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import numpy as np
 
 from sleeprx.learn.ensemble import PrunedTree
 from sleeprx.survey.curves import EffectCurve
+from sleeprx.survey.derived import DerivedLever, derived_value
 from sleeprx.survey.description import Direction, Limits, ModifiableFactor, SurveyDescription
 from sleeprx.survey.rules import row_bounds
 
 __all__ = [
+    "DerivedRow",
     "FactorChoice",
     "FactorTable",
+    "GroupRow",
     "LinearRow",
     "PersonProblem",
     "ProfileFilter",
@@ -90,6 +98,37 @@ class LinearRow:
         return total
 
 
+@dataclass(frozen=True)
+class DerivedRow:
+    """A derived lever for one person: its formula over ``PersonProblem.factors`` (levers
+    the person cannot move stay at their answers), its column in ``features`` (-1 when
+    the model does not read it) and its effect curve for the surrogate (None: no curve)."""
+
+    lever: DerivedLever
+    movable: tuple[tuple[str, int], ...]  # (term column, index in factors)
+    fixed: tuple[tuple[str, float], ...]  # (term column, the person's answer)
+    feature: int
+    curve: EffectCurve | None
+    current: float
+
+    def values(self, factors: Sequence[FactorChoice], choices: np.ndarray) -> np.ndarray:
+        """The derived value at each profile of level indices (profiles x factors)."""
+        choices = np.atleast_2d(choices)
+        values: dict[str, object] = dict(self.fixed)
+        values |= {column: factors[k].levels[choices[:, k]] for column, k in self.movable}
+        return np.broadcast_to(derived_value(self.lever, values), (len(choices),))
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """A lever group for one person: its members (indices in ``PersonProblem.factors``)
+    count as one change, and ``cost`` (rho times the group's fixed cost) is paid once."""
+
+    name: str
+    members: tuple[int, ...]
+    cost: float
+
+
 class ProfileFilter(Protocol):
     """A condition on whole profiles (:mod:`sleeprx.optimize.filters`); ``name`` is the
     settings key that asks for it."""
@@ -124,6 +163,48 @@ class PersonProblem:
     goal_margin: float | None = None
     #: Conditions every profile must meet, enforced by enumeration alone.
     filters: tuple[ProfileFilter, ...] = ()
+    #: Derived levers and lever groups (:mod:`sleeprx.survey.derived`): they couple
+    #: levers, so only enumeration solves such a program.
+    derived: tuple[DerivedRow, ...] = ()
+    groups: tuple[GroupRow, ...] = ()
+    #: Exact mode with a derived lever the model reads: the booster's own scorer, since
+    #: factor tables hold one lever per feature (a ``TreeScorer``).
+    scorer: object | None = None
+
+    @property
+    def coupled(self) -> bool:
+        """Derived levers or lever groups: the program is not separable by lever."""
+        return bool(self.derived or self.groups)
+
+    def changes(self, choices: np.ndarray) -> np.ndarray:
+        """Changes toward K at each profile: a lever group's members count once."""
+        moved = np.atleast_2d(choices) > 0
+        count = moved.sum(axis=1)
+        for group in self.groups:
+            count -= np.maximum(moved[:, list(group.members)].sum(axis=1) - 1, 0)
+        return count
+
+    def cost_of(self, choices: np.ndarray) -> np.ndarray:
+        """The cost of each profile: the levers' own, and each group's once."""
+        choices = np.atleast_2d(choices)
+        total = np.zeros(len(choices))
+        for j, f in enumerate(self.factors):
+            total += f.cost[choices[:, j]]
+        for group in self.groups:
+            total += group.cost * (choices[:, list(group.members)] > 0).any(axis=1)
+        return total
+
+    def surrogate_of(self, choices: np.ndarray) -> np.ndarray:
+        """The surrogate's gain: each lever's curve, and each derived lever's at its
+        value after the change."""
+        choices = np.atleast_2d(choices)
+        total = np.zeros(len(choices))
+        for j, f in enumerate(self.factors):
+            total += f.surrogate_gain[choices[:, j]]
+        for d in self.derived:
+            if d.curve is not None:
+                total += d.curve(d.values(self.factors, choices)) - d.curve(np.array([d.current]))
+        return total
 
     def need(self, goal_logit: float | None) -> float:
         """The rise in margin a goal requires (the calibrated threshold when known)."""
@@ -218,6 +299,9 @@ def profile_features(problem: PersonProblem, levels: np.ndarray) -> np.ndarray:
     rows = np.repeat(problem.features[None, :], len(choices), axis=0)
     for j, (f, col) in enumerate(zip(problem.factors, problem.factor_features, strict=True)):
         rows[:, col] = f.levels[choices[:, j]]
+    for d in problem.derived:
+        if d.feature >= 0:
+            rows[:, d.feature] = d.values(problem.factors, choices)
     return rows
 
 
@@ -239,6 +323,7 @@ def build_problem(
     :func:`sleeprx.optimize.factor_tables.attach_ensemble`.
     """
     choices, held = [], []
+    grouped = {lever for g in description.lever_groups for lever in g.levers}
     for factor in description.modifiable:
         current = _number(row.get(factor.column))
         limits = factor.limits_for(row)
@@ -252,22 +337,64 @@ def build_problem(
         rho = resistance_of(factor, row, resistance_scale)
         intensity = steps_between(factor, levels, current)
         changed = np.arange(len(levels)) > 0
-        cost = rho * (factor.fixed_cost * changed + intensity)
+        fixed = 0.0 if factor.column in grouped else factor.fixed_cost  # the group's, once
+        cost = rho * (fixed * changed + intensity)
         curve = curves[factor.column]
         gain = curve(levels) - curve(current)
         choices.append(FactorChoice(factor.column, levels, cost, intensity, gain))
     names = list(feature_names)
     idx = tuple(names.index(c.name) for c in choices)
-    rows = _linear_rows(description, row, [c.name for c in choices])
+    movable = [c.name for c in choices]
+    rows = _linear_rows(description, row, movable)
+    derived = _derived_rows(description, row, movable, names, curves)
+    groups = tuple(
+        GroupRow(g.name, members, g.fixed_cost * g.resistance * resistance_scale)
+        for g in description.lever_groups
+        if (members := tuple(movable.index(m) for m in g.levers if m in movable))
+    )
     return PersonProblem(
         person_id,
         tuple(choices),
         float(logit_before),
         features,
         idx,
-        rows=rows,
+        rows=rows + tuple(r for r, _ in derived if r is not None),
         held=tuple(held),
+        derived=tuple(d for _, d in derived),
+        groups=groups,
     )
+
+
+def _derived_rows(
+    description: SurveyDescription,
+    row: Mapping,
+    movable: list[str],
+    names: list[str],
+    curves: Mapping[str, EffectCurve],
+) -> list[tuple[LinearRow | None, DerivedRow]]:
+    """Each derived lever the person can move, with the row holding its safe range
+    (None without one), relaxed to "no worse than now" like a linear constraint."""
+    out = []
+    for lever in description.derived_levers:
+        now = {t.column: _number(row.get(t.column)) for t in lever.terms}
+        moving = tuple((c, movable.index(c)) for c in now if c in movable)
+        if any(np.isnan(v) for v in now.values()) or not moving:
+            continue  # a blank term is a held lever: the value cannot move
+        fixed = tuple((c, v) for c, v in now.items() if c not in movable)
+        current = float(derived_value(lever, now))
+        feature = names.index(lever.name) if lever.name in names else -1
+        derived = DerivedRow(lever, moving, fixed, feature, curves.get(lever.name), current)
+        bounded, coef = None, {t.column: t.coef for t in lever.terms}
+        if lever.lower is not None or lever.upper is not None:
+            bounded = LinearRow(
+                f"derived:{lever.name}",
+                tuple((k, coef[c]) for c, k in moving),
+                float(lever.constant + sum(coef[c] * v for c, v in fixed)),
+                -np.inf if lever.lower is None else min(lever.lower, current),
+                np.inf if lever.upper is None else max(lever.upper, current),
+            )
+        out.append((bounded, derived))
+    return out
 
 
 def _number(value: object) -> float:

@@ -169,6 +169,11 @@ def attach_bootstraps(
             "settings.robust needs a model trained with ModelSettings.bootstrap >= 1; "
             "this model has no bootstrap boosters"
         )
+    if any(p.coupled for p in problems):  # its tables hold one lever per feature
+        raise ConfigError(
+            "settings.robust: robust prescriptions do not support derived_levers or "
+            "lever_groups yet; prescribe in exact mode without robust"
+        )
     ensembles = [tree_scorer(b).ensemble for b in boosters]
     compiled = compile_with_scorers(problems, ensembles, max_cells=max_cells)
     return [RobustProblem(own[0], own[1:], scorer) for own, scorer in compiled]

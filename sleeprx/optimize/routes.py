@@ -28,6 +28,10 @@ tried; the first whose ``applies`` holds answers, for :func:`find_best` and
    the limit, so nothing moves.
 5. ``mip`` (:mod:`.mip`): everything else, by HiGHS through ``settings.backend``.
 
+A program with derived levers or lever groups (``PersonProblem.coupled``) is not
+separable by lever: the frontier and the cost bound do not apply, and the MIP refuses
+it in one line, so enumeration answers it up to ``enumeration_limit``.
+
 ``solver = "enumeration"`` sends every program whose gain numpy can score to
 enumeration, whatever its size, and ``solver = "mip"`` sends every program to the MIP.
 To add a route, write a class with the three members of :class:`Route` and call

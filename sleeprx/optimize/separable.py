@@ -270,7 +270,7 @@ class FrontierRoute:
         :data:`SWEEP_FRONTIER_ABOVE` too."""
         if settings.solver != "auto" or settings.mode != "surrogate" or settings.goal is not None:
             return False
-        if problem.filters:  # a filter is on whole profiles: the gain is not separable
+        if problem.filters or problem.coupled:  # on whole profiles: not separable
             return False
         limit = settings.enumeration_limit
         if sweep:

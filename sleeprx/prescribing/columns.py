@@ -60,7 +60,7 @@ HEAD: tuple[Column, ...] = (
         "`time_limit` (best found, with its gap), `error` (invalid data or a solver "
         "failure; `advice` says which)",
     ),
-    Column("n_changes", "factors changed"),
+    Column("n_changes", "factors changed (a lever group counts once)"),
     Column(
         "p_before",
         "the real classifier's probability of the positive outcome before the change "
@@ -86,10 +86,15 @@ HEAD: tuple[Column, ...] = (
 #: A lever's two columns, with :data:`LEVER` for its name; one pair per lever of the
 #: description, in the description's order, between :data:`HEAD` and :data:`TAIL`.
 LEVER_COLUMNS: tuple[Column, ...] = (
-    Column(before(LEVER), "the lever's answer (blank where the answer was blank)"),
+    Column(
+        before(LEVER),
+        "the lever's answer, also for each derived lever after the levers (blank where "
+        "the answer was blank)",
+    ),
     Column(
         after(LEVER),
-        "the lever's value after the prescription (blank where there is none)",
+        "the lever's value after the prescription; a derived lever's, its formula at the "
+        "levers' new values (blank where there is none)",
     ),
 )
 

@@ -12,6 +12,8 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from sleeprx.optimize.options import Floors, next_best
 from sleeprx.optimize.problem import PersonProblem
 from sleeprx.optimize.robust import RobustFound, RobustProblem, least_count
@@ -150,7 +152,7 @@ def decide(
         scores = dict.fromkeys(_SCORES, math.nan)
     else:
         scores = _scores(problem, settings, solution)
-        n_changes = sum(i > 0 for i in levels)
+        n_changes = int(problem.changes(np.asarray(levels))[0])
         too_small = _too_small(problem, settings, scores, n_changes, outcome)
         if too_small:  # the best change is not worth making: hold every lever
             status, reason = Status.NO_CHANGE, too_small
@@ -211,10 +213,17 @@ def _scores(
     model's gain."""
     pick = list(zip(problem.factors, solution.levels, strict=True))
     cost = float(sum(f.cost[i] for f, i in pick))
+    surrogate = float(sum(f.surrogate_gain[i] for f, i in pick))
+    if problem.coupled:  # a group's cost once, derived levers' curves
+        profile = np.asarray(solution.levels)
+        cost, surrogate = (
+            float(problem.cost_of(profile)[0]),
+            float(problem.surrogate_of(profile)[0]),
+        )
     worth = solution.statistic if isinstance(solution, RobustFound) else solution.gain
     return {
         "gain_planned": solution.gain,
-        "gain_surrogate": float(sum(f.surrogate_gain[i] for f, i in pick)),
+        "gain_surrogate": surrogate,
         "cost": cost,
         "intensity": float(sum(f.intensity[i] for f, i in pick)),
         "objective": worth - settings.lam * cost if settings.goal is None else cost,

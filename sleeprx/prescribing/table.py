@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from sleeprx.learn.model import TrainedModel
@@ -23,7 +24,8 @@ from sleeprx.prescribing.policy import Plan
 from sleeprx.prescribing.status import Status
 from sleeprx.prescribing.verify import apply_profiles, rescore_planned
 from sleeprx.settings import PrescribeSettings
-from sleeprx.survey.display import change_phrase, join_phrases, sentence
+from sleeprx.survey.derived import derived_value
+from sleeprx.survey.display import change_phrase, follows_phrase, join_phrases, sentence
 from sleeprx.utils.odds import sigmoid
 
 __all__ = ["TableInput", "build_table"]
@@ -86,7 +88,8 @@ def build_table(data: TableInput) -> pd.DataFrame:
         was = [current[pid][n] for n in names]
         now = [chosen[pid][n] for n in names] if pid in chosen else was
         rows.append(_row(data, pid, scored.after.get(pid), scored.p_before[pid], was, now))
-    table = _frame_of(rows, names, data.settings)
+    derived = tuple(d.name for d in model.description.derived_levers)
+    table = _frame_of(rows, names + derived, data.settings)
     if model.bootstraps:  # no refits, no confidence: the table stays as it was
         profiles = pd.DataFrame.from_dict(chosen, orient="index", columns=list(names))
         table = _with_confidence(table, data, frame, profiles)
@@ -147,7 +150,7 @@ def _row(
     else:
         row |= {"p_after": math.nan, "gain_logit": math.nan}
     row |= {
-        "n_changes": sum(i > 0 for i in plan.levels) if plan.levels else 0,
+        "n_changes": int(problem.changes(np.asarray(plan.levels))[0]) if plan.levels else 0,
         "p_after_surrogate": sigmoid(problem.logit_before + plan.gain_surrogate),
         "gain_surrogate": plan.gain_surrogate,
         "gain_planned": plan.gain_planned,
@@ -159,7 +162,10 @@ def _row(
     names = data.model.description.modifiable_names
     for name, b, a in zip(names, was, now, strict=True):
         row[before(name)], row[after(name)] = b, (a if plan.levels else math.nan)
-    row["advice"] = advice(data.model, plan, was, now) + _held_note(data.model, problem)
+    follows = _derived_values(data, pid, dict(zip(names, now, strict=True)))
+    for name, (b, a) in follows.items():
+        row[before(name)], row[after(name)] = b, (a if plan.levels else math.nan)
+    row["advice"] = advice(data.model, plan, was, now, follows) + _held_note(data.model, problem)
     return row | {
         "solver_status": plan.solver_status,
         "gap": plan.gap,
@@ -192,8 +198,31 @@ def _frame_of(
     return pd.DataFrame(data)
 
 
-def advice(model: TrainedModel, plan: Plan, before: list[float], after: list[float]) -> str:
-    """One plain sentence in the description's words (labels, units, clock times)."""
+def _derived_values(
+    data: TableInput, pid: object, levers: Mapping[str, float]
+) -> dict[str, tuple[float, float]]:
+    """Each derived lever's value before (the survey's) and after the plan (its formula
+    at the levers' new values; other terms at the person's answers)."""
+    description = data.model.description
+    if not description.derived_levers:
+        return {}
+    answers = data.frame.loc[pid]
+    out = {}
+    for lever in description.derived_levers:
+        values = {t.column: levers.get(t.column, answers[t.column]) for t in lever.terms}
+        out[lever.name] = (float(answers[lever.name]), float(derived_value(lever, values)))
+    return out
+
+
+def advice(
+    model: TrainedModel,
+    plan: Plan,
+    before: list[float],
+    after: list[float],
+    follows: Mapping[str, tuple[float, float]] | None = None,
+) -> str:
+    """One plain sentence in the description's words (labels, units, clock times); a
+    derived lever that moves is said after the changes (``follows``: its values)."""
     if plan.levels is None:
         return f"No prescription: {plan.reason}."
     parts = [
@@ -203,8 +232,16 @@ def advice(model: TrainedModel, plan: Plan, before: list[float], after: list[flo
     ]
     if not parts:
         return f"No change: {plan.reason}."
+    text = join_phrases(parts)
+    derived = [
+        phrase
+        for name, (b, a) in (follows or {}).items()
+        if (phrase := follows_phrase(model.description.derived(name), b, a)) is not None
+    ]
+    if derived:
+        text += ", " + join_phrases(derived)
     suffix = f" ({plan.reason})" if plan.status == Status.TIME_LIMIT else ""
-    return sentence(join_phrases(parts) + suffix)
+    return sentence(text + suffix)
 
 
 def _held_note(model: TrainedModel, problem: PersonProblem) -> str:

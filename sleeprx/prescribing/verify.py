@@ -18,6 +18,7 @@ from sleeprx.learn.ensemble import tree_scorer
 from sleeprx.learn.model import TrainedModel
 from sleeprx.prescribing.columns import after, before
 from sleeprx.prescribing.status import DONE
+from sleeprx.survey.derived import derived_value, group_of
 from sleeprx.survey.description import LinearConstraint, ModifiableFactor, SurveyDescription
 from sleeprx.survey.rules import row_bounds
 from sleeprx.utils.errors import SolverError
@@ -106,6 +107,7 @@ def rescore_planned(
     for j, column in enumerate(encoder.input_columns):
         if changed and column in profiles[changed[0]]:
             moved[:, j] = [float(profiles[pid][column]) for pid in changed]
+    _follow_derived(moved, encoder.input_columns, model.description)
     X = encoder.transform_values(np.concatenate([values, moved]))
     p = model.booster.inplace_predict(X, validate_features=False).tolist()
     m = tree_scorer(model.booster).margin(X).tolist()
@@ -115,6 +117,17 @@ def rescore_planned(
         for k, pid in enumerate(changed)
     }
     return Rescored(dict(zip(ids, p[:n], strict=True)), after)
+
+
+def _follow_derived(
+    values: np.ndarray, columns: Sequence[str], description: SurveyDescription
+) -> None:
+    """Each derived column of ``values`` (one column per name in ``columns``) set to its
+    formula at the row's moved levers, in place: derived values follow in every profile."""
+    for lever in description.derived_levers:
+        if lever.name in columns:
+            terms = {t.column: values[:, columns.index(t.column)] for t in lever.terms}
+            values[:, columns.index(lever.name)] = derived_value(lever, terms)
 
 
 def _rescore_frames(
@@ -133,11 +146,17 @@ def booster_gain(model: TrainedModel, problem: OnePerson) -> Callable[[np.ndarra
     own traversal picks the leaves, summed in float64.
     """
 
+    names = model.feature_names
+
     def gain_of(choices: np.ndarray) -> np.ndarray:
         choices = np.atleast_2d(np.asarray(choices, dtype=int))
         rows = np.repeat(problem.features[None, :], len(choices), axis=0)
         for j, (f, col) in enumerate(zip(problem.factors, problem.factor_features, strict=True)):
             rows[:, col] = f.levels[choices[:, j]]
+        for lever in model.description.derived_levers:  # from the description's formula
+            if lever.feature:
+                values = {t.column: rows[:, names.index(t.column)] for t in lever.terms}
+                rows[:, names.index(lever.name)] = derived_value(lever, values)
         return tree_scorer(model.booster).margin(rows) - problem.logit_before
 
     return gain_of
@@ -158,8 +177,10 @@ def constraint_violations(
     description's rules); its new value is one of the safe values (grid or ladder),
     inside the person's bounds, in the allowed direction and within the largest
     change and at least the smallest worth advising; at most ``max_changes`` levers
-    move; and every linear constraint holds after the change, or is no worse than
-    before it (a covariate in a constraint counts at the person's answer).
+    move (a lever group's count once); every linear constraint holds after the change,
+    or is no worse than before it (a covariate in a constraint counts at the person's
+    answer); and every derived lever's after value is its formula, inside its safe
+    range or no worse.
     """
     after_columns = [after(f.column) for f in description.modifiable]
     prescribed = table[after_columns].notna().any(axis=1)  # a time limit may leave none
@@ -167,22 +188,29 @@ def constraint_violations(
     found: list[str] = []
     ids = done["person_id"].tolist()
     n_changed = np.zeros(len(done), dtype=int)
+    groups_moved = {g.name: np.zeros(len(done), dtype=bool) for g in description.lever_groups}
     for f in description.modifiable:
         was = done[before(f.column)].to_numpy(float)
         now = done[after(f.column)].to_numpy(float)
         now = np.where(np.isnan(now) & np.isnan(was), was, now)
         blank = np.isnan(was)
         moved = ~np.isclose(was, now, rtol=0, atol=1e-9) & ~(blank & np.isnan(now))
-        n_changed += moved
+        group = group_of(description, f.column)
+        if group is None:
+            n_changed += moved
+        else:  # a lever group is one change, however many of its levers move
+            groups_moved[group.name] |= moved
         for k in np.flatnonzero(moved):
             pid, b, a = ids[k], was[k], now[k]
             for rule in _lever_rules(f, frame.loc[pid].to_dict(), b, a):
                 found.append(f"person {pid}: {f.column} moved from {b:g} to {a:g}: {rule}")
+    n_changed += sum(groups_moved.values(), np.zeros(len(done), dtype=int))
     for pid, n in zip(ids, n_changed, strict=True):
         if n > max_changes:
             found.append(f"person {pid}: {n} factors changed, more than K = {max_changes}")
     levers = set(description.modifiable_names)
-    answers = frame.loc[ids] if description.constraints else frame  # covariates' values
+    # covariates' values, row for row with ``done`` (constraints' and formulas' terms)
+    answers = frame.loc[ids] if description.constraints or description.derived_levers else frame
     for c in description.constraints:
         was = c.value(_terms(c, done, answers, levers, before))
         now = c.value(_terms(c, done, answers, levers, after))
@@ -192,6 +220,40 @@ def constraint_violations(
                 found.append(
                     f"person {ids[k]}: constraint '{c.name}' is {now[k]:g} after the change, "
                     f"outside {low:g}..{high:g}"
+                )
+    return found + _derived_violations(done, description, answers)
+
+
+def _derived_violations(
+    done: pd.DataFrame, description: SurveyDescription, answers: pd.DataFrame
+) -> list[str]:
+    """A derived lever's after value is its formula at the levers' after values (other
+    terms at the person's answers), and inside its safe range or no worse than before."""
+    found = []
+    levers = set(description.modifiable_names)
+    for lever in description.derived_levers:
+        values = {
+            t.column: done[after(t.column)].to_numpy(float)
+            if t.column in levers
+            else answers[t.column].to_numpy(float)
+            for t in lever.terms
+        }
+        want = derived_value(lever, values)
+        was = done[before(lever.name)].to_numpy(float)
+        now = done[after(lever.name)].to_numpy(float)
+        low = np.fmin(-np.inf if lever.lower is None else lever.lower, was)
+        high = np.fmax(np.inf if lever.upper is None else lever.upper, was)
+        for k in np.flatnonzero(~np.isnan(want) | ~np.isnan(now)):
+            pid = done["person_id"].iloc[k]
+            if not np.isclose(now[k], want[k], rtol=0, atol=1e-9):
+                found.append(
+                    f"person {pid}: {lever.name} is {now[k]:g} after the change, but its "
+                    f"formula gives {want[k]:g}"
+                )
+            elif not low[k] - 1e-9 <= now[k] <= high[k] + 1e-9:
+                found.append(
+                    f"person {pid}: {lever.name} is {now[k]:g} after the change, outside its "
+                    f"safe range {low[k]:g}..{high[k]:g}"
                 )
     return found
 

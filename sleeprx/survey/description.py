@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sleeprx.survey.clock import hours_after
+from sleeprx.survey.derived import DerivedLever, LeverGroup, check_derived
 from sleeprx.survey.rules import (
     BLANK_OPS,
     Bound,
@@ -525,6 +526,12 @@ class SurveyDescription(Strict):
     reference: Reference | None = None
     design: Design | None = None
     notes: str = ""
+    derived_levers: tuple[DerivedLever, ...] = Field(
+        (), description="values that follow other levers by a linear formula (derived.py)"
+    )
+    lever_groups: tuple[LeverGroup, ...] = Field(
+        (), description="levers that count as one change, with one fixed cost (derived.py)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -556,6 +563,7 @@ class SurveyDescription(Strict):
         covariates = {n: c for n, c in answers.items() if n not in skip}
         for c in self.constraints:
             check_terms(c, covariates, levers, _NUMBERS)
+        check_derived(self)
         return self
 
     def column(self, name: str) -> Column:
@@ -569,7 +577,16 @@ class SurveyDescription(Strict):
     def feature_columns(self) -> tuple[str, ...]:
         """Canonical names of the model's input columns, in file order."""
         skip = {self.id_column, self.target.column}
-        return tuple(n for c in self.columns if c.feature for n in c.output_names if n not in skip)
+        read = tuple(n for c in self.columns if c.feature for n in c.output_names if n not in skip)
+        return read + self.derived_features
+
+    @property
+    def derived_features(self) -> tuple[str, ...]:
+        """The derived levers the model reads, after the file's columns."""
+        return tuple(d.name for d in self.derived_levers if d.feature)
+
+    def derived(self, name: str) -> DerivedLever:
+        return next(d for d in self.derived_levers if d.name == name)
 
     @property
     def modifiable_names(self) -> tuple[str, ...]:
@@ -583,8 +600,8 @@ class SurveyDescription(Strict):
 
     def fingerprint(self) -> str:
         """A sha256 of the canonical JSON form: equal descriptions, equal prints."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()
+        blob = json.dumps(_without_empty_new_keys(self.model_dump(mode="json")), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def data_fingerprint(self) -> str:
         """A sha256 of what defines the model's input (columns, id, target), leaving out
@@ -593,8 +610,15 @@ class SurveyDescription(Strict):
 
     @cached_property  # frozen: dumping the model costs more than one person's solve
     def _data_print(self) -> str:
-        part = self.model_dump(mode="json", include={"id_column", "columns", "target"})
+        keys = {"id_column", "columns", "target", "derived_levers"}
+        part = _without_empty_new_keys(self.model_dump(mode="json", include=keys))
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
+
+
+def _without_empty_new_keys(dump: dict) -> dict:
+    """``dump`` without the derived-lever keys when empty, so that descriptions without
+    them keep the fingerprints they had before the keys existed."""
+    return {k: v for k, v in dump.items() if k not in ("derived_levers", "lever_groups") or v}
 
 
 _NUMBERS = ("numeric", "integer", "split", "clock", "ordinal")

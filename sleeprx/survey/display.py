@@ -20,6 +20,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
+from sleeprx.survey.derived import DerivedLever
 from sleeprx.survey.description import Column, ModifiableFactor, SurveyDescription
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "clock_time",
     "counted",
     "factor_label",
+    "follows_phrase",
     "format_number",
     "format_range",
     "format_value",
@@ -207,6 +209,17 @@ def change_phrase(
     else:
         verb = f"{'increase' if rise else 'reduce'} {factor.label}"
     return f"{verb} from {format_value(factor, before)} to {format_value(factor, after)}"
+
+
+def follows_phrase(derived: DerivedLever, before: float, after: float) -> str | None:
+    """What a derived lever does when its levers move (``so that time in bed goes from
+    7.5 h to 8.5 h``), or None when it stays."""
+    if is_missing(before) or is_missing(after) or abs(float(after) - float(before)) < 1e-9:
+        return None
+    return (
+        f"so that {derived.display_label} goes from {format_value(derived, before)} "
+        f"to {format_value(derived, after)}"
+    )
 
 
 def join_phrases(parts: Sequence[str]) -> str:

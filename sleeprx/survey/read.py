@@ -27,6 +27,7 @@ import pandas as pd
 
 from sleeprx.survey.answers import aliased
 from sleeprx.survey.cells import MISSING, NUMBER_TYPES, convert, numbers, parse_numbers
+from sleeprx.survey.derived import with_derived
 from sleeprx.survey.description import Column, SurveyDescription, load_description
 from sleeprx.survey.files import is_survey_table, read_table
 from sleeprx.utils.errors import ConfigError, SurveyError
@@ -171,7 +172,7 @@ def read_survey(
     problems.sort(key=lambda p: p.row)
     if problems and errors == "raise":
         raise SurveyError(problems[0].message)
-    frame = _valid_rows_by_id(columns, problems, description, first)
+    frame = with_derived(_valid_rows_by_id(columns, problems, description, first), description)
     return Survey(frame=frame, description=description, source=source, problems=problems)
 
 
