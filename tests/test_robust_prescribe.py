@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sleeprx.analysis.fronts import population_curve
 from sleeprx.analysis.report import RunSummary, summary_markdown
 from sleeprx.learn.model import ModelSettings, train
 from sleeprx.optimize.robust import least_count, robust_best
@@ -178,7 +179,21 @@ def test_the_summary_states_validity_beside_the_shares(messy, robust_run, descri
     row = {"f1": 0.9, "accuracy": 0.9, "roc_auc": 0.95, "brier": 0.08}
     metrics = {"holdout": {"x": row}, "grouped_cv": {"x": row}, "data": {}}
     metrics["data"] = {"n_distinct_rows": 1, "n_rows": 1}
-    curve = pd.DataFrame({"k": [0, 1], "mean_gain_verified": [0.0, 1.0], "marginal_gain": [0, 1]})
+    fronts = pd.DataFrame(
+        {
+            "person_id": [1, 1],
+            "sweep": ["k"] * 2,
+            "k": [0, 1],
+            "n_changes": [0, 1],
+            "intensity": [0.0, 1.0],
+            "gain_planned": [0.0, 1.0],
+            "gain_surrogate": [0.0, 1.0],
+            "gain_verified": [0.0, 1.0],
+            "p_before": [0.3, 0.3],
+            "p_after": [0.3, 0.55],
+        }
+    )
+    curve = population_curve(fronts, by="k")
     summary = RunSummary("r", settings, metrics, table, curve, survey.description, refits=B)
     text = summary_markdown(summary)
     mean = changed["validity"].mean()
