@@ -535,3 +535,21 @@ def test_the_changes_only_frontier_equals_the_first_loop(case, k, lam64, tie):
     assert front.changes.tolist() == ok
     assert front.value.tolist() == value.tolist()
     assert front.levels.tolist() == levels.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(-4, 4)), max_size=40),
+    st.integers(-1, 6),
+)
+def test_a_frontier_is_searched_as_numpy_searches_it(states, k):
+    """Small frontiers are searched in plain Python: the same first state of greatest
+    value within K as numpy's argmax (values on a 1/4 grid, so that they tie)."""
+    from sleeprx.optimize.separable import Frontier
+
+    changes = np.array([c for c, _ in states], dtype=int)
+    value = np.array([v / 4 for _, v in states], dtype=float)
+    front = Frontier(changes, np.zeros(len(states)), value, np.zeros((len(states), 1), dtype=int))
+    within = np.flatnonzero(changes <= k)
+    expected = int(within[np.argmax(value[within])]) if len(within) else None
+    assert front.best(k, None) == expected

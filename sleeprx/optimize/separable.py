@@ -24,6 +24,7 @@ programs too large to enumerate; exact mode's gain is not separable and uses the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 _TOL = 1e-9
+_FEW = 32  # up to this many states a frontier is searched in plain Python
 
 #: Above this many profiles a surrogate sweep uses the frontier: every point of a sweep
 #: re-scans all the enumerated profiles, while one frontier per penalty weight answers
@@ -126,11 +128,28 @@ class Frontier:
 
     def best(self, max_changes: int, budget: float | None) -> int | None:
         """The state of greatest value within the limits (None if none is)."""
+        if budget is None and len(self.value) <= _FEW:
+            return self._best_of_few(max_changes)
         keep = self.changes <= max_changes
         if budget is not None:
             keep &= self.intensity <= budget + _TOL
         index = np.flatnonzero(keep)
         return int(index[np.argmax(self.value[index])]) if len(index) else None
+
+    @cached_property
+    def _lists(self) -> tuple[list[int], list[float]]:
+        return self.changes.tolist(), self.value.tolist()
+
+    def _best_of_few(self, max_changes: int) -> int | None:
+        """:meth:`best` without a budget in plain Python (a sweep asks a changes-only
+        frontier of K + 1 states once a point): the first state of greatest value, as
+        numpy's argmax picks it."""
+        changes, values = self._lists
+        best = None
+        for state, (c, v) in enumerate(zip(changes, values, strict=True)):
+            if c <= max_changes and (best is None or v > values[best]):
+                best = state
+        return best
 
 
 def frontier(
@@ -312,10 +331,21 @@ def _by_changes(
     return Frontier(np.asarray(ok, dtype=int), np.zeros(len(ok)), np.asarray(value)[ok], levels)
 
 
-def _found(problem: PersonProblem, front: Frontier, settings: PrescribeSettings) -> Found:
+def _found(
+    problem: PersonProblem,
+    front: Frontier,
+    settings: PrescribeSettings,
+    gains: list[list[float]] | None = None,
+) -> Found:
+    """The best state within the limits; ``gains`` (each lever's surrogate gains as a
+    list) spares a sweep numpy's scalar indexing, the same sum in the same order."""
     state = front.best(settings.max_changes, settings.budget)
-    levels = tuple(int(v) for v in front.levels[state])
-    gain = sum(float(f.surrogate_gain[i]) for f, i in zip(problem.factors, levels, strict=True))
+    if gains is None:
+        levels = tuple(int(v) for v in front.levels[state])
+        gain = sum(float(f.surrogate_gain[i]) for f, i in zip(problem.factors, levels, strict=True))
+    else:
+        levels = tuple(front.levels[state].tolist())
+        gain = sum(g[i] for g, i in zip(gains, levels, strict=True))
     return Found(SolverStatus.DYNAMIC_PROGRAMMING, levels, gain, 0.0)
 
 
@@ -357,11 +387,12 @@ class FrontierSweep:
         self._groups = groups_of(problem)
         self._fronts: dict[float, Frontier] = {}
         self._segments: _Segments | None = None
+        self._gains = [f.surrogate_gain.tolist() for f in problem.factors]
 
     def best(self, settings: PrescribeSettings) -> Found:
         if settings.lam not in self._fronts:
             self._fronts[settings.lam] = self._frontier(settings.lam)
-        return _found(self.problem, self._fronts[settings.lam], settings)
+        return _found(self.problem, self._fronts[settings.lam], settings, self._gains)
 
     def _frontier(self, lam: float) -> Frontier:
         max_changes = self._widest.max_changes
