@@ -49,28 +49,3 @@ def test_fidelity_on_three_people_by_hand():
     assert summary["worst_loss"] == pytest.approx(0.7)
     assert summary["share_surrogate_nonpositive_real_gain"] == pytest.approx(1 / 3)
 
-
-@pytest.mark.parametrize("mode", ["surrogate", "exact"])
-def test_prescriptions_in_chunks_of_people_equal_one_prescription(survey, small_model, mode):
-    """Fidelity prescribes in chunks of people (on the sweeps' cluster): every solved
-    person's row is the one a single prescription of the survey gives."""
-    from sleeprx.analysis.fidelity import prescribe_people
-    from sleeprx.prescribing.run import prescribe
-
-    settings = PrescribeSettings(mode=mode, max_changes=2, min_gain=0.0)
-    frame = survey.frame.sort_index().iloc[:40]
-    whole = prescribe(survey, small_model, settings=settings, ids=list(frame.index))
-    parts = [
-        prescribe_people(
-            small_model,
-            frame.iloc[a : a + 15],
-            settings=settings,
-            description=survey.description,
-            source=survey.source,
-        )
-        for a in range(0, len(frame), 15)
-    ]
-    chunked = pd.concat(parts, ignore_index=True)
-    assert chunked["person_id"].tolist() == whole["person_id"].tolist()
-    timing = [c for c in whole.columns if "seconds" in c]  # the clock, not a result
-    pd.testing.assert_frame_equal(chunked.drop(columns=timing), whole.drop(columns=timing))
