@@ -36,9 +36,9 @@ class FidelityConfig(Strict):
 
 
 class ClusterConfig(Strict):
-    """Where the fidelity comparison and the sweeps run: in this process (default), or
-    in chunks of people on a Dask cluster, the batch engine's (a local one of
-    ``workers`` processes, or the running one at ``scheduler``)."""
+    """Where the sweeps run: in this process (default), or in chunks of people on a
+    Dask cluster, the batch engine's (a local one of ``workers`` processes, or the
+    running one at ``scheduler``)."""
 
     workers: int | None = Field(None, ge=1, description="a local Dask cluster of N processes")
     scheduler: str | None = Field(None, description="a running Dask cluster, tcp://host:port")
