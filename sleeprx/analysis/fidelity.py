@@ -17,34 +17,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sleeprx.learn.explain import Explanation
-from sleeprx.learn.model import TrainedModel
 from sleeprx.prescribing.columns import after
-from sleeprx.prescribing.run import prescribe
 from sleeprx.prescribing.status import Status
 from sleeprx.settings import PrescribeSettings
-from sleeprx.survey.description import SurveyDescription
-from sleeprx.survey.read import Survey
 
-__all__ = ["fidelity_report", "prescribe_people"]
-
-
-def prescribe_people(
-    model: TrainedModel,
-    frame: pd.DataFrame,
-    *,
-    settings: PrescribeSettings,
-    description: SurveyDescription,
-    source: str,
-    explanation: Explanation | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """:func:`~sleeprx.prescribing.run.prescribe` for the people of ``frame`` (rows of
-    a read survey), called as a sweep calls its function, so that both modes'
-    prescriptions run in chunks of people on the sweeps' cluster (each person's
-    prescription is their own: chunks change no number)."""
-    survey = Survey(frame, description, source)
-    return prescribe(survey, model, settings=settings, explanation=explanation, progress=progress)
+__all__ = ["fidelity_report"]
 
 
 def _true_objective(table: pd.DataFrame, lam: float) -> pd.Series:

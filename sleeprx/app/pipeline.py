@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sleeprx.analysis.fidelity import fidelity_report, prescribe_people
+from sleeprx.analysis.fidelity import fidelity_report
 from sleeprx.analysis.fronts import person_fronts
 from sleeprx.analysis.html import write_pages
 from sleeprx.analysis.pages import person_pages
@@ -107,12 +107,10 @@ def run_pipeline(
             write_table(table, staging / "prescriptions.csv")
         fidelity = None
         if config.fidelity.enabled:
-            with clock("fidelity"):  # on the sweeps' cluster, started here
-                sweep = stack.enter_context(_sweeper(config, model, explanation, progress))
-                fidelity = _fidelity(config, survey, sweep, staging)
+            with clock("fidelity"):
+                fidelity = _fidelity(config, survey, model, explanation, staging, progress)
         with clock("pareto"):
-            if not config.fidelity.enabled:
-                sweep = stack.enter_context(_sweeper(config, model, explanation, progress))
+            sweep = stack.enter_context(_sweeper(config, model, explanation, progress))
             fronts = _pareto(config, survey, sweep, staging)
             curves = _population_tables(fronts, model, survey, staging)
         with clock("sensitivity"):
@@ -210,21 +208,25 @@ def _train(config: PipelineConfig, survey: Survey, metrics: dict, staging: Path)
     return model
 
 
-def _fidelity(config: PipelineConfig, survey: Survey, sweep: Sweep, staging: Path) -> dict:
+def _fidelity(
+    config: PipelineConfig,
+    survey: Survey,
+    model: TrainedModel,
+    explanation: Explanation,
+    staging: Path,
+    progress: bool,
+) -> dict:
     """Surrogate against exact mode, written to fidelity.csv and fidelity.json."""
     # both modes' optima under the penalty objective (a goal would change the
     # question), without the minimum-gain rule (a policy, not model error)
     base = _swept(config).model_copy(update={"min_gain": 0.0, "min_gain_prob": 0.0, "goal": None})
-    # the survey's valid rows in id order, as prescribe orders them (the report
-    # compares solved people only, so the rows set aside need no error rows here)
-    frame = survey.frame.sort_index()
     tables = {
-        mode: sweep(
-            prescribe_people,
-            frame,
+        mode: prescribe(
+            survey,
+            model,
             settings=base.model_copy(update={"mode": mode}),
-            description=survey.description,
-            source=survey.source,
+            explanation=explanation,
+            progress=progress,
         )
         for mode in ("surrogate", "exact")
     }
