@@ -48,4 +48,3 @@ def test_fidelity_on_three_people_by_hand():
     assert summary["mean_loss"] == pytest.approx(1.4 / 3)
     assert summary["worst_loss"] == pytest.approx(0.7)
     assert summary["share_surrogate_nonpositive_real_gain"] == pytest.approx(1 / 3)
-
