@@ -479,3 +479,77 @@ def test_the_changes_only_frontier_equals_enumeration(case, k, lam64):
     front = frontier(problem, point.lam, 3, None)  # counts changes only
     state = front.best(k, None)
     assert front.value[state] == pytest.approx(best.objective, abs=1e-6)
+
+
+def _by_changes_loop(problem, groups, lam, max_changes):
+    """The changes-only frontier as it was first written (a sort and Python loops for
+    each lam), kept as the reference the segment-wise version must equal state for
+    state, ties included."""
+    value = [0.0]
+    back = []
+    for group in groups:
+        option_value = group.gain - lam * group.cost
+        order = np.lexsort((np.arange(len(option_value)), -option_value, group.changes))
+        best_at: dict[int, int] = {}
+        for o in order.tolist():
+            best_at.setdefault(int(group.changes[o]), o)
+        size = min(len(value) + max(best_at), max_changes + 1)
+        new_value = [-np.inf] * size
+        prev, chosen = [-1] * size, [-1] * size
+        for h, v in enumerate(value):
+            if v == -np.inf:
+                continue
+            for g, o in sorted(best_at.items()):
+                t = h + g
+                if t < size and v + option_value[o] > new_value[t] + 1e-9:
+                    new_value[t], prev[t], chosen[t] = v + float(option_value[o]), h, o
+        value = new_value
+        back.append((prev, chosen))
+    ok = [h for h, v in enumerate(value) if v != -np.inf]
+    levels = np.zeros((len(ok), len(problem.factors)), dtype=int)
+    for row, h in enumerate(ok):
+        for group, (prev, chosen) in zip(reversed(groups), reversed(back), strict=True):
+            levels[row, list(group.factors)] = group.levels[chosen[h]]
+            h = prev[h]
+    return ok, np.asarray(value)[ok], levels
+
+
+@PROPERTY
+@given(cases(), st.integers(0, 4), st.integers(0, 32), st.booleans())
+def test_the_changes_only_frontier_equals_the_first_loop(case, k, lam64, tie):
+    """Same states, values and levels as the loop it replaced, ties broken alike (with
+    ``tie``, every gain and cost is rounded to 1/4 so that options tie exactly)."""
+    from dataclasses import replace
+
+    from sleeprx.optimize.separable import _by_changes, groups_of
+
+    _, _, problem, _ = case
+    groups = groups_of(problem)
+    if tie:
+        groups = [
+            replace(g, gain=np.round(g.gain * 4) / 4, cost=np.round(g.cost * 4) / 4) for g in groups
+        ]
+    lam = lam64 / 64
+    ok, value, levels = _by_changes_loop(problem, groups, lam, k)
+    front = _by_changes(problem, groups, lam, k)
+    assert front.changes.tolist() == ok
+    assert front.value.tolist() == value.tolist()
+    assert front.levels.tolist() == levels.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(-4, 4)), max_size=40),
+    st.integers(-1, 6),
+)
+def test_a_frontier_is_searched_as_numpy_searches_it(states, k):
+    """Small frontiers are searched in plain Python: the same first state of greatest
+    value within K as numpy's argmax (values on a 1/4 grid, so that they tie)."""
+    from sleeprx.optimize.separable import Frontier
+
+    changes = np.array([c for c, _ in states], dtype=int)
+    value = np.array([v / 4 for _, v in states], dtype=float)
+    front = Frontier(changes, np.zeros(len(states)), value, np.zeros((len(states), 1), dtype=int))
+    within = np.flatnonzero(changes <= k)
+    expected = int(within[np.argmax(value[within])]) if len(within) else None
+    assert front.best(k, None) == expected

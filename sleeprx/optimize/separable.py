@@ -24,6 +24,7 @@ programs too large to enumerate; exact mode's gain is not separable and uses the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 _TOL = 1e-9
+_FEW = 32  # up to this many states a frontier is searched in plain Python
 
 #: Above this many profiles a surrogate sweep uses the frontier: every point of a sweep
 #: re-scans all the enumerated profiles, while one frontier per penalty weight answers
@@ -126,11 +128,28 @@ class Frontier:
 
     def best(self, max_changes: int, budget: float | None) -> int | None:
         """The state of greatest value within the limits (None if none is)."""
+        if budget is None and len(self.value) <= _FEW:
+            return self._best_of_few(max_changes)
         keep = self.changes <= max_changes
         if budget is not None:
             keep &= self.intensity <= budget + _TOL
         index = np.flatnonzero(keep)
         return int(index[np.argmax(self.value[index])]) if len(index) else None
+
+    @cached_property
+    def _lists(self) -> tuple[list[int], list[float]]:
+        return self.changes.tolist(), self.value.tolist()
+
+    def _best_of_few(self, max_changes: int) -> int | None:
+        """:meth:`best` without a budget in plain Python (a sweep asks a changes-only
+        frontier of K + 1 states once a point): the first state of greatest value, as
+        numpy's argmax picks it."""
+        changes, values = self._lists
+        best = None
+        for state, (c, v) in enumerate(zip(changes, values, strict=True)):
+            if c <= max_changes and (best is None or v > values[best]):
+                best = state
+        return best
 
 
 def frontier(
@@ -212,47 +231,121 @@ def _non_dominated(changes: np.ndarray, intensity: np.ndarray | None, value: np.
     return np.asarray(kept, dtype=int)
 
 
+@dataclass(frozen=True)
+class _Segments:
+    """Every group's options in one array, each group's sorted by its number of changes
+    (stably, so ties keep the option order): the part of :func:`_by_changes` that does
+    not depend on the penalty weight, built once for a sweep's every ``lam``."""
+
+    gain: np.ndarray
+    cost: np.ndarray
+    option: np.ndarray  # each entry's option index within its group
+    starts: np.ndarray  # first entry of each (group, number of changes) segment
+    segment: np.ndarray  # each entry's segment
+    spans: list[tuple[int, int, list[int]]]  # per group: its segments, their changes
+    factors: list[tuple[int, ...]]  # per group: its levers
+    levels: list[list[list[int]]]  # per group: each option's level of each lever
+
+
+def _segments(groups: list[Group]) -> _Segments:
+    gain, cost, option, starts, spans = [], [], [], [], []
+    at = n_segments = 0
+    for group in groups:
+        order = np.argsort(group.changes, kind="stable")
+        counts = group.changes[order]
+        first = np.flatnonzero(np.diff(counts, prepend=-1)) if len(counts) else order
+        starts.append(at + first)
+        spans.append((n_segments, n_segments + len(first), counts[first].tolist()))
+        gain.append(group.gain[order])
+        cost.append(group.cost[order])
+        option.append(order)
+        at, n_segments = at + len(order), n_segments + len(first)
+    starts_all = np.concatenate([np.zeros(0, dtype=int), *starts]).astype(int)
+    lengths = np.diff(np.append(starts_all, at))
+    return _Segments(
+        np.concatenate([np.zeros(0), *gain]),
+        np.concatenate([np.zeros(0), *cost]),
+        np.concatenate([np.zeros(0, dtype=int), *option]).astype(int),
+        starts_all,
+        np.repeat(np.arange(len(starts_all)), lengths),
+        spans,
+        [group.factors for group in groups],
+        [group.levels.tolist() for group in groups],
+    )
+
+
+def _best_options(segments: _Segments, lam: float) -> tuple[list[float], list[int]]:
+    """Each segment's greatest ``gain - lam * cost`` and the first option reaching it
+    (the order the loop over a sort by changes, value down and index used to keep)."""
+    if not len(segments.starts):  # no levers
+        return [], []
+    value = segments.gain - lam * segments.cost
+    best = np.maximum.reduceat(value, segments.starts)
+    entries = np.arange(len(value))
+    at_best = np.where(value == best[segments.segment], entries, len(value))
+    first = np.minimum.reduceat(at_best, segments.starts)
+    return best.tolist(), segments.option[first].tolist()
+
+
 def _by_changes(
-    problem: PersonProblem, groups: list[Group], lam: float, max_changes: int
+    problem: PersonProblem,
+    groups: list[Group],
+    lam: float,
+    max_changes: int,
+    segments: _Segments | None = None,
 ) -> Frontier:
     """The frontier when only changes are counted: the best value at each number of
     changes, combined group by group (a max-plus convolution of vectors of at most K + 1
     numbers, in plain Python: numpy's per-call cost dominates at that size), then traced
-    back to the levels."""
+    back to the levels. Each group's best option at each of its numbers of changes is
+    found for all groups at once, by segment (``segments``: :func:`_segments`)."""
+    segments = segments if segments is not None else _segments(groups)
+    best, option = _best_options(segments, lam)
     value = [0.0]  # best value with exactly h changes so far
     back: list[tuple[list[int], list[int]]] = []  # per group: previous h, option
-    for group in groups:
-        option_value = group.gain - lam * group.cost
-        # the group's best option at each exact number of its own changes (first on ties)
-        order = np.lexsort((np.arange(len(option_value)), -option_value, group.changes))
-        best_at: dict[int, int] = {}
-        for o in order.tolist():
-            best_at.setdefault(int(group.changes[o]), o)
-        size = min(len(value) + max(best_at), max_changes + 1)
+    for lo, hi, counts in segments.spans:
+        size = min(len(value) + max(counts), max_changes + 1)
         new_value = [-np.inf] * size
         prev, chosen = [-1] * size, [-1] * size
         for h, v in enumerate(value):  # h-major, g ascending: the first best is kept
             if v == -np.inf:
                 continue
-            for g, o in sorted(best_at.items()):
+            for g, b, o in zip(counts, best[lo:hi], option[lo:hi], strict=True):
                 t = h + g
-                if t < size and v + option_value[o] > new_value[t] + _TOL:
-                    new_value[t], prev[t], chosen[t] = v + float(option_value[o]), h, o
+                if t < size and v + b > new_value[t] + _TOL:
+                    new_value[t], prev[t], chosen[t] = v + b, h, o
         value = new_value
         back.append((prev, chosen))
+    rows = []
     ok = [h for h, v in enumerate(value) if v != -np.inf]
-    levels = np.zeros((len(ok), len(problem.factors)), dtype=int)
-    for row, h in enumerate(ok):
-        for group, (prev, chosen) in zip(reversed(groups), reversed(back), strict=True):
-            levels[row, list(group.factors)] = group.levels[chosen[h]]
+    for h in ok:  # in Python lists: a handful of rows, where numpy's indexing is slower
+        row = [0] * len(problem.factors)
+        for factors, levels, (prev, chosen) in zip(
+            reversed(segments.factors), reversed(segments.levels), reversed(back), strict=True
+        ):
+            for k, level in zip(factors, levels[chosen[h]], strict=True):
+                row[k] = level
             h = prev[h]
+        rows.append(row)
+    levels = np.asarray(rows, dtype=int).reshape(len(ok), len(problem.factors))
     return Frontier(np.asarray(ok, dtype=int), np.zeros(len(ok)), np.asarray(value)[ok], levels)
 
 
-def _found(problem: PersonProblem, front: Frontier, settings: PrescribeSettings) -> Found:
+def _found(
+    problem: PersonProblem,
+    front: Frontier,
+    settings: PrescribeSettings,
+    gains: list[list[float]] | None = None,
+) -> Found:
+    """The best state within the limits; ``gains`` (each lever's surrogate gains as a
+    list) spares a sweep numpy's scalar indexing, the same sum in the same order."""
     state = front.best(settings.max_changes, settings.budget)
-    levels = tuple(int(v) for v in front.levels[state])
-    gain = sum(float(f.surrogate_gain[i]) for f, i in zip(problem.factors, levels, strict=True))
+    if gains is None:
+        levels = tuple(int(v) for v in front.levels[state])
+        gain = sum(float(f.surrogate_gain[i]) for f, i in zip(problem.factors, levels, strict=True))
+    else:
+        levels = tuple(front.levels[state].tolist())
+        gain = sum(g[i] for g, i in zip(gains, levels, strict=True))
     return Found(SolverStatus.DYNAMIC_PROGRAMMING, levels, gain, 0.0)
 
 
@@ -293,18 +386,22 @@ class FrontierSweep:
         self._widest = widest
         self._groups = groups_of(problem)
         self._fronts: dict[float, Frontier] = {}
+        self._segments: _Segments | None = None
+        self._gains = [f.surrogate_gain.tolist() for f in problem.factors]
 
     def best(self, settings: PrescribeSettings) -> Found:
         if settings.lam not in self._fronts:
-            self._fronts[settings.lam] = frontier(
-                self.problem,
-                settings.lam,
-                self._widest.max_changes,
-                None,  # points without a budget are answered from the same states
-                self._groups,
-                by_intensity=self._widest.budget is not None,
-            )
-        return _found(self.problem, self._fronts[settings.lam], settings)
+            self._fronts[settings.lam] = self._frontier(settings.lam)
+        return _found(self.problem, self._fronts[settings.lam], settings, self._gains)
+
+    def _frontier(self, lam: float) -> Frontier:
+        max_changes = self._widest.max_changes
+        if self._widest.budget is None:  # changes only: the lam-free part built once
+            if self._segments is None:
+                self._segments = _segments(self._groups)
+            return _by_changes(self.problem, self._groups, lam, max_changes, self._segments)
+        # points without a budget are answered from the same states
+        return frontier(self.problem, lam, max_changes, None, self._groups, by_intensity=True)
 
 
 #: The dynamic-programming route, as the registry holds it.
