@@ -21,10 +21,10 @@ import numpy as np
 from sleeprx.utils.errors import ModelMismatchError
 
 __all__ = [
+    "WALK_ROWS",
     "Ensemble",
     "PrunedTree",
     "Split",
-    "WALK_ROWS",
     "TreeScorer",
     "dependencies",
     "dependency_masks",
