@@ -19,7 +19,7 @@ from conftest import fixed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sleeprx.learn.ensemble import prune_for_person, read_ensemble, tree_scorer
+from sleeprx.learn.ensemble import WALK_ROWS, prune_for_person, read_ensemble, tree_scorer
 from sleeprx.learn.explain import explain
 from sleeprx.optimize.bruteforce import brute_force
 from sleeprx.optimize.factor_tables import compile_tables
@@ -418,3 +418,24 @@ def test_the_tree_walk_picks_the_boosters_own_leaves(data):
     walked = ensemble.walk(rows, pair_row, pair_tree).reshape(len(rows), len(trees))
     leaves = booster.predict(xgb.DMatrix(rows), pred_leaf=True)
     np.testing.assert_array_equal(walked, ensemble.leaf_values(leaves))
+
+
+@EXACT
+@given(st.data())
+def test_a_few_rows_walked_in_numpy_get_the_boosters_leaves_and_margin(data):
+    """TreeScorer.margin walks up to WALK_ROWS rows in numpy: the same leaf ids as
+    pred_leaf, and so the same float64 margins, at thresholds and with missing values."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    X = np.round(rng.normal(size=(60, 3)), 1)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y = rng.integers(0, 2, len(X))
+    booster = xgb.XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1).fit(X, y).get_booster()
+    scorer = tree_scorer(booster)
+    n = data.draw(st.integers(1, WALK_ROWS))
+    rows = X[rng.integers(0, len(X), n)].copy()
+    cuts = [t for j in range(3) for t in thresholds(booster, j)]
+    if cuts:
+        rows[0, int(rng.integers(0, 3))] = float(rng.choice(cuts))
+    leaves = booster.predict(xgb.DMatrix(rows), pred_leaf=True)
+    np.testing.assert_array_equal(scorer.walked_leaves(rows), leaves)
+    np.testing.assert_array_equal(scorer.margin(rows), scorer.ensemble.margin_from_leaves(leaves))

@@ -21,6 +21,7 @@ import numpy as np
 from sleeprx.utils.errors import ModelMismatchError
 
 __all__ = [
+    "WALK_ROWS",
     "Ensemble",
     "PrunedTree",
     "Split",
@@ -132,6 +133,12 @@ class Ensemble:
         ``features[j]``, already rounded to float32. Lazy, so that callers walking many
         cells that differ in a few features need not build a full row per cell.
         """
+        return self._node_values[tree, self.walk_nodes(value, tree)]
+
+    def walk_nodes(
+        self, value: Callable[[np.ndarray, np.ndarray], np.ndarray], tree: np.ndarray
+    ) -> np.ndarray:
+        """The leaf node id tree ``tree[i]`` gives pair i (as :meth:`walk_pairs`)."""
         left, right, feature, threshold, default_left = self._padded
         node = np.zeros(len(tree), dtype=int)
         active = np.flatnonzero(left[tree, node] != -1)
@@ -141,7 +148,7 @@ class Ensemble:
             go_left = np.where(np.isnan(x), default_left[t, n], x < threshold[t, n])
             node[active] = np.where(go_left, left[t, n], right[t, n])
             active = active[left[t, node[active]] != -1]
-        return self._node_values[tree, node]
+        return node
 
     def leaf_values(self, leaves: np.ndarray) -> np.ndarray:
         """Rows x trees matrix of leaf values (float64) from ``pred_leaf`` leaf ids."""
@@ -197,6 +204,10 @@ def read_ensemble(booster) -> Ensemble:
     return Ensemble(tuple(trees), _base_margin(config), names)
 
 
+#: Up to this many rows, :meth:`TreeScorer.margin` walks the trees in numpy.
+WALK_ROWS = 16
+
+
 @dataclass(frozen=True)
 class TreeScorer:
     """A booster and its parsed trees: leaf ids, leaf values and float64 margins.
@@ -227,8 +238,25 @@ class TreeScorer:
         return self.booster.predict(matrix, pred_leaf=True, validate_features=False)
 
     def margin(self, features: np.ndarray) -> np.ndarray:
-        """The booster's margin of each row, summed in float64."""
-        return self.ensemble.margin_from_leaves(self.leaves(features))
+        """The booster's margin of each row, summed in float64.
+
+        A few rows are walked in numpy (:meth:`Ensemble.walk_nodes`, XGBoost's own
+        traversal): building a DMatrix and asking the booster costs about a
+        millisecond, many times the walk; many rows go to the booster, which is faster
+        there."""
+        rows = np.asarray(features, dtype=float)
+        if rows.ndim != 2 or rows.shape[1] != self.n_features or len(rows) > WALK_ROWS:
+            return self.ensemble.margin_from_leaves(self.leaves(rows))
+        return self.ensemble.margin_from_leaves(self.walked_leaves(rows))
+
+    def walked_leaves(self, rows: np.ndarray) -> np.ndarray:
+        """Rows x trees matrix of leaf ids, as :meth:`leaves` gives, walked in numpy."""
+        n_trees = len(self.ensemble.trees)
+        x32 = np.asarray(rows, dtype=np.float32).astype(float)
+        row = np.repeat(np.arange(len(rows)), n_trees)
+        tree = np.tile(np.arange(n_trees), len(rows))
+        nodes = self.ensemble.walk_nodes(lambda pairs, features: x32[row[pairs], features], tree)
+        return nodes.reshape(len(rows), n_trees)
 
 
 _SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -26,6 +26,7 @@ from sleeprx.prescribing.verify import apply_profiles, rescore_planned
 from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.derived import derived_value
 from sleeprx.survey.display import change_phrase, follows_phrase, join_phrases, sentence
+from sleeprx.utils.frames import frame_of_columns
 from sleeprx.utils.odds import sigmoid
 
 __all__ = ["TableInput", "build_table"]
@@ -195,7 +196,7 @@ def _frame_of(
     data = {c: [row.get(c, math.nan) for row in rows] for c in columns.names(names)}
     del data["model_disagrees"]  # last, as it always was
     data["model_disagrees"] = [_disagrees(row, settings) for row in rows]
-    return pd.DataFrame(data)
+    return frame_of_columns(data)  # pd.DataFrame(data), in a fraction of its time
 
 
 def _derived_values(

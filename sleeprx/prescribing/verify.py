@@ -306,32 +306,38 @@ def margin_errors(table: pd.DataFrame) -> pd.Series:
     ``|gain_planned - gain_logit|``. NaN on rows that are not exact mode or have no
     profile (errors, infeasible).
     """
-    # numpy on the columns: each pandas operation costs more than a person's solve
+    return pd.Series(_margin_error_array(table), index=table.index)
+
+
+def _margin_error_array(table: pd.DataFrame) -> np.ndarray:
+    """:func:`margin_errors` as a numpy array: each pandas operation costs more than a
+    person's solve."""
     done = set(DONE)
+    modes, statuses = table["mode"].tolist(), table["status"].tolist()
     exact = np.array(
-        [m == "exact" and s in done for m, s in zip(table["mode"], table["status"], strict=True)],
-        dtype=bool,
+        [m == "exact" and s in done for m, s in zip(modes, statuses, strict=True)], dtype=bool
     )
     planned = table["gain_planned"].to_numpy(dtype=float)
     error = np.abs(planned - table["gain_logit"].to_numpy(dtype=float))
-    return pd.Series(np.where(exact, error, np.nan), index=table.index)
+    return np.where(exact, error, np.nan)
 
 
 def check_margins(table: pd.DataFrame, *, tolerance: float = MARGIN_TOLERANCE) -> float:
     """The largest of :func:`margin_errors` (0 when no row has one); raises
     :class:`~sleeprx.utils.errors.SolverError` naming the first person beyond
     ``tolerance``: the program's trees do not say what the booster says."""
-    errors = margin_errors(table)
-    beyond = errors > tolerance
+    errors = _margin_error_array(table)
+    beyond = errors > tolerance  # NaN compares false
     if beyond.any():
-        row = table[beyond].iloc[0]
+        first = int(np.flatnonzero(beyond)[0])
+        row = table.iloc[first]
         planned = row["margin_mip"]
         real = planned - row["gain_planned"] + row["gain_logit"]
         raise SolverError(
             f"person {row['person_id']}: the exact program planned margin {planned:.9g}, "
             f"the booster gives {real:.9g} for the same profile (error "
-            f"{errors[beyond].iloc[0]:.3g} > tolerance {tolerance:g}); the factor tables "
+            f"{errors[first]:.3g} > tolerance {tolerance:g}); the factor tables "
             "or the program do not match the model"
         )
-    known = errors.to_numpy()[errors.notna().to_numpy()]
+    known = errors[~np.isnan(errors)]
     return float(known.max()) if len(known) else 0.0

@@ -31,6 +31,7 @@ from sleeprx.survey.derived import with_derived
 from sleeprx.survey.description import Column, SurveyDescription, load_description
 from sleeprx.survey.files import is_survey_table, read_table
 from sleeprx.utils.errors import ConfigError, SurveyError
+from sleeprx.utils.frames import frame_of_columns
 
 __all__ = [
     "MISSING",
@@ -288,16 +289,19 @@ def _valid_rows_by_id(
         index = pd.Index(pd.array([ids[keep[k]] for k in order], dtype="str"), name=id_name)
     rows = [keep[k] for k in order]
     data = {name: _taken(values, rows) for name, values in columns.items() if name != id_name}
-    return pd.DataFrame(data, index=index)
+    return frame_of_columns(data, index)  # pd.DataFrame(data, index=index), faster
 
 
 def _taken(
     values: np.ndarray | list, rows: list[int]
-) -> np.ndarray | pd.api.extensions.ExtensionArray:
+) -> np.ndarray | list[str] | pd.api.extensions.ExtensionArray:
     """The cells of ``rows``: floats as float64, text as pandas' text (None blank)."""
     if isinstance(values, np.ndarray):
         return values[rows]
-    return pd.array([values[i] for i in rows], dtype="str")
+    cells = [values[i] for i in rows]
+    if cells and all(isinstance(c, str) for c in cells):  # frame_of_columns makes it text
+        return cells
+    return pd.array(cells, dtype="str")  # a blank or nobody: text all the same
 
 
 def _at(pos: int) -> str:
