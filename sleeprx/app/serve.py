@@ -15,6 +15,7 @@ Logs give counts and timings, never a person's answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -22,13 +23,14 @@ import logging
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -125,9 +127,12 @@ def read_token(path: str | Path) -> str:
 
 
 def _bearer(token: str | None):
-    """A dependency refusing a request without ``Authorization: Bearer <token>``."""
+    """A dependency refusing a request without ``Authorization: Bearer <token>``.
 
-    def check(authorization: Annotated[str | None, Header()] = None) -> None:
+    Async, so that FastAPI runs it on the event loop: a plain ``def`` dependency costs
+    each request a hop to a worker thread and back."""
+
+    async def check(authorization: Annotated[str | None, Header()] = None) -> None:
         if token is None:
             return
         scheme, _, given = (authorization or "").partition(" ")
@@ -209,7 +214,18 @@ def create_app(config: ServeConfig, model: TrainedModel | None = None) -> FastAP
     """The service, with its model loaded (from ``config.model_dir`` unless given)."""
     model = model if model is not None else load_model(config.model_dir)
     token = read_token(config.token_file) if config.token_file else None
+    # One solve at a time per worker, in arrival order (the executor's queue is FIFO), on
+    # its own thread: the event loop stays free to read requests and refuse bad ones,
+    # and solves never share the model. Run more workers for more at once.
+    solver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sleeprx-solve")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        solver.shutdown(cancel_futures=True)  # uvicorn has answered every request
+
     app = FastAPI(
+        lifespan=lifespan,
         title="sleeprx",
         summary="Personal, minimal sleep-behaviour prescriptions. Decision support for "
         "research, not medical advice.",
@@ -233,18 +249,13 @@ def create_app(config: ServeConfig, model: TrainedModel | None = None) -> FastAP
         """The levers, their labels, units and safe ranges, and the columns to send."""
         return description
 
-    # One solve at a time per worker, in arrival order (an asyncio lock is fair), on a
-    # worker thread: the event loop stays free to read requests and refuse bad ones,
-    # and solves never share the model. Run more workers for more at once.
-    one_at_a_time = asyncio.Lock()
-
     @app.post("/prescribe", dependencies=guarded, response_model=PrescribeResponse)
     async def prescriptions(body: PrescribeRequest) -> Response:
         """One verified prescription per person."""
         if len(body.people) > config.max_people:
             raise HTTPException(413, f"{len(body.people)} people; at most {config.max_people}")
-        async with one_at_a_time:
-            content = await run_in_threadpool(_prescribe, model, body)
+        loop = asyncio.get_running_loop()
+        content = await loop.run_in_executor(solver, _prescribe, model, body)
         return Response(content, media_type="application/json")
 
     return app
