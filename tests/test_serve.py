@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -115,6 +116,53 @@ def test_a_request_may_ask_for_the_n_best_plans(server, people, small_model):
         ).status_code
         == 422
     )
+
+
+def test_concurrent_requests_each_get_their_own_answer(server, people, small_model):
+    """Requests in flight at once queue for the worker's one solver thread; each answer
+    is its own person's, and a bad request among them is refused alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sleeprx.prescribing.run import prescribe
+
+    sent = [dict(p) for p in people[10:18]]
+    sent[3]["Stress Level"] = "14"
+    url, headers = f"{server.base_url}/prescribe", server.headers
+
+    def ask(person: dict) -> httpx.Response:
+        return httpx.post(url, json={"people": [person]}, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(len(sent)) as pool:
+        responses = list(pool.map(ask, sent))
+    assert [r.status_code for r in responses] == [200, 200, 200, 422, 200, 200, 200, 200]
+    good = [p for i, p in enumerate(sent) if i != 3]
+    expected = prescribe(pd.DataFrame(good), small_model)
+    rows = [r.json()["prescriptions"] for i, r in enumerate(responses) if i != 3]
+    assert [len(r) for r in rows] == [1] * len(good)
+    assert [r[0]["person_id"] for r in rows] == [int(p["Person ID"]) for p in good]
+    assert [r[0]["advice"] for r in rows] == expected.set_index("person_id").loc[
+        [int(p["Person ID"]) for p in good], "advice"
+    ].tolist()
+
+
+def test_the_load_generators_count_only_right_answers(server, people):
+    """bench_serve.py's clients: a 200 with one prescription for the person sent is an
+    answer; a 401, or a body for someone else, is an error."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_serve import CLIENTS, correct
+
+    url, plan = str(server.base_url), [[0, 1], [2], [3, 4]]
+    for name, load in CLIENTS.items():
+        assert [ok for _, ok in load(url, TOKEN, people, plan)] == [True] * 5, name
+        assert [ok for _, ok in load(url, "wrong-token-of-some-length", people, plan)] == [
+            False
+        ] * 5, name
+    body = server.post("/prescribe", json={"people": people[:1]}).content
+    person = int(people[0]["Person ID"])
+    assert correct(200, body, person)
+    assert not correct(200, body, person + 1)
+    assert not correct(200, b'{"prescriptions": []}', person)
+    assert not correct(422, body, person)
 
 
 def test_a_bad_value_is_a_422_naming_the_column_and_value(server, people):
