@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> None:
         write_blocks(
             "serve",
             "The HTTP service under load (bench_serve.py)",
-            "One-person `POST /prescribe` requests over loopback, surrogate mode.",
+            "One-person `POST /prescribe` requests over loopback, surrogate mode, from "
+            "clients that each wait for an answer before sending the next.",
             {f"workers_{args.workers}": text},
         )
 
