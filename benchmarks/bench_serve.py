@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,29 @@ def server_cpu(proc: subprocess.Popen) -> float:
             continue
         total += times.user + times.system
     return total
+
+
+def connection_split(proc: subprocess.Popen, port: int) -> str:
+    """The clients' connections held by each process that accepts them, most first
+    ("5/3" for two uvicorn workers; one number for one HTTP process): the kernel gives
+    each new connection to one of them, and a keep-alive one stays there."""
+    held = {}
+    try:
+        tree = [psutil.Process(proc.pid)]
+        tree += tree[0].children(recursive=True)
+        for process in tree:
+            sockets = [c for c in process.net_connections("tcp") if c.laddr.port == port]
+            if any(c.status == psutil.CONN_LISTEN for c in sockets):  # a worker, or uvicorn
+                held[process.pid] = sum(c.status == psutil.CONN_ESTABLISHED for c in sockets)
+    except psutil.Error:
+        return "?"
+    if len(held) > 1:  # uvicorn's supervisor listens too, and serves nobody
+        held.pop(proc.pid, None)
+    return "/".join(str(n) for n in sorted(held.values(), reverse=True))
+
+
+def _held(split: str) -> int:
+    return sum(int(n) for n in split.split("/") if n.isdigit())
 
 
 def correct(status: int, payload: bytes, person_id: int) -> bool:
@@ -204,12 +228,24 @@ def load_run(
     clients: int,
     client: str = "asyncio",
 ) -> dict:
-    """Send the requests; latencies in ms, the wall time, the errors and the CPU ms per
-    request of this process (the clients) and of the server."""
+    """Send the requests; latencies in ms, the wall time, the errors, the CPU ms per
+    request of this process (the clients) and of the server, and how the server's
+    processes held the clients' connections."""
     plan = [list(range(c, requests, clients)) for c in range(clients)]
+    done, splits = threading.Event(), []
+    port = int(url.rsplit(":", 1)[1])
+
+    def look() -> None:  # every half second: the clients connect when they first send
+        while not done.wait(0.5):
+            splits.append(connection_split(server, port))
+
+    looking = threading.Thread(target=look)
+    looking.start()
     start, cpu, served = time.perf_counter(), time.process_time(), server_cpu(server)
     results = CLIENTS[client](url, token, people, plan)
     wall = time.perf_counter() - start
+    done.set()
+    looking.join()
     cpu, served = time.process_time() - cpu, server_cpu(server) - served
     latencies = sorted(ms for ms, _ in results)
     return {
@@ -221,11 +257,12 @@ def load_run(
         "wall": wall,
         "client_cpu": cpu / len(results) * 1e3,
         "server_cpu": served / len(results) * 1e3,
+        "split": max(splits, key=_held, default="?"),  # the look that saw every client
     }
 
 
 HEADER = ["tree", "client", "workers", "clients", "requests", "errors", "p50 ms", "p99 ms"]
-HEADER += ["req/s", "client CPU ms/req", "server CPU ms/req"]
+HEADER += ["req/s", "client CPU ms/req", "server CPU ms/req", "connections per HTTP process"]
 
 
 def run_tree(args: argparse.Namespace, tree: Path, token_file: Path, people: list[dict]):
@@ -248,7 +285,7 @@ def row(label: str, client: str, args: argparse.Namespace, r: dict) -> list[str]
     counts = [args.workers, args.clients, r["requests"], r["errors"]]
     figures = [f"{r[key]:.1f}" for key in ("p50", "p99")] + [f"{r['rps']:.0f}"]
     figures += [f"{r[key]:.1f}" for key in ("client_cpu", "server_cpu")]
-    return [label, client, *map(str, counts), *figures]
+    return [label, client, *map(str, counts), *figures, r["split"]]
 
 
 def main(argv: list[str] | None = None) -> None:
