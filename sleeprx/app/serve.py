@@ -203,7 +203,9 @@ def describe(description: SurveyDescription) -> dict[str, Any]:
 
 
 def create_app(config: ServeConfig, model: TrainedModel | None = None) -> FastAPI:
-    """The service, with its model loaded (from ``config.model_dir`` unless given)."""
+    """The service, with its model loaded (from ``config.model_dir`` unless given);
+    with ``config.workers`` above 1 each solver process loads its own from
+    ``config.model_dir`` when the app starts."""
     model = model if model is not None else load_model(config.model_dir)
     token = read_token(config.token_file) if config.token_file else None
     solver = (
