@@ -523,7 +523,9 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="processes, each with the model")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="solver processes, each with the model, fed from one queue")
+    ] = 1,
     token_file: Annotated[
         Path | None, typer.Option(dir_okay=False, help="file holding the bearer token")
     ] = None,
@@ -540,11 +542,11 @@ def serve(
         with flag("--token-file"):
             read_token(token_file)  # refused before the model loads
     config = ServeConfig(
-        str(model_dir), str(token_file) if token_file else None, max_body_bytes, max_people
+        str(model_dir), str(token_file) if token_file else None, max_body_bytes, max_people, workers
     )
     with flag("--host"):
         check_binding(host, token=token_file is not None, insecure=insecure)
-    run(config, host=host, port=port, workers=workers)
+    run(config, host=host, port=port)
 
 
 @app.command("run")

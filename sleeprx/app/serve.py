@@ -4,7 +4,8 @@
 row per person (up to ``options`` per person, numbered by ``option``, when a request
 asks for its N best plans), as ``sleeprx prescribe --format json`` writes it; ``GET /description``
 gives the levers an app may show; ``GET /health`` says the service is up. The model is
-loaded once per worker process, when the app is built.
+loaded when the app is built, and once in each solver process
+(:mod:`sleeprx.app.serve_solvers`) before the service answers.
 
 Private by default: the command line binds the loopback interface and refuses another
 one without a bearer token (``--insecure`` aside); a token is compared in constant
@@ -14,32 +15,28 @@ Logs give counts and timings, never a person's answers.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hmac
 import ipaddress
-import json
 import logging
-import os
 import sys
-import time
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from sleeprx.app.serve_solvers import Cell, ProcessSolver, ThreadSolver
 from sleeprx.learn.model import TrainedModel, load_model
-from sleeprx.prescribing.run import prescribe
-from sleeprx.prescribing.status import Status
-from sleeprx.settings import PrescribeSettings, make_settings
+from sleeprx.settings import PrescribeSettings
 from sleeprx.survey.description import SurveyDescription
 from sleeprx.utils.errors import ConfigError, SleeprxError
 
-__all__ = ["REQUEST_SETTINGS", "ServeConfig", "app_from_environment", "create_app", "read_token"]
+__all__ = ["REQUEST_SETTINGS", "ServeConfig", "create_app", "read_token"]
 
 log = logging.getLogger("sleeprx.serve")
 
@@ -59,21 +56,18 @@ REQUEST_SETTINGS = (
     "options",
 )
 
-#: The environment variable that hands a :class:`ServeConfig` to worker processes.
-CONFIG_ENV = "SLEEPRX_SERVE_CONFIG"
-
-Cell = str | int | float | bool | None
-
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """What a worker needs to build the app: the model folder, the token file (None:
-    no token) and the limits of one request."""
+    """What the app is built from: the model folder, the token file (None: no token),
+    the limits of one request, and the solver processes (1: a thread in the service's
+    own process)."""
 
     model_dir: str
     token_file: str | None = None
     max_body_bytes: int = 1 << 20
     max_people: int = 1000
+    workers: int = 1
 
 
 def _request_settings_model() -> type[BaseModel]:
@@ -125,9 +119,12 @@ def read_token(path: str | Path) -> str:
 
 
 def _bearer(token: str | None):
-    """A dependency refusing a request without ``Authorization: Bearer <token>``."""
+    """A dependency refusing a request without ``Authorization: Bearer <token>``.
 
-    def check(authorization: Annotated[str | None, Header()] = None) -> None:
+    Async, so that FastAPI runs it on the event loop: a plain ``def`` dependency costs
+    each request a hop to a worker thread and back."""
+
+    async def check(authorization: Annotated[str | None, Header()] = None) -> None:
         if token is None:
             return
         scheme, _, given = (authorization or "").partition(" ")
@@ -206,10 +203,25 @@ def describe(description: SurveyDescription) -> dict[str, Any]:
 
 
 def create_app(config: ServeConfig, model: TrainedModel | None = None) -> FastAPI:
-    """The service, with its model loaded (from ``config.model_dir`` unless given)."""
+    """The service, with its model loaded (from ``config.model_dir`` unless given);
+    with ``config.workers`` above 1 each solver process loads its own from
+    ``config.model_dir`` when the app starts."""
     model = model if model is not None else load_model(config.model_dir)
     token = read_token(config.token_file) if config.token_file else None
+    solver = (
+        ThreadSolver(model)
+        if config.workers == 1
+        else ProcessSolver(config.model_dir, config.workers)
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await solver.start()  # /health answers once every solver has the model
+        yield
+        solver.close()  # uvicorn has answered every request
+
     app = FastAPI(
+        lifespan=lifespan,
         title="sleeprx",
         summary="Personal, minimal sleep-behaviour prescriptions. Decision support for "
         "research, not medical advice.",
@@ -233,63 +245,26 @@ def create_app(config: ServeConfig, model: TrainedModel | None = None) -> FastAP
         """The levers, their labels, units and safe ranges, and the columns to send."""
         return description
 
-    # One solve at a time per worker, in arrival order (an asyncio lock is fair), on a
-    # worker thread: the event loop stays free to read requests and refuse bad ones,
-    # and solves never share the model. Run more workers for more at once.
-    one_at_a_time = asyncio.Lock()
-
     @app.post("/prescribe", dependencies=guarded, response_model=PrescribeResponse)
     async def prescriptions(body: PrescribeRequest) -> Response:
         """One verified prescription per person."""
         if len(body.people) > config.max_people:
             raise HTTPException(413, f"{len(body.people)} people; at most {config.max_people}")
-        async with one_at_a_time:
-            content = await run_in_threadpool(_prescribe, model, body)
-        return Response(content, media_type="application/json")
+        chosen = body.settings.model_dump(exclude_unset=True) if body.settings else {}
+        try:
+            answer = await solver.solve(body.people, chosen)
+        except BrokenProcessPool:
+            raise HTTPException(503, "a solver process stopped; send the request again") from None
+        log.info(
+            "prescribe: %d people, %d errors, mode %s, %.1f ms",
+            answer.rows,
+            answer.errors,
+            answer.mode,
+            answer.ms,
+        )
+        return Response(answer.content, media_type="application/json")
 
     return app
-
-
-def _prescribe(model: TrainedModel, body: PrescribeRequest) -> bytes:
-    """Solve a request into its JSON body; log its counts and time, never its answers.
-
-    The rows are the table's ``to_json`` text as it is (what ``--format json``
-    writes), not parsed and encoded again."""
-    start = time.perf_counter()
-    chosen = body.settings.model_dump(exclude_unset=True) if body.settings else {}
-    settings = make_settings(**chosen)  # the service's own for the rest
-    people = _people_frame(body.people)
-    table = prescribe(people, model, settings=settings)
-    rows = table.to_json(orient="records")
-    errors = sum(status == Status.ERROR for status in table["status"].tolist())
-    log.info(
-        "prescribe: %d people, %d errors, mode %s, %.1f ms",
-        len(table),
-        errors,
-        settings.mode,
-        (time.perf_counter() - start) * 1e3,
-    )
-    return b'{"prescriptions":' + rows.encode() + b"}"
-
-
-def _people_frame(people: list[dict[str, Cell]]) -> pd.DataFrame:
-    """The people as a frame of their cells as sent (a key a person lacks: blank), the
-    columns in the order they first appear; built by column, which on a few people
-    costs a fraction of what a frame of row dicts does."""
-    columns = list(dict.fromkeys(key for person in people for key in person))
-    cells = {c: [person.get(c) for person in people] for c in columns}
-    return pd.DataFrame(cells, dtype=object)
-
-
-def config_to_environment(config: ServeConfig) -> None:
-    """Hand ``config`` to the worker processes uvicorn starts (they read it back with
-    :func:`app_from_environment`)."""
-    os.environ[CONFIG_ENV] = json.dumps(asdict(config))
-
-
-def app_from_environment() -> FastAPI:
-    """The app factory each uvicorn worker calls: it loads the model in that worker."""
-    return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])))
 
 
 def check_binding(host: str, *, token: bool, insecure: bool) -> None:
@@ -311,22 +286,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def run(config: ServeConfig, *, host: str, port: int, workers: int) -> None:
-    """Load the model (refusing a bad folder or token before listening) and serve."""
+def run(config: ServeConfig, *, host: str, port: int) -> None:
+    """Load the model (refusing a bad folder or token before listening) and serve: one
+    process speaks HTTP, ``config.workers`` solve."""
     import uvicorn
 
     app = create_app(config)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
-    if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
-        return
-    config_to_environment(config)  # each worker builds its app, and loads the model
-    uvicorn.run(
-        "sleeprx.app.serve:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        access_log=False,  # each request's count and time is logged by the app
-    )
+    # each request's count and time is logged by the app
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
