@@ -63,8 +63,10 @@ def _warm() -> None:
 class EarlyClient:
     """A Dask client started in a thread when entered (as :func:`dask_client` makes
     it); :meth:`client` waits for it and raises its error, such as a scheduler that
-    cannot be reached. Leaving closes it, after its start has finished. With neither
-    ``workers`` nor ``scheduler`` nothing starts.
+    cannot be reached. :meth:`release` closes it in that thread, after its start has
+    finished, while the run goes on (the driver merges the parts meanwhile); leaving
+    releases it if need be and waits until it is closed. With neither ``workers`` nor
+    ``scheduler`` nothing starts.
 
     The client is never entered as a context manager: that binds it to the thread's
     context, and the run uses it from another.
@@ -74,6 +76,7 @@ class EarlyClient:
         self._workers, self._scheduler = workers, scheduler
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sleeprx-cluster")
         self._future: Future | None = None
+        self._closing: Future | None = None
         self._opened: list = []  # what to close, last first
 
     def _start(self):
@@ -88,6 +91,10 @@ class EarlyClient:
         client.run(_warm)
         return client
 
+    def _close(self) -> None:
+        while self._opened:
+            self._opened.pop().close()
+
     def __enter__(self) -> EarlyClient:
         if self._workers or self._scheduler:
             self._future = self._pool.submit(self._start)
@@ -97,7 +104,12 @@ class EarlyClient:
         """The client, once started; None when the run solves in this process."""
         return None if self._future is None else self._future.result()
 
+    def release(self) -> None:
+        """Start closing the client (and its local cluster): nothing more is asked of it."""
+        if self._closing is None:
+            self._closing = self._pool.submit(self._close)  # after a start under way
+
     def __exit__(self, *exc) -> None:
-        self._pool.shutdown(wait=True)  # a start under way finishes before it is closed
-        for opened in reversed(self._opened):
-            opened.close()
+        self.release()
+        self._pool.shutdown(wait=True)
+        self._closing.result()  # an error while closing is raised here

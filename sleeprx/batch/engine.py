@@ -31,7 +31,8 @@ from sleeprx.batch.manifest import (
     inputs_of,
     model_sha256,
 )
-from sleeprx.batch.parts import assemble, part_path
+from sleeprx.batch.output import assemble
+from sleeprx.batch.parts import part_path
 from sleeprx.batch.worker import ChunkTask, solve_chunk
 from sleeprx.learn.model import load_model
 from sleeprx.settings import PrescribeSettings
@@ -69,9 +70,12 @@ class BatchResult:
     #: Wall seconds of the run's phases: ``prepare`` (the driver reads the model and
     #: scans the survey; the cluster starts meanwhile), ``solve`` (from the first task
     #: submitted to the last summary, cluster start still under way included), and
-    #: ``finish`` (the cluster closes, the driver merges the parts). ``prepare`` and
-    #: ``finish`` are the driver's alone: the serial part of a run.
+    #: ``finish`` (the driver merges the parts while the cluster closes, until both are
+    #: done). ``prepare`` and ``finish`` are the driver's alone: the serial part of a run.
     phases: dict[str, float] = field(default_factory=dict)
+    #: Parts whose text the driver copied from the fragment their task rendered; the
+    #: others it rendered itself (see :mod:`sleeprx.batch.output`).
+    copied: int = 0
 
 
 def parts_dir(out: Path) -> Path:
@@ -119,7 +123,7 @@ def prescribe_batch(
         job = _prepare(survey_path, Path(model_dir), settings, ids, chunk_size, parts_dir(out))
         manifest = _open_manifest(job, resume, log)
         reused = len(manifest.done)
-        tasks = _tasks(job, settings, finished=manifest.done)
+        tasks = _tasks(job, settings, fmt, finished=manifest.done)
         if log is not None:
             again = f"; {reused} already finished" if reused else ""
             log(
@@ -130,10 +134,12 @@ def prescribe_batch(
         with _progress(job, manifest, progress, log) as bar:
             _solve(tasks, manifest, early, bar, job.people_of)
         solved = time.perf_counter()
-    result = _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
+        early.release()  # the cluster closes while the parts are merged
+        result = _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
+    seconds = time.perf_counter() - started  # the cluster closed too
     phases = {"prepare": prepared - started, "solve": solved - prepared}
-    phases["finish"] = time.perf_counter() - started - sum(phases.values())
-    return replace(result, phases=phases)
+    phases["finish"] = seconds - sum(phases.values())
+    return replace(result, phases=phases, seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -180,8 +186,10 @@ def _prepare(
     return _Job(survey, model_dir, ids, scan, plan, people_of, folder, inputs)
 
 
-def _tasks(job: _Job, settings: PrescribeSettings, finished: Collection[int]) -> list[ChunkTask]:
-    """One task per chunk of the plan not ``finished``."""
+def _tasks(
+    job: _Job, settings: PrescribeSettings, fmt: str, finished: Collection[int]
+) -> list[ChunkTask]:
+    """One task per chunk of the plan not ``finished``; each renders its part in ``fmt``."""
     return [
         ChunkTask(
             index=k,
@@ -192,6 +200,7 @@ def _tasks(job: _Job, settings: PrescribeSettings, finished: Collection[int]) ->
             settings=settings,
             ids=job.plan[k],
             parts_dir=str(job.folder),
+            fmt=fmt,
         )
         for k in job.plan
         if k not in finished
@@ -255,12 +264,14 @@ def _finish(
         for key, n in r.status.items():
             status[key] = status.get(key, 0) + n
     position = {pid: i for i, pid in enumerate(job.ids)} if job.ids is not None else None
-    assemble(
-        [part_path(job.folder, k) for k in sorted(manifest.done)],
+    parts = {part_path(job.folder, k): manifest.done[k].fragment for k in sorted(manifest.done)}
+    copied = assemble(
+        list(parts),
         out,
         fmt,
         order=(lambda s: s) if position is None else (lambda s: s.map(position)),
         integer_changes=not status.get("error"),
+        fragments=parts,
     )
     manifest.complete = True
     manifest.save()
@@ -277,6 +288,7 @@ def _finish(
         skipped=sum(r.skipped for r in records),
         skipped_lines=[line for r in records for line in r.skipped_lines][:10],
         seconds=time.perf_counter() - started,
+        copied=copied,
     )
 
 
