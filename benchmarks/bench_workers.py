@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from common import SURVEYS, load_average, load_base, machine_line, write_cohort
-from scale_throughput import PACKAGES
+from scale_throughput import PACKAGES, serial_seconds
 
 import sleeprx
 from sleeprx.batch import prescribe_batch
@@ -64,13 +64,11 @@ def main() -> int:
                     chunk_size=args.chunk_size,
                 )
                 seconds[mode, workers] = time.perf_counter() - start
-                phases = result.phases
-                before_after = phases["prepare"], phases["finish"]
-                serial = f"{sum(before_after):.1f} ({before_after[0]:.1f} + {before_after[1]:.1f})"
                 print(
                     f"| {mode} | {workers} | {seconds[mode, workers]:.1f} | "
-                    f"{args.people / seconds[mode, workers]:,.0f} | {serial} | "
-                    f"{phases['solve']:.1f} | {before} | {load_average()} |"
+                    f"{args.people / seconds[mode, workers]:,.0f} | "
+                    f"{serial_seconds(result.phases)} | {result.phases['solve']:.1f} | "
+                    f"{before} | {load_average()} |"
                 )
         for mode in modes:
             print(f"{mode}: 2 workers {seconds[mode, 1] / seconds[mode, 2]:.2f}x faster than 1")

@@ -130,6 +130,8 @@ class Run:
     load_before: float
     load_after: float
     extra: dict = field(default_factory=dict)
+    #: ``BatchResult.phases``: prepare, solve, finish (wall seconds)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -190,6 +192,7 @@ def run_batch(
         result.violations,
         load_before,
         os.getloadavg()[0],
+        phases=result.phases,
     )
     log(
         f"{survey} n={n:,} {mode} workers={workers}: {seconds:.1f} s, {run.rate:,.0f} people/s, "
@@ -197,6 +200,12 @@ def run_batch(
         f"load {load_before:.2f} -> {run.load_after:.2f}"
     )
     return run
+
+
+def serial_seconds(phases: dict[str, float]) -> str:
+    """The driver's serial seconds of a run: "prepare + finish" as "total (a + b)"."""
+    prepare, finish = phases["prepare"], phases["finish"]
+    return f"{prepare + finish:.1f} ({prepare:.1f} + {finish:.1f})"
 
 
 def share(counts: dict[str, int], key: str) -> str:
@@ -212,6 +221,7 @@ def throughput_table(runs: list[Run]) -> str:
         "workers",
         "chunk",
         "wall s",
+        "serial s (prepare + finish)",
         "people/s",
         "ms/person",
         "driver RSS MB (before / peak)",
@@ -233,6 +243,7 @@ def throughput_table(runs: list[Run]) -> str:
                 "in-process" if r.workers is None else str(r.workers),
                 f"{r.chunk_size:,}",
                 f"{r.seconds:.1f}",
+                serial_seconds(r.phases),
                 f"{r.rate:,.0f}",
                 f"{1e3 / r.rate:.3f}",
                 f"{mb(r.memory.before)} / {mb(r.memory.driver_peak)}",
