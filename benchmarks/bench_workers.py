@@ -7,8 +7,9 @@ behaviours jittered inside their observed ranges), trains the default model unti
 then times ``prescribe_batch`` with 1 worker and with 2, surrogate and exact,
 alternating so that load from other processes falls on both alike, and prints the
 speed-up with the load average before and after each run, and the serial seconds of
-each run (``BatchResult.phases``: the driver's scan before the first task and its
-merge after the last; the rest is the workers').
+each run (``BatchResult.phases``: the driver's scan before the first task, the rest of
+the cluster's start, and the merge after the last task while the cluster closes; the
+rest, "solve", is the workers').
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main() -> int:
             f"{args.chunk_size:,}; machine: {machine_line(PACKAGES)}"
         )
         print(
-            "| mode | workers | wall s | people/s | serial s (prepare + finish) | solve s "
+            "| mode | workers | wall s | people/s | serial s (prepare + start + finish) | solve s "
             "| load before | load after |"
         )
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -130,7 +130,7 @@ class Run:
     load_before: float
     load_after: float
     extra: dict = field(default_factory=dict)
-    #: ``BatchResult.phases``: prepare, solve, finish (wall seconds)
+    #: ``BatchResult.phases``: prepare, start, solve, finish (wall seconds)
     phases: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -202,10 +202,14 @@ def run_batch(
     return run
 
 
+#: The phases of ``BatchResult.phases`` that more workers do not shorten
+SERIAL = ("prepare", "start", "finish")
+
+
 def serial_seconds(phases: dict[str, float]) -> str:
-    """The driver's serial seconds of a run: "prepare + finish" as "total (a + b)"."""
-    prepare, finish = phases["prepare"], phases["finish"]
-    return f"{prepare + finish:.1f} ({prepare:.1f} + {finish:.1f})"
+    """The serial seconds of a run, "prepare + start + finish", as "total (a + b + c)"."""
+    parts = [phases[name] for name in SERIAL]
+    return f"{sum(parts):.1f} ({' + '.join(f'{x:.1f}' for x in parts)})"
 
 
 def share(counts: dict[str, int], key: str) -> str:
@@ -221,7 +225,7 @@ def throughput_table(runs: list[Run]) -> str:
         "workers",
         "chunk",
         "wall s",
-        "serial s (prepare + finish)",
+        "serial s (prepare + start + finish)",
         "people/s",
         "ms/person",
         "driver RSS MB (before / peak)",

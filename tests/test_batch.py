@@ -97,7 +97,8 @@ def test_batch_equals_in_process(
     )
     same_as_reference(out, reference, first)
     assert result.rows == N - 1 and result.skipped == 1 and result.solved == 7
-    assert list(result.phases) == ["prepare", "solve", "finish"]
+    assert list(result.phases) == ["prepare", "start", "solve", "finish"]
+    assert (result.phases["start"] > 0) == (workers > 0)  # the workers' imports
     assert all(v >= 0 for v in result.phases.values())
     assert sum(result.phases.values()) <= result.seconds + 1e-3
     assert sorted(p.name for p in parts_dir(out).glob("part-*.parquet")) == [

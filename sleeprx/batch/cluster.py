@@ -9,6 +9,7 @@ once, so that the two overlap; the run asks for the client when its tasks are re
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -78,6 +79,8 @@ class EarlyClient:
         self._future: Future | None = None
         self._closing: Future | None = None
         self._opened: list = []  # what to close, last first
+        #: ``time.perf_counter()`` when the client was ready (its workers warm), if started
+        self.ready: float | None = None
 
     def _start(self):
         from dask.distributed import Client
@@ -89,6 +92,7 @@ class EarlyClient:
             client = Client(self._opened[0])
         self._opened.append(client)
         client.run(_warm)
+        self.ready = time.perf_counter()
         return client
 
     def _close(self) -> None:

@@ -67,11 +67,12 @@ class BatchResult:
     skipped: int  # rows without a valid id (no row in the table)
     skipped_lines: list[str]
     seconds: float
-    #: Wall seconds of the run's phases: ``prepare`` (the driver reads the model and
-    #: scans the survey; the cluster starts meanwhile), ``solve`` (from the first task
-    #: submitted to the last summary, cluster start still under way included), and
-    #: ``finish`` (the driver merges the parts while the cluster closes, until both are
-    #: done). ``prepare`` and ``finish`` are the driver's alone: the serial part of a run.
+    #: Wall seconds of the run's phases, in turn: ``prepare`` (the driver reads the
+    #: model and scans the survey; the cluster starts meanwhile), ``start`` (the rest of
+    #: the cluster's start: until its workers have imported what a task needs; 0 in
+    #: this process), ``solve`` (until the last summary), and ``finish`` (the driver
+    #: merges the parts while the cluster closes, until both are done). All but
+    #: ``solve`` are the serial part of a run, which more workers do not shorten.
     phases: dict[str, float] = field(default_factory=dict)
     #: Parts whose text the driver copied from the fragment their task rendered; the
     #: others it rendered itself (see :mod:`sleeprx.batch.output`).
@@ -137,7 +138,8 @@ def prescribe_batch(
         early.release()  # the cluster closes while the parts are merged
         result = _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
     seconds = time.perf_counter() - started  # the cluster closed too
-    phases = {"prepare": prepared - started, "solve": solved - prepared}
+    ready = max(prepared, early.ready) if tasks and early.ready is not None else prepared
+    phases = {"prepare": prepared - started, "start": ready - prepared, "solve": solved - ready}
     phases["finish"] = seconds - sum(phases.values())
     return replace(result, phases=phases, seconds=seconds)
 
