@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 #: Bump when the parts' schema, the chunking or the manifest changes: old runs are then
-#: refused. 2: every finished chunk carries its part's sha256.
+#: refused. 2: every finished chunk carries its part's sha256. (A chunk's fragment record
+#: came later without a bump: it is optional, and a chunk without one is merged from its
+#: part.)
 FORMAT_VERSION = 2
 KIND = "sleeprx.batch_manifest"
 NAME = "manifest.json"

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sleeprx.batch.manifest import file_sha256
+from sleeprx.batch.manifest import FragmentRecord, file_sha256
 from sleeprx.batch.output import write_fragment
 from sleeprx.batch.parts import write_part
 from sleeprx.learn.model import TrainedModel, load_model
@@ -94,7 +94,7 @@ def solve_chunk(task: ChunkTask) -> dict:
     }
 
 
-def _fragment(part: Path, task: ChunkTask, *, integer_changes: bool):
+def _fragment(part: Path, task: ChunkTask, *, integer_changes: bool) -> FragmentRecord | None:
     """The part's text in the output's format; its order is the chunk's output order."""
     if task.fmt is None:
         return None
