@@ -19,9 +19,12 @@ temporary folder) is trained once, untimed.
    (K = 2) for each survey, size, mode (surrogate, exact) and N (1 and 2 local Dask
    worker processes), plus the in-process engine (``workers=None``) at the smallest
    size. Wall time is the whole call: starting the Dask cluster, scanning the survey,
-   solving every chunk and merging the parts into the output CSV. Memory is sampled
-   every 0.2 s with psutil: the resident set (RSS) of this process (the driver), and of
-   each of its child processes (the Dask worker processes; the largest one is reported).
+   solving every chunk and merging the parts into the output CSV; "serial s" is what a
+   second worker cannot share (``BatchResult.phases``: "prepare", reading the model and
+   scanning the survey; "start", the rest of the cluster's start; "finish", merging the
+   parts while the cluster closes). Memory is sampled every 0.2 s with psutil: the
+   resident set (RSS) of this process (the driver), and of each of its child processes
+   (the Dask worker processes; the largest one is reported).
    "distinct" is the share of distinct problems: distinct rows of the model's inputs
    (which include every answer the description's rules read) among the cohort.
 2. Exact mode against batched enumeration with the booster, on the 10-lever example at
@@ -88,6 +91,9 @@ python benchmarks/bench_scale.py --quick         # 2,000 people, a sample of 40:
 
 `--write` puts the output below. Columns: wall s is the whole `prescribe_batch` call
 (starting the Dask cluster, scanning the survey, solving, merging the parts into one CSV);
+serial s is the part of it a second worker cannot share (prepare: reading the model and
+scanning the survey; start: the rest of the cluster's start; finish: merging the parts
+while the cluster closes);
 RSS is sampled every 0.2 s with psutil, for the driver (the benchmark's own process, which
 also holds its cohort generator) and for each child process (the Dask workers; the
 largest is shown); distinct is the share of distinct model-input rows among the cohort;

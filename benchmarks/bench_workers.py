@@ -7,8 +7,9 @@ behaviours jittered inside their observed ranges), trains the default model unti
 then times ``prescribe_batch`` with 1 worker and with 2, surrogate and exact,
 alternating so that load from other processes falls on both alike, and prints the
 speed-up with the load average before and after each run, and the serial seconds of
-each run (``BatchResult.phases``: the driver's scan before the first task and its
-merge after the last; the rest is the workers').
+each run (``BatchResult.phases``: the driver's scan before the first task, the rest of
+the cluster's start, and the merge after the last task while the cluster closes; the
+rest, "solve", is the workers').
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 from common import SURVEYS, load_average, load_base, machine_line, write_cohort
-from scale_throughput import PACKAGES
+from scale_throughput import PACKAGES, serial_seconds
 
 import sleeprx
 from sleeprx.batch import prescribe_batch
@@ -45,7 +46,7 @@ def main() -> int:
             f"{args.chunk_size:,}; machine: {machine_line(PACKAGES)}"
         )
         print(
-            "| mode | workers | wall s | people/s | serial s (prepare + finish) | solve s "
+            "| mode | workers | wall s | people/s | serial s (prepare + start + finish) | solve s "
             "| load before | load after |"
         )
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -64,13 +65,11 @@ def main() -> int:
                     chunk_size=args.chunk_size,
                 )
                 seconds[mode, workers] = time.perf_counter() - start
-                phases = result.phases
-                before_after = phases["prepare"], phases["finish"]
-                serial = f"{sum(before_after):.1f} ({before_after[0]:.1f} + {before_after[1]:.1f})"
                 print(
                     f"| {mode} | {workers} | {seconds[mode, workers]:.1f} | "
-                    f"{args.people / seconds[mode, workers]:,.0f} | {serial} | "
-                    f"{phases['solve']:.1f} | {before} | {load_average()} |"
+                    f"{args.people / seconds[mode, workers]:,.0f} | "
+                    f"{serial_seconds(result.phases)} | {result.phases['solve']:.1f} | "
+                    f"{before} | {load_average()} |"
                 )
         for mode in modes:
             print(f"{mode}: 2 workers {seconds[mode, 1] / seconds[mode, 2]:.2f}x faster than 1")

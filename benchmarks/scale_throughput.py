@@ -130,6 +130,8 @@ class Run:
     load_before: float
     load_after: float
     extra: dict = field(default_factory=dict)
+    #: ``BatchResult.phases``: prepare, start, solve, finish (wall seconds)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -190,6 +192,7 @@ def run_batch(
         result.violations,
         load_before,
         os.getloadavg()[0],
+        phases=result.phases,
     )
     log(
         f"{survey} n={n:,} {mode} workers={workers}: {seconds:.1f} s, {run.rate:,.0f} people/s, "
@@ -197,6 +200,16 @@ def run_batch(
         f"load {load_before:.2f} -> {run.load_after:.2f}"
     )
     return run
+
+
+#: The phases of ``BatchResult.phases`` that more workers do not shorten
+SERIAL = ("prepare", "start", "finish")
+
+
+def serial_seconds(phases: dict[str, float]) -> str:
+    """The serial seconds of a run, "prepare + start + finish", as "total (a + b + c)"."""
+    parts = [phases[name] for name in SERIAL]
+    return f"{sum(parts):.1f} ({' + '.join(f'{x:.1f}' for x in parts)})"
 
 
 def share(counts: dict[str, int], key: str) -> str:
@@ -212,6 +225,7 @@ def throughput_table(runs: list[Run]) -> str:
         "workers",
         "chunk",
         "wall s",
+        "serial s (prepare + start + finish)",
         "people/s",
         "ms/person",
         "driver RSS MB (before / peak)",
@@ -233,6 +247,7 @@ def throughput_table(runs: list[Run]) -> str:
                 "in-process" if r.workers is None else str(r.workers),
                 f"{r.chunk_size:,}",
                 f"{r.seconds:.1f}",
+                serial_seconds(r.phases),
                 f"{r.rate:,.0f}",
                 f"{1e3 / r.rate:.3f}",
                 f"{mb(r.memory.before)} / {mb(r.memory.driver_peak)}",

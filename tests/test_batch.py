@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sleeprx.batch import engine, parts_dir, prescribe_batch
+from sleeprx.batch import engine, output, parts_dir, prescribe_batch
 from sleeprx.learn.model import load_model
 from sleeprx.prescribing.run import prescribe
 from sleeprx.settings import PrescribeSettings
@@ -97,10 +97,11 @@ def test_batch_equals_in_process(
     )
     same_as_reference(out, reference, first)
     assert result.rows == N - 1 and result.skipped == 1 and result.solved == 7
-    assert list(result.phases) == ["prepare", "solve", "finish"]
+    assert list(result.phases) == ["prepare", "start", "solve", "finish"]
+    assert (result.phases["start"] > 0) == (workers > 0)  # the workers' imports
     assert all(v >= 0 for v in result.phases.values())
     assert sum(result.phases.values()) <= result.seconds + 1e-3
-    assert sorted(p.name for p in parts_dir(out).glob("part-*")) == [
+    assert sorted(p.name for p in parts_dir(out).glob("part-*.parquet")) == [
         f"part-{k:05d}.parquet" for k in range(7)
     ]
     progress = [line for line in lines if line.startswith("prescribed ")]
@@ -254,7 +255,12 @@ def test_text_ids_and_blank_answers_in_parts_equal_the_in_process_table(tmp_path
         train(survey, settings=ModelSettings(n_estimators=20, max_depth=3)), tmp_path / "m"
     )
     out = tmp_path / "p.csv"
-    prescribe_batch(path, model_dir, out, chunk_size=70)
+    result = prescribe_batch(path, model_dir, out, chunk_size=70)
+    for fmt, run in [("csv", result), ("json", None)]:  # text ids in copied fragments
+        run = run or prescribe_batch(path, model_dir, out.with_suffix(".json"), chunk_size=70)
+        assert run.copied == run.chunks
+        merged = merged_by_the_driver(run, fmt, tmp_path / f"m.{fmt}")
+        assert out.with_suffix(f".{fmt}").read_bytes() == merged
     batch = pd.read_csv(out, keep_default_na=True)
     direct = prescribe(survey, load_model(model_dir))
     assert batch["person_id"].tolist() == direct["person_id"].tolist()
@@ -402,3 +408,87 @@ def test_the_n_best_plans_in_batch_equal_the_in_process_table(fmt, small_model_d
     same_as_reference(out, tmp_path, fmt)
     last = pq.read_table(parts_dir(out) / "part-00005.parquet").to_pandas()
     assert last["status"].eq("error").all() and last["option"].eq(1).all()
+
+
+# --- the driver copies the text the tasks rendered, byte for byte --------------------
+
+
+def sorted_cohort(path, n: int, *, bad_row: int | None = None):
+    """The shipped survey resampled in id order: every part is a group of its own."""
+    raw = pd.read_csv(shipped_survey_path(), dtype=str, keep_default_na=False)
+    cohort = raw.sample(n, replace=True, random_state=3).reset_index(drop=True)
+    cohort["Person ID"] = [str(i + 1) for i in range(n)]
+    if bad_row is not None:
+        cohort.loc[bad_row - 1, "Stress Level"] = "99"  # an error row in its chunk
+    cohort.to_csv(path, index=False)
+    return path
+
+
+def merged_by_the_driver(result, fmt, path, ids=None):
+    """The run's parts merged from Parquet alone, without fragments: the bytes of a run
+    before fragments."""
+    parts = sorted(result.parts.glob("part-*.parquet"))
+    position = None if ids is None else {pid: i for i, pid in enumerate(ids)}
+    copied = output.assemble(
+        parts,
+        path,
+        fmt,
+        order=(lambda s: s) if position is None else (lambda s: s.map(position)),
+        integer_changes="error" not in result.status,
+    )
+    assert copied == 0
+    return path.read_bytes()
+
+
+def in_process(survey, model_dir, fmt, folder, ids=None):
+    model = load_model(model_dir)
+    table = prescribe(read_survey(survey, model.description, errors="collect"), model, ids=ids)
+    write_table(table, folder / f"p.{fmt}", fmt)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("fmt", "bad_row", "ids", "workers", "copied"),
+    [
+        ("csv", None, None, 0, 6),  # every part copied
+        ("json", 250, None, 0, 1),  # n_changes is fractional: only the error row's part
+        ("csv", None, [450, 12, 13, 599, 100, 260], 2, 2),  # parts 0 and 5 overlap
+    ],
+    ids=["csv", "json-error-rows", "csv-ids-in-another-order-2-workers"],
+)
+def test_the_copied_fragments_give_the_bytes_of_the_merge_from_parts(
+    fmt, bad_row, ids, workers, copied, small_model_dir, tmp_path
+):
+    survey = sorted_cohort(tmp_path / "sorted.csv", 600, bad_row=bad_row)
+    out = tmp_path / f"p.{fmt}"
+    result = prescribe_batch(survey, small_model_dir, out, ids=ids, workers=workers, chunk_size=100)
+    assert result.copied == copied
+    assert out.read_bytes() == merged_by_the_driver(result, fmt, tmp_path / f"m.{fmt}", ids)
+    reference = in_process(survey, small_model_dir, fmt, tmp_path, ids)
+    same_as_reference(out, reference, fmt)
+
+
+def _damage_fragments(parts):
+    (parts / "part-00001.csv").write_bytes((parts / "part-00001.csv").read_bytes()[:-10])
+    data = bytearray((parts / "part-00002.csv").read_bytes())
+    data[100:110] = b"9" * 10  # same size, other bytes
+    (parts / "part-00002.csv").write_bytes(bytes(data))
+    (parts / "part-00003.csv").unlink()
+
+
+def test_a_damaged_or_missing_fragment_is_rendered_from_its_part(small_model_dir, tmp_path):
+    survey = sorted_cohort(tmp_path / "sorted.csv", 600)
+    out = tmp_path / "p.csv"
+    first = prescribe_batch(survey, small_model_dir, out, chunk_size=100)
+    assert first.copied == 6
+    written = out.read_bytes()
+    _damage_fragments(parts_dir(out))
+    again = prescribe_batch(survey, small_model_dir, out, chunk_size=100, resume=True)
+    assert (again.solved, again.copied) == (0, 3)
+    assert out.read_bytes() == written
+    # Fragments are rendered in the run's format: a JSON output renders every part.
+    other = tmp_path / "p.json"
+    shutil.copytree(parts_dir(out), parts_dir(other))
+    json_run = prescribe_batch(survey, small_model_dir, other, chunk_size=100, resume=True)
+    assert (json_run.solved, json_run.copied) == (0, 0)
+    assert other.read_bytes() == merged_by_the_driver(json_run, "json", tmp_path / "m.json")

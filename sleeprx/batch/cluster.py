@@ -9,6 +9,7 @@ once, so that the two overlap; the run asks for the client when its tasks are re
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -63,8 +64,10 @@ def _warm() -> None:
 class EarlyClient:
     """A Dask client started in a thread when entered (as :func:`dask_client` makes
     it); :meth:`client` waits for it and raises its error, such as a scheduler that
-    cannot be reached. Leaving closes it, after its start has finished. With neither
-    ``workers`` nor ``scheduler`` nothing starts.
+    cannot be reached. :meth:`release` closes it in that thread, after its start has
+    finished, while the run goes on (the driver merges the parts meanwhile); leaving
+    releases it if need be and waits until it is closed. With neither ``workers`` nor
+    ``scheduler`` nothing starts.
 
     The client is never entered as a context manager: that binds it to the thread's
     context, and the run uses it from another.
@@ -74,7 +77,10 @@ class EarlyClient:
         self._workers, self._scheduler = workers, scheduler
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sleeprx-cluster")
         self._future: Future | None = None
+        self._closing: Future | None = None
         self._opened: list = []  # what to close, last first
+        #: ``time.perf_counter()`` when the client was ready (its workers warm), if started
+        self.ready: float | None = None
 
     def _start(self):
         from dask.distributed import Client
@@ -86,7 +92,12 @@ class EarlyClient:
             client = Client(self._opened[0])
         self._opened.append(client)
         client.run(_warm)
+        self.ready = time.perf_counter()
         return client
+
+    def _close(self) -> None:
+        while self._opened:
+            self._opened.pop().close()
 
     def __enter__(self) -> EarlyClient:
         if self._workers or self._scheduler:
@@ -97,7 +108,12 @@ class EarlyClient:
         """The client, once started; None when the run solves in this process."""
         return None if self._future is None else self._future.result()
 
+    def release(self) -> None:
+        """Start closing the client (and its local cluster): nothing more is asked of it."""
+        if self._closing is None:
+            self._closing = self._pool.submit(self._close)  # after a start under way
+
     def __exit__(self, *exc) -> None:
-        self._pool.shutdown(wait=True)  # a start under way finishes before it is closed
-        for opened in reversed(self._opened):
-            opened.close()
+        self.release()
+        self._pool.shutdown(wait=True)
+        self._closing.result()  # an error while closing is raised here

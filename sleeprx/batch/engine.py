@@ -31,7 +31,8 @@ from sleeprx.batch.manifest import (
     inputs_of,
     model_sha256,
 )
-from sleeprx.batch.parts import assemble, part_path
+from sleeprx.batch.output import assemble
+from sleeprx.batch.parts import part_path
 from sleeprx.batch.worker import ChunkTask, solve_chunk
 from sleeprx.learn.model import load_model
 from sleeprx.settings import PrescribeSettings
@@ -66,12 +67,16 @@ class BatchResult:
     skipped: int  # rows without a valid id (no row in the table)
     skipped_lines: list[str]
     seconds: float
-    #: Wall seconds of the run's phases: ``prepare`` (the driver reads the model and
-    #: scans the survey; the cluster starts meanwhile), ``solve`` (from the first task
-    #: submitted to the last summary, cluster start still under way included), and
-    #: ``finish`` (the cluster closes, the driver merges the parts). ``prepare`` and
-    #: ``finish`` are the driver's alone: the serial part of a run.
+    #: Wall seconds of the run's phases, in turn: ``prepare`` (the driver reads the
+    #: model and scans the survey; the cluster starts meanwhile), ``start`` (the rest of
+    #: the cluster's start: until its workers have imported what a task needs; 0 in
+    #: this process), ``solve`` (until the last summary), and ``finish`` (the driver
+    #: merges the parts while the cluster closes, until both are done). All but
+    #: ``solve`` are the serial part of a run, which more workers do not shorten.
     phases: dict[str, float] = field(default_factory=dict)
+    #: Parts whose text the driver copied from the fragment their task rendered; the
+    #: others it rendered itself (see :mod:`sleeprx.batch.output`).
+    copied: int = 0
 
 
 def parts_dir(out: Path) -> Path:
@@ -119,7 +124,7 @@ def prescribe_batch(
         job = _prepare(survey_path, Path(model_dir), settings, ids, chunk_size, parts_dir(out))
         manifest = _open_manifest(job, resume, log)
         reused = len(manifest.done)
-        tasks = _tasks(job, settings, finished=manifest.done)
+        tasks = _tasks(job, settings, fmt, finished=manifest.done)
         if log is not None:
             again = f"; {reused} already finished" if reused else ""
             log(
@@ -130,10 +135,13 @@ def prescribe_batch(
         with _progress(job, manifest, progress, log) as bar:
             _solve(tasks, manifest, early, bar, job.people_of)
         solved = time.perf_counter()
-    result = _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
-    phases = {"prepare": prepared - started, "solve": solved - prepared}
-    phases["finish"] = time.perf_counter() - started - sum(phases.values())
-    return replace(result, phases=phases)
+        early.release()  # the cluster closes while the parts are merged
+        result = _finish(job, manifest, out, fmt, solved=len(tasks), reused=reused, started=started)
+    seconds = time.perf_counter() - started  # the cluster closed too
+    ready = max(prepared, early.ready) if tasks and early.ready is not None else prepared
+    phases = {"prepare": prepared - started, "start": ready - prepared, "solve": solved - ready}
+    phases["finish"] = seconds - sum(phases.values())
+    return replace(result, phases=phases, seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -180,8 +188,10 @@ def _prepare(
     return _Job(survey, model_dir, ids, scan, plan, people_of, folder, inputs)
 
 
-def _tasks(job: _Job, settings: PrescribeSettings, finished: Collection[int]) -> list[ChunkTask]:
-    """One task per chunk of the plan not ``finished``."""
+def _tasks(
+    job: _Job, settings: PrescribeSettings, fmt: str, finished: Collection[int]
+) -> list[ChunkTask]:
+    """One task per chunk of the plan not ``finished``; each renders its part in ``fmt``."""
     return [
         ChunkTask(
             index=k,
@@ -192,6 +202,7 @@ def _tasks(job: _Job, settings: PrescribeSettings, finished: Collection[int]) ->
             settings=settings,
             ids=job.plan[k],
             parts_dir=str(job.folder),
+            fmt=fmt,
         )
         for k in job.plan
         if k not in finished
@@ -255,12 +266,14 @@ def _finish(
         for key, n in r.status.items():
             status[key] = status.get(key, 0) + n
     position = {pid: i for i, pid in enumerate(job.ids)} if job.ids is not None else None
-    assemble(
-        [part_path(job.folder, k) for k in sorted(manifest.done)],
+    parts = {part_path(job.folder, k): manifest.done[k].fragment for k in sorted(manifest.done)}
+    copied = assemble(
+        list(parts),
         out,
         fmt,
         order=(lambda s: s) if position is None else (lambda s: s.map(position)),
         integer_changes=not status.get("error"),
+        fragments=parts,
     )
     manifest.complete = True
     manifest.save()
@@ -277,6 +290,7 @@ def _finish(
         skipped=sum(r.skipped for r in records),
         skipped_lines=[line for r in records for line in r.skipped_lines][:10],
         seconds=time.perf_counter() - started,
+        copied=copied,
     )
 
 

@@ -24,10 +24,20 @@ from sleeprx.utils.errors import ArtifactError, ConfigError
 from sleeprx.utils.files import atomic_write_json
 from sleeprx.utils.validation import Strict, validation_message
 
-__all__ = ["FORMAT_VERSION", "ChunkRecord", "Manifest", "file_sha256", "inputs_of", "model_sha256"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ChunkRecord",
+    "FragmentRecord",
+    "Manifest",
+    "file_sha256",
+    "inputs_of",
+    "model_sha256",
+]
 
 #: Bump when the parts' schema, the chunking or the manifest changes: old runs are then
-#: refused. 2: every finished chunk carries its part's sha256.
+#: refused. 2: every finished chunk carries its part's sha256. (A chunk's fragment record
+#: came later without a bump: it is optional, and a chunk without one is merged from its
+#: part.)
 FORMAT_VERSION = 2
 KIND = "sleeprx.batch_manifest"
 NAME = "manifest.json"
@@ -83,6 +93,15 @@ def inputs_of(
     }
 
 
+class FragmentRecord(Strict):
+    """A part's text as the output file holds it (:mod:`sleeprx.batch.output`)."""
+
+    format: Literal["csv", "json"]
+    integer_changes: bool = Field(description="n_changes written as whole numbers")
+    size: int = Field(ge=1, description="bytes")
+    sha256: str = Field(pattern=SHA256)
+
+
 class ChunkRecord(Strict):
     """A finished chunk: the summary its task returned, and its part file's sha256."""
 
@@ -96,6 +115,9 @@ class ChunkRecord(Strict):
     skipped_lines: tuple[str, ...]
     first_problem: str | None
     sha256: str = Field(pattern=SHA256, description="of the part file")
+    #: The part's text for the run's output format; None: none written (a manifest of an
+    #: earlier version, or a part without rows); the driver then renders the part.
+    fragment: FragmentRecord | None = None
 
 
 class _File(Strict):

@@ -1,10 +1,11 @@
-"""The Parquet parts of a batch run: one schema for all, and the final table from them.
+"""The Parquet parts of a batch run: one schema for all, read back in output order.
 
 Every part holds the prescription table of one chunk, with the columns of
 :func:`sleeprx.prescribing.run.prescribe` in its order. Parts share one schema whatever
 their rows (a chunk of error rows only has all-null numbers and strings), so they
-read back as one dataset. The final CSV or JSON is merged from the parts a few
-thousand rows at a time, in the order of an in-process run.
+read back as one dataset: :func:`groups` and :func:`merged` give their rows a few
+thousand at a time, in the order of an in-process run (rendered to text by
+:mod:`sleeprx.batch.output`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sleeprx.utils.errors import ArtifactError
-from sleeprx.utils.files import atomic_open
 
-__all__ = ["assemble", "part_path", "write_part"]
+__all__ = ["BATCH_ROWS", "groups", "merged", "part_path", "write_part"]
+
+#: Rows read from a part at a time when merging (shared among the parts of a group).
+BATCH_ROWS = 20_000
 
 STRINGS = ("status", "advice", "solver_status", "mode")
 BOOLS = ("model_disagrees",)
@@ -59,40 +62,7 @@ def write_part(table: pd.DataFrame, folder: Path, index: int, *, text_ids: bool)
     return final
 
 
-def assemble(
-    parts: list[Path],
-    out: Path,
-    fmt: str,
-    *,
-    order: Callable[[pd.Series], pd.Series],
-    integer_changes: bool,
-    batch_rows: int = 20_000,
-) -> None:
-    """Merge ``parts`` (each sorted by ``order`` of person_id) into one CSV or JSON file.
-
-    ``integer_changes``: n_changes is written as whole numbers, as an in-process run
-    does when no row is an error row.
-    """
-    with atomic_open(out, "w") as handle:
-        first = True
-        for block in (
-            block
-            for group in _groups(parts, order)
-            for block in _merged(group, order, max(64, batch_rows // len(group)))
-        ):
-            if integer_changes and "n_changes" in block:
-                block["n_changes"] = block["n_changes"].astype("int64")
-            if fmt == "csv":
-                handle.write(block.to_csv(index=False, header=first))
-            else:
-                text = block.to_json(orient="records", indent=2)
-                handle.write(("[\n" if first else ",\n") + text[2:-2])  # without "[\n", "\n]"
-            first = False
-        if fmt == "json":
-            handle.write("[\n]\n" if first else "\n]\n")
-
-
-def _groups(parts: list[Path], order: Callable[[pd.Series], pd.Series]) -> list[list[Path]]:
+def groups(parts: list[Path], order: Callable[[pd.Series], pd.Series]) -> list[list[Path]]:
     """The parts in groups whose ranges of keys overlap, groups in order of their keys.
 
     A survey sorted by id gives one part per group, so only one part is open at a time.
@@ -104,19 +74,19 @@ def _groups(parts: list[Path], order: Callable[[pd.Series], pd.Series]) -> list[
         if len(ids):
             keys = order(ids)
             spans.append((keys.min(), keys.max(), path))
-    groups: list[list[Path]] = []
+    found: list[list[Path]] = []
     top = None
     for low, high, path in sorted(spans, key=lambda span: span[0]):
-        if groups and low <= top:
-            groups[-1].append(path)
+        if found and low <= top:
+            found[-1].append(path)
             top = max(top, high)
         else:
-            groups.append([path])
+            found.append([path])
             top = high
-    return groups
+    return found
 
 
-def _merged(
+def merged(
     parts: list[Path], order: Callable[[pd.Series], pd.Series], batch_rows: int
 ) -> Iterator[pd.DataFrame]:
     """The parts' rows in ``order``, a block at a time; at most a batch per part in memory.

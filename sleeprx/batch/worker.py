@@ -1,7 +1,9 @@
 """One task of a batch run: read a chunk of rows, prescribe, write its part.
 
 A task returns a small summary, never the table: the table goes to the parts folder,
-and the summary carries the part's sha256 for the manifest.
+and the summary carries the part's sha256 for the manifest. The task also renders the
+part as the output file will hold it (:func:`~sleeprx.batch.output.write_fragment`), so
+that the driver, alone at the end of a run, mostly copies text.
 The model is loaded once per worker process and kept, keyed by its folder and the
 hash of its files.
 """
@@ -12,7 +14,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sleeprx.batch.manifest import file_sha256
+from sleeprx.batch.manifest import FragmentRecord, file_sha256
+from sleeprx.batch.output import write_fragment
 from sleeprx.batch.parts import write_part
 from sleeprx.learn.model import TrainedModel, load_model
 from sleeprx.prescribing.options import with_options
@@ -40,6 +43,7 @@ class ChunkTask:
     settings: PrescribeSettings
     ids: tuple[int, ...] | None  # the wanted people of this chunk, in output order
     parts_dir: str
+    fmt: str | None = None  # the output's format, that the part's fragment is rendered in
 
 
 _MODELS: dict[tuple[str, str], TrainedModel] = {}
@@ -67,6 +71,8 @@ def solve_chunk(task: ChunkTask) -> dict:
         check_margins(table)  # every exact-mode row: planned margin = the booster's
     text_ids = survey.description.column(survey.description.id_column).type == "text"
     part = write_part(table, Path(task.parts_dir), task.index, text_ids=text_ids)
+    status = {str(k): int(v) for k, v in table["status"].value_counts().items()}
+    fragment = _fragment(part, task, integer_changes="error" not in status)
     broken = constraint_violations(
         table, survey.description, task.settings.max_changes, frame=survey.frame
     )
@@ -75,7 +81,7 @@ def solve_chunk(task: ChunkTask) -> dict:
         "chunk": task.index,
         "rows": len(table),
         "valid": len(survey.frame),
-        "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
+        "status": status,
         "violations": len(broken),
         "violation_lines": broken[:SHOWN],
         "skipped": len(skipped),
@@ -84,7 +90,20 @@ def solve_chunk(task: ChunkTask) -> dict:
         # hashed here, where the part was just written and is still in the page cache:
         # the driver, the serial part of a run, then never reads the parts back
         "sha256": file_sha256(part),
+        "fragment": None if fragment is None else fragment.model_dump(),
     }
+
+
+def _fragment(part: Path, task: ChunkTask, *, integer_changes: bool) -> FragmentRecord | None:
+    """The part's text in the output's format; its order is the chunk's output order."""
+    if task.fmt is None:
+        return None
+    if task.ids is None:
+        return write_fragment(part, task.fmt, lambda s: s, integer_changes=integer_changes)
+    position = {pid: i for i, pid in enumerate(task.ids)}
+    return write_fragment(
+        part, task.fmt, lambda s: s.map(position), integer_changes=integer_changes
+    )
 
 
 def _error_rows(survey, model: TrainedModel, task: ChunkTask):
