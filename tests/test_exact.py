@@ -439,3 +439,27 @@ def test_a_few_rows_walked_in_numpy_get_the_boosters_leaves_and_margin(data):
     leaves = booster.predict(xgb.DMatrix(rows), pred_leaf=True)
     np.testing.assert_array_equal(scorer.walked_leaves(rows), leaves)
     np.testing.assert_array_equal(scorer.margin(rows), scorer.ensemble.margin_from_leaves(leaves))
+
+
+@EXACT
+@given(st.data())
+def test_a_few_rows_scored_get_the_boosters_own_probabilities_to_the_bit(data):
+    """TreeScorer.scores walks a few rows once for both numbers: the float64 margin of
+    TreeScorer.margin, and the probability inplace_predict gives, bit for bit (its
+    float32 sum and sigmoid), whatever the base score, at thresholds and blanks."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    X = np.round(rng.normal(size=(60, 3)), 1)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y = (rng.random(len(X)) < data.draw(st.floats(0.1, 0.9))).astype(int)
+    model = xgb.XGBClassifier(n_estimators=data.draw(st.integers(1, 40)), max_depth=3, n_jobs=1)
+    booster = model.fit(X, y).get_booster()
+    scorer = tree_scorer(booster)
+    rows = X[rng.integers(0, len(X), data.draw(st.integers(1, WALK_ROWS)))].copy()
+    cuts = [t for j in range(3) for t in thresholds(booster, j)]
+    if cuts:
+        rows[0, int(rng.integers(0, 3))] = float(rng.choice(cuts))
+    margin, p = scorer.scores(rows)
+    np.testing.assert_array_equal(margin, scorer.margin(rows))
+    own = booster.inplace_predict(rows, validate_features=False)
+    assert p.dtype == float and np.array_equal(p, own.astype(float))
+    assert scorer._emulates_booster  # the walk was taken, not the booster's fallback

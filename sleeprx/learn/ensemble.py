@@ -8,6 +8,9 @@ is ambiguous at a threshold.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import json
 import math
 import weakref
@@ -32,6 +35,20 @@ __all__ = [
     "read_ensemble",
     "tree_scorer",
 ]
+
+
+@functools.cache
+def _libm() -> ctypes.CDLL | None:
+    """The C math library with its single-precision ``expf`` and ``logf``, which
+    XGBoost calls; None where it cannot be found. Loaded at the first use."""
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or ctypes.util.find_library("c"))
+        functions = libm.expf, libm.logf
+    except (OSError, AttributeError, TypeError):
+        return None
+    for function in functions:
+        function.restype, function.argtypes = ctypes.c_float, [ctypes.c_float]
+    return libm
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,9 @@ class Ensemble:
     trees: tuple[Tree, ...]
     base_margin: float
     feature_names: tuple[str, ...]
+    #: the booster's own float32 base margin, where its probabilities start; None if
+    #: unknown (the probabilities are then the booster's, not emulated)
+    base_margin32: float | None = None
 
     def leaf_value(self, tree: int, node: int) -> float:
         return float(self.trees[tree].threshold[node])
@@ -180,6 +200,16 @@ def _base_margin(config: dict) -> float:
     return math.log(p / (1.0 - p))
 
 
+def _base_margin32(config: dict) -> float | None:
+    """XGBoost's float32 base margin, ``-logf(1 / base_score - 1)`` in float32 with the
+    C library's ``logf``, as its predictions start from; None without a C ``logf``."""
+    if _libm() is None:
+        return None
+    raw = config["learner"]["learner_model_param"]["base_score"]
+    one, p = np.float32(1.0), np.float32(str(raw).strip("[]"))
+    return float(-np.float32(_libm().logf(float(one / p - one))))
+
+
 def read_ensemble(booster) -> Ensemble:
     """Parse the trees of an :class:`xgboost.Booster` from its JSON form."""
     raw = json.loads(booster.save_raw(raw_format="json"))
@@ -201,7 +231,7 @@ def read_ensemble(booster) -> Ensemble:
             )
         )
     names = tuple(raw["learner"].get("feature_names", []))
-    return Ensemble(tuple(trees), _base_margin(config), names)
+    return Ensemble(tuple(trees), _base_margin(config), names, _base_margin32(config))
 
 
 #: Up to this many rows, :meth:`TreeScorer.margin` walks the trees in numpy.
@@ -248,6 +278,44 @@ class TreeScorer:
         if rows.ndim != 2 or rows.shape[1] != self.n_features or len(rows) > WALK_ROWS:
             return self.ensemble.margin_from_leaves(self.leaves(rows))
         return self.ensemble.margin_from_leaves(self.walked_leaves(rows))
+
+    def scores(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's :meth:`margin` (float64) and the booster's probability, what
+        ``Booster.inplace_predict`` gives to the bit (float32 values).
+
+        A few rows are walked once for both: the booster's float32 sum of the same
+        leaves, tree by tree from its float32 base margin, and its sigmoid
+        ``1 / (1 + expf(-m))`` with the C library's ``expf``, which the booster calls
+        (numpy's own ``exp`` differs in the last bit on some values). Many rows, or a
+        platform where the C library or this emulation does not match the booster
+        (checked once per scorer), go to the booster."""
+        rows = np.asarray(features, dtype=float)
+        small = rows.ndim == 2 and rows.shape[1] == self.n_features and len(rows) <= WALK_ROWS
+        if not small or not self._emulates_booster:
+            p = self.booster.inplace_predict(rows, validate_features=False)
+            return self.margin(rows), np.asarray(p, dtype=float)
+        leaves = self.walked_leaves(rows)
+        return self.ensemble.margin_from_leaves(leaves), self._probability(leaves)
+
+    def _probability(self, leaves: np.ndarray) -> np.ndarray:
+        """The booster's float32 probability of each row of leaf ids, as float64."""
+        values = self.ensemble.leaf_values(leaves).astype(np.float32)
+        start = np.full((len(values), 1), np.float32(self.ensemble.base_margin32))
+        # float32 throughout, sequentially: XGBoost's own accumulation
+        margin = np.add.accumulate(np.concatenate([start, values], axis=1), axis=1)[:, -1]
+        one, expf = np.float32(1.0), _libm().expf
+        return np.array([float(one / (one + np.float32(expf(-m)))) for m in margin.tolist()])
+
+    @cached_property
+    def _emulates_booster(self) -> bool:
+        """Whether :meth:`_probability` gives the booster's probabilities on a few
+        probe rows (zeros, ones, missing values): False without a C ``expf``."""
+        if _libm() is None or self.ensemble.base_margin32 is None:
+            return False
+        probes = np.vstack([np.zeros(self.n_features), np.ones(self.n_features)])
+        probes = np.vstack([probes, np.full(self.n_features, np.nan), -probes])
+        p = self.booster.inplace_predict(probes, validate_features=False)
+        return bool(np.array_equal(self._probability(self.walked_leaves(probes)), p))
 
     def walked_leaves(self, rows: np.ndarray) -> np.ndarray:
         """Rows x trees matrix of leaf ids, as :meth:`leaves` gives, walked in numpy."""

@@ -87,18 +87,19 @@ def rescore_planned(
     profiles: Mapping[object, Mapping[str, float]],
     *,
     values: np.ndarray | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Rescored:
     """:meth:`TrainedModel.predict_proba` of ``rows`` (survey rows indexed by id), and
     :func:`rescore` of each profile (a person's every lever after the plan), to the
     bit: the answers before and after are encoded and scored in one call each, not one
     DataFrame per step, which on one person costs many times the trees. ``values`` is
-    ``rows.to_numpy(dtype=object)`` if the caller has it. A calibrated model takes
-    :func:`rescore`."""
+    ``rows.to_numpy(dtype=object)`` and ``columns`` ``list(rows.columns)`` if the caller
+    has them. A calibrated model takes :func:`rescore`."""
     ids = list(rows.index)
     if model.calibration is not None or not ids:
         return _rescore_frames(model, rows, profiles)
     encoder = model.pipeline.named_steps["encode"]
-    columns = list(rows.columns)
+    columns = list(rows.columns) if columns is None else columns
     values = rows.to_numpy(dtype=object) if values is None else values
     values = values[:, [columns.index(c) for c in encoder.input_columns]]
     where = {pid: k for k, pid in enumerate(ids)}
@@ -109,8 +110,7 @@ def rescore_planned(
             moved[:, j] = [float(profiles[pid][column]) for pid in changed]
     _follow_derived(moved, encoder.input_columns, model.description)
     X = encoder.transform_values(np.concatenate([values, moved]))
-    p = model.booster.inplace_predict(X, validate_features=False).tolist()
-    m = tree_scorer(model.booster).margin(X).tolist()
+    m, p = (v.tolist() for v in tree_scorer(model.booster).scores(X))
     n = len(ids)
     after = {
         pid: {"p_after": p[n + k], "logit_before": m[where[pid]], "logit_after": m[n + k]}
