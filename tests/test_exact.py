@@ -463,3 +463,38 @@ def test_a_few_rows_scored_get_the_boosters_own_probabilities_to_the_bit(data):
     own = booster.inplace_predict(rows, validate_features=False)
     assert p.dtype == float and np.array_equal(p, own.astype(float))
     assert scorer._emulates_booster  # the walk was taken, not the booster's fallback
+
+
+@EXACT
+@given(st.data())
+def test_dependencies_from_the_paths_match_the_pruned_trees(data):
+    """One person's dependencies read from each split's path (once per booster) are
+    those of pruning each tree by walking it, and of the walk of several people at
+    once, with blanks among the fixed features and levels at the thresholds."""
+    from sleeprx.learn.ensemble import dependencies, dependency_masks
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    X = np.round(rng.normal(size=(80, 4)), 1)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y = rng.integers(0, 2, len(X))
+    booster = xgb.XGBClassifier(n_estimators=12, max_depth=4, n_jobs=1).fit(X, y).get_booster()
+    ensemble = read_ensemble(booster)
+    x = X[int(rng.integers(0, len(X)))].copy()
+    factors = tuple(sorted(rng.choice(4, size=int(rng.integers(1, 4)), replace=False).tolist()))
+    levels = []
+    for j in factors:
+        cuts = thresholds(booster, j) or [0.0]
+        pool = np.concatenate([np.round(rng.normal(size=4), 1), rng.choice(cuts, 2)])
+        levels.append(np.unique(pool[: int(rng.integers(1, len(pool) + 1))]))
+        x[j] = levels[-1][0]
+    masks = dependencies(ensemble, x, factors, tuple(levels))
+    pruned = prune_for_person(ensemble, x, factors, tuple(levels))
+    assert masks.tolist() == [sum(1 << k for k in tree.factors) for tree in pruned]
+    # the same person twice: the batch walk, not the paths
+    x32 = np.float32(np.vstack([x, x])).astype(float)
+    factor_of = np.full((2, 4), -1)
+    factor_of[:, list(factors)] = np.arange(len(factors))
+    low = np.array([[np.float32(v).min() for v in levels]] * 2, dtype=np.float32)
+    high = np.array([[np.float32(v).max() for v in levels]] * 2, dtype=np.float32)
+    walked = dependency_masks(ensemble, x32, factor_of, low.astype(float), high.astype(float))
+    assert walked.tolist() == [masks.tolist()] * 2
