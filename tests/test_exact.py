@@ -439,3 +439,62 @@ def test_a_few_rows_walked_in_numpy_get_the_boosters_leaves_and_margin(data):
     leaves = booster.predict(xgb.DMatrix(rows), pred_leaf=True)
     np.testing.assert_array_equal(scorer.walked_leaves(rows), leaves)
     np.testing.assert_array_equal(scorer.margin(rows), scorer.ensemble.margin_from_leaves(leaves))
+
+
+@EXACT
+@given(st.data())
+def test_a_few_rows_scored_get_the_boosters_own_probabilities_to_the_bit(data):
+    """TreeScorer.scores walks a few rows once for both numbers: the float64 margin of
+    TreeScorer.margin, and the probability inplace_predict gives, bit for bit (its
+    float32 sum and sigmoid), whatever the base score, at thresholds and blanks."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    X = np.round(rng.normal(size=(60, 3)), 1)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y = (rng.random(len(X)) < data.draw(st.floats(0.1, 0.9))).astype(int)
+    model = xgb.XGBClassifier(n_estimators=data.draw(st.integers(1, 40)), max_depth=3, n_jobs=1)
+    booster = model.fit(X, y).get_booster()
+    scorer = tree_scorer(booster)
+    rows = X[rng.integers(0, len(X), data.draw(st.integers(1, WALK_ROWS)))].copy()
+    cuts = [t for j in range(3) for t in thresholds(booster, j)]
+    if cuts:
+        rows[0, int(rng.integers(0, 3))] = float(rng.choice(cuts))
+    margin, p = scorer.scores(rows)
+    np.testing.assert_array_equal(margin, scorer.margin(rows))
+    own = booster.inplace_predict(rows, validate_features=False)
+    assert p.dtype == float and np.array_equal(p, own.astype(float))
+    assert scorer._emulates_booster  # the walk was taken, not the booster's fallback
+
+
+@EXACT
+@given(st.data())
+def test_dependencies_from_the_paths_match_the_pruned_trees(data):
+    """One person's dependencies read from each split's path (once per booster) are
+    those of pruning each tree by walking it, and of the walk of several people at
+    once, with blanks among the fixed features and levels at the thresholds."""
+    from sleeprx.learn.ensemble import dependencies, dependency_masks
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    X = np.round(rng.normal(size=(80, 4)), 1)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y = rng.integers(0, 2, len(X))
+    booster = xgb.XGBClassifier(n_estimators=12, max_depth=4, n_jobs=1).fit(X, y).get_booster()
+    ensemble = read_ensemble(booster)
+    x = X[int(rng.integers(0, len(X)))].copy()
+    factors = tuple(sorted(rng.choice(4, size=int(rng.integers(1, 4)), replace=False).tolist()))
+    levels = []
+    for j in factors:
+        cuts = thresholds(booster, j) or [0.0]
+        pool = np.concatenate([np.round(rng.normal(size=4), 1), rng.choice(cuts, 2)])
+        levels.append(np.unique(pool[: int(rng.integers(1, len(pool) + 1))]))
+        x[j] = levels[-1][0]
+    masks = dependencies(ensemble, x, factors, tuple(levels))
+    pruned = prune_for_person(ensemble, x, factors, tuple(levels))
+    assert masks.tolist() == [sum(1 << k for k in tree.factors) for tree in pruned]
+    # the same person twice: the batch walk, not the paths
+    x32 = np.float32(np.vstack([x, x])).astype(float)
+    factor_of = np.full((2, 4), -1)
+    factor_of[:, list(factors)] = np.arange(len(factors))
+    low = np.array([[np.float32(v).min() for v in levels]] * 2, dtype=np.float32)
+    high = np.array([[np.float32(v).max() for v in levels]] * 2, dtype=np.float32)
+    walked = dependency_masks(ensemble, x32, factor_of, low.astype(float), high.astype(float))
+    assert walked.tolist() == [masks.tolist()] * 2

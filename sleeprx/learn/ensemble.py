@@ -8,6 +8,9 @@ is ambiguous at a threshold.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import json
 import math
 import weakref
@@ -32,6 +35,20 @@ __all__ = [
     "read_ensemble",
     "tree_scorer",
 ]
+
+
+@functools.cache
+def _libm() -> ctypes.CDLL | None:
+    """The C math library with its single-precision ``expf`` and ``logf``, which
+    XGBoost calls; None where it cannot be found. Loaded at the first use."""
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or ctypes.util.find_library("c"))
+        functions = libm.expf, libm.logf
+    except (OSError, AttributeError, TypeError):
+        return None
+    for function in functions:
+        function.restype, function.argtypes = ctypes.c_float, [ctypes.c_float]
+    return libm
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,9 @@ class Ensemble:
     trees: tuple[Tree, ...]
     base_margin: float
     feature_names: tuple[str, ...]
+    #: the booster's own float32 base margin, where its probabilities start; None if
+    #: unknown (the probabilities are then the booster's, not emulated)
+    base_margin32: float | None = None
 
     def leaf_value(self, tree: int, node: int) -> float:
         return float(self.trees[tree].threshold[node])
@@ -92,6 +112,48 @@ class Ensemble:
         return table
 
     @cached_property
+    def paths(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each node's path from its tree's root, as trees x nodes x depth arrays: at
+        each split above the node, its feature (-1 past the path's end), threshold
+        (float32 as float64), whether the path goes left there, and the split's
+        default side (where a missing value goes)."""
+        left, right, feature, threshold, default_left = self._padded
+        steps: dict[tuple[int, int], list[tuple[int, float, bool, bool]]] = {}
+        for t in range(len(self.trees)):
+            stack = [(0, [])]
+            while stack:  # once per booster: a plain walk of every node
+                node, path = stack.pop()
+                steps[t, node] = path
+                if left[t, node] != -1:
+                    split = (int(feature[t, node]), float(threshold[t, node]))
+                    default = bool(default_left[t, node])
+                    stack.append((int(left[t, node]), [*path, (*split, True, default)]))
+                    stack.append((int(right[t, node]), [*path, (*split, False, default)]))
+        depth = max(1, max(len(path) for path in steps.values()))
+        shape = (*left.shape, depth)
+        on, at = np.full(shape, -1), np.zeros(shape)
+        went_left, default_side = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+        for (t, node), path in steps.items():
+            for d, (j, cut, goes_left, default) in enumerate(path):
+                on[t, node, d], at[t, node, d] = j, cut
+                went_left[t, node, d], default_side[t, node, d] = goes_left, default
+        return on, at, went_left, default_side
+
+    def splits_on(self, features: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The (tree, node) ids of every split on one of ``features``, in tree then
+        node order; found once per set of features (people share their levers)."""
+        found = self._splits.get(features)
+        if found is None:
+            left, _, feature, _, _ = self._padded
+            found = np.nonzero((left != -1) & np.isin(feature, features))
+            self._splits[features] = found
+        return found
+
+    @cached_property
+    def _splits(self) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
+        return {}
+
+    @cached_property
     def cut_counts(self) -> tuple[dict[int, np.ndarray], np.ndarray]:
         """How many of each tree's splits on a feature have a threshold at or below a
         value: ``(cuts, counts)``, where ``cuts[j]`` are the thresholds of feature ``j``
@@ -114,6 +176,13 @@ class Ensemble:
             blocks.append(np.cumsum(hits, axis=1))
         counts = np.hstack(blocks) if blocks else np.zeros((len(self.trees), 0), np.int32)
         return cuts, counts
+
+    @cached_property
+    def cut_offsets(self) -> dict[int, int]:
+        """``offset_j`` of :attr:`cut_counts` for each feature ``j`` that has splits."""
+        cuts, _ = self.cut_counts
+        sizes = [len(thresholds) + 1 for thresholds in cuts.values()]
+        return dict(zip(cuts, np.cumsum([0, *sizes])[:-1].tolist(), strict=True))
 
     def walk(self, rows: np.ndarray, row: np.ndarray, tree: np.ndarray) -> np.ndarray:
         """The leaf value tree ``tree[i]`` gives row ``rows[row[i]]``, for every pair i.
@@ -180,6 +249,16 @@ def _base_margin(config: dict) -> float:
     return math.log(p / (1.0 - p))
 
 
+def _base_margin32(config: dict) -> float | None:
+    """XGBoost's float32 base margin, ``-logf(1 / base_score - 1)`` in float32 with the
+    C library's ``logf``, as its predictions start from; None without a C ``logf``."""
+    if _libm() is None:
+        return None
+    raw = config["learner"]["learner_model_param"]["base_score"]
+    one, p = np.float32(1.0), np.float32(str(raw).strip("[]"))
+    return float(-np.float32(_libm().logf(float(one / p - one))))
+
+
 def read_ensemble(booster) -> Ensemble:
     """Parse the trees of an :class:`xgboost.Booster` from its JSON form."""
     raw = json.loads(booster.save_raw(raw_format="json"))
@@ -201,7 +280,7 @@ def read_ensemble(booster) -> Ensemble:
             )
         )
     names = tuple(raw["learner"].get("feature_names", []))
-    return Ensemble(tuple(trees), _base_margin(config), names)
+    return Ensemble(tuple(trees), _base_margin(config), names, _base_margin32(config))
 
 
 #: Up to this many rows, :meth:`TreeScorer.margin` walks the trees in numpy.
@@ -248,6 +327,44 @@ class TreeScorer:
         if rows.ndim != 2 or rows.shape[1] != self.n_features or len(rows) > WALK_ROWS:
             return self.ensemble.margin_from_leaves(self.leaves(rows))
         return self.ensemble.margin_from_leaves(self.walked_leaves(rows))
+
+    def scores(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's :meth:`margin` (float64) and the booster's probability, what
+        ``Booster.inplace_predict`` gives to the bit (float32 values).
+
+        A few rows are walked once for both: the booster's float32 sum of the same
+        leaves, tree by tree from its float32 base margin, and its sigmoid
+        ``1 / (1 + expf(-m))`` with the C library's ``expf``, which the booster calls
+        (numpy's own ``exp`` differs in the last bit on some values). Many rows, or a
+        platform where the C library or this emulation does not match the booster
+        (checked once per scorer), go to the booster."""
+        rows = np.asarray(features, dtype=float)
+        small = rows.ndim == 2 and rows.shape[1] == self.n_features and len(rows) <= WALK_ROWS
+        if not small or not self._emulates_booster:
+            p = self.booster.inplace_predict(rows, validate_features=False)
+            return self.margin(rows), np.asarray(p, dtype=float)
+        leaves = self.walked_leaves(rows)
+        return self.ensemble.margin_from_leaves(leaves), self._probability(leaves)
+
+    def _probability(self, leaves: np.ndarray) -> np.ndarray:
+        """The booster's float32 probability of each row of leaf ids, as float64."""
+        values = self.ensemble.leaf_values(leaves).astype(np.float32)
+        start = np.full((len(values), 1), np.float32(self.ensemble.base_margin32))
+        # float32 throughout, sequentially: XGBoost's own accumulation
+        margin = np.add.accumulate(np.concatenate([start, values], axis=1), axis=1)[:, -1]
+        one, expf = np.float32(1.0), _libm().expf
+        return np.array([float(one / (one + np.float32(expf(-m)))) for m in margin.tolist()])
+
+    @cached_property
+    def _emulates_booster(self) -> bool:
+        """Whether :meth:`_probability` gives the booster's probabilities on a few
+        probe rows (zeros, ones, missing values): False without a C ``expf``."""
+        if _libm() is None or self.ensemble.base_margin32 is None:
+            return False
+        probes = np.vstack([np.zeros(self.n_features), np.ones(self.n_features)])
+        probes = np.vstack([probes, np.full(self.n_features, np.nan), -probes])
+        p = self.booster.inplace_predict(probes, validate_features=False)
+        return bool(np.array_equal(self._probability(self.walked_leaves(probes)), p))
 
     def walked_leaves(self, rows: np.ndarray) -> np.ndarray:
         """Rows x trees matrix of leaf ids, as :meth:`leaves` gives, walked in numpy."""
@@ -342,7 +459,10 @@ def dependency_masks(
     fixed; ``low``/``high`` (people x factors) are the float32 extremes of each
     factor's levels. All (person, tree) pairs step down together, one depth at a
     time, so the cost is a few numpy operations per depth, not a Python step per node.
+    One person is checked split by split instead (:func:`_person_masks`).
     """
+    if len(x32) == 1:
+        return _person_masks(ensemble, x32[0], factor_of[0], low[0], high[0])[None, :]
     left, right, feature, threshold, default_left = ensemble._padded
     n_trees = len(ensemble.trees)
     masks = np.zeros(len(x32) * n_trees, dtype=np.int64)
@@ -378,6 +498,34 @@ def dependency_masks(
             ]
         )
     return masks.reshape(len(x32), n_trees)
+
+
+def _person_masks(
+    ensemble: Ensemble, x32: np.ndarray, factor_of: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> np.ndarray:
+    """One person's row of :func:`dependency_masks`, without a walk: a split on factor
+    ``k`` with both sides open to some level (``low < cut <= high``) sets bit ``k``
+    when every split on its path (:attr:`Ensemble.paths`, read once per booster) lets
+    the person through, a fixed feature by the person's value (or the default side),
+    a factor by some level (``low < cut`` to go left, ``high >= cut`` to go right):
+    what the walk finds, in a few numpy operations whatever the depth."""
+    features = np.flatnonzero(factor_of >= 0)
+    tree, node = ensemble.splits_on(tuple(features.tolist()))
+    _, _, feature, threshold, _ = ensemble._padded
+    k, cut = factor_of[feature[tree, node]], threshold[tree, node]
+    both = (low[k] < cut) & (high[k] >= cut)
+    tree, node, k = tree[both], node[both], k[both]
+    on, at, went_left, default_left = (a[tree, node] for a in ensemble.paths)
+    used = on >= 0
+    on = np.where(used, on, 0)
+    x, factor = x32[on], factor_of[on]
+    fixed = np.where(np.isnan(x), default_left == went_left, (x < at) == went_left)
+    k_on = np.where(factor >= 0, factor, 0)
+    free = np.where(went_left, low[k_on] < at, high[k_on] >= at)
+    reached = (~used | np.where(factor >= 0, free, fixed)).all(axis=1)
+    masks = np.zeros(len(ensemble.trees), dtype=np.int64)
+    np.bitwise_or.at(masks, tree[reached], 1 << k[reached])
+    return masks
 
 
 def prune_for_person(

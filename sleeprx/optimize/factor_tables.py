@@ -219,13 +219,15 @@ class _People:
     def columns(self, ensemble: Ensemble) -> np.ndarray:
         """Each level's column in ``ensemble``'s cut counts (0 where no tree splits on it)."""
         cuts, _ = ensemble.cut_counts
+        offsets = ensemble.cut_offsets
         column = np.zeros(self.levels32.shape, dtype=int)
-        offset = 0
-        for j, thresholds in cuts.items():
-            here = self.feature_of == j
-            found = np.searchsorted(thresholds, self.levels32[here], side="right")
-            column[here] = offset + found
-            offset += len(thresholds) + 1
+        # only the factors' features: a loop over every split feature costs more than
+        # one person's searches
+        for j in np.unique(self.feature_of[self.feature_of >= 0]).tolist():
+            if j in cuts:
+                here = self.feature_of == j
+                found = np.searchsorted(cuts[j], self.levels32[here], side="right")
+                column[here] = offsets[j] + found
         column[~self.valid] = 0
         return column
 

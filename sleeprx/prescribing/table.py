@@ -8,7 +8,7 @@ model with bootstrap boosters adds each prescription's confidence
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,10 +66,12 @@ def build_table(data: TableInput) -> pd.DataFrame:
     # further pandas step would cost more than the person's solve
     rows_of = frame if list(frame.index) == planned else frame.loc[planned]
     values = rows_of.to_numpy(dtype=object)
-    at = [list(rows_of.columns).index(n) for n in names]
+    header = list(rows_of.columns)  # once: each pass over a text Index costs
+    at = [header.index(n) for n in names]
+    answers = dict(zip(planned, values.tolist(), strict=True))
     current = {
-        pid: {n: float(answers[k]) for n, k in zip(names, at, strict=True)}
-        for pid, answers in zip(planned, values.tolist(), strict=True)
+        pid: {n: float(row[k]) for n, k in zip(names, at, strict=True)}
+        for pid, row in answers.items()
     }
     chosen = {  # every lever's value after the plan; held levers keep their answers
         pid: current[pid]
@@ -80,7 +82,8 @@ def build_table(data: TableInput) -> pd.DataFrame:
         for pid, plan in plans.items()
         if plan.levels is not None
     }
-    scored = rescore_planned(model, rows_of, chosen, values=values)
+    scored = rescore_planned(model, rows_of, chosen, values=values, columns=header)
+    derived_of = _derived_of(model, header, answers)
     rows = []
     for pid in data.wanted:
         if pid in data.errors:
@@ -88,7 +91,9 @@ def build_table(data: TableInput) -> pd.DataFrame:
             continue
         was = [current[pid][n] for n in names]
         now = [chosen[pid][n] for n in names] if pid in chosen else was
-        rows.append(_row(data, pid, scored.after.get(pid), scored.p_before[pid], was, now))
+        follows = derived_of(pid, dict(zip(names, now, strict=True)))
+        row = _row(data, pid, scored.after.get(pid), scored.p_before[pid], (was, now), follows)
+        rows.append(row)
     derived = tuple(d.name for d in model.description.derived_levers)
     table = _frame_of(rows, names + derived, data.settings)
     if model.bootstraps:  # no refits, no confidence: the table stays as it was
@@ -137,11 +142,14 @@ def _row(
     pid: object,
     score: dict | None,
     p_before: float,
-    was: list[float],
-    now: list[float],
+    levers: tuple[list[float], list[float]],
+    follows: Mapping[str, tuple[float, float]],
 ) -> dict:
-    """The row of one person who has a plan; ``score`` is the re-score of its profile."""
+    """The row of one person who has a plan; ``score`` is the re-score of its profile,
+    ``levers`` every lever's value before and after it, ``follows`` each derived
+    lever's (:func:`_derived_of`)."""
     plan, problem = data.plans[pid], data.problems[pid]
+    was, now = levers
     row = {"person_id": pid, "status": plan.status, "p_before": p_before}
     if score is not None:
         row |= {
@@ -163,7 +171,6 @@ def _row(
     names = data.model.description.modifiable_names
     for name, b, a in zip(names, was, now, strict=True):
         row[before(name)], row[after(name)] = b, (a if plan.levels else math.nan)
-    follows = _derived_values(data, pid, dict(zip(names, now, strict=True)))
     for name, (b, a) in follows.items():
         row[before(name)], row[after(name)] = b, (a if plan.levels else math.nan)
     row["advice"] = advice(data.model, plan, was, now, follows) + _held_note(data.model, problem)
@@ -199,20 +206,23 @@ def _frame_of(
     return frame_of_columns(data)  # pd.DataFrame(data), in a fraction of its time
 
 
-def _derived_values(
-    data: TableInput, pid: object, levers: Mapping[str, float]
-) -> dict[str, tuple[float, float]]:
-    """Each derived lever's value before (the survey's) and after the plan (its formula
-    at the levers' new values; other terms at the person's answers)."""
-    description = data.model.description
-    if not description.derived_levers:
-        return {}
-    answers = data.frame.loc[pid]
-    out = {}
-    for lever in description.derived_levers:
-        values = {t.column: levers.get(t.column, answers[t.column]) for t in lever.terms}
-        out[lever.name] = (float(answers[lever.name]), float(derived_value(lever, values)))
-    return out
+def _derived_of(
+    model: TrainedModel, header: Sequence[str], answers: Mapping[object, list]
+) -> Callable[[object, Mapping[str, float]], dict[str, tuple[float, float]]]:
+    """``follows(pid, levers)``: each derived lever's value before (the survey's) and
+    after the plan (its formula at the levers' new values ``levers``; other terms at
+    the person's answers, ``answers[pid]``: a row in the order of ``header``)."""
+    derived = model.description.derived_levers
+    where = {c: k for k, c in enumerate(header)}
+
+    def follows(pid: object, levers: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+        row, out = answers[pid], {}
+        for lever in derived:
+            values = {t.column: levers.get(t.column, row[where[t.column]]) for t in lever.terms}
+            out[lever.name] = (float(row[where[lever.name]]), float(derived_value(lever, values)))
+        return out
+
+    return follows
 
 
 def advice(

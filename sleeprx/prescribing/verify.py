@@ -87,18 +87,19 @@ def rescore_planned(
     profiles: Mapping[object, Mapping[str, float]],
     *,
     values: np.ndarray | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Rescored:
     """:meth:`TrainedModel.predict_proba` of ``rows`` (survey rows indexed by id), and
     :func:`rescore` of each profile (a person's every lever after the plan), to the
     bit: the answers before and after are encoded and scored in one call each, not one
     DataFrame per step, which on one person costs many times the trees. ``values`` is
-    ``rows.to_numpy(dtype=object)`` if the caller has it. A calibrated model takes
-    :func:`rescore`."""
+    ``rows.to_numpy(dtype=object)`` and ``columns`` ``list(rows.columns)`` if the caller
+    has them. A calibrated model takes :func:`rescore`."""
     ids = list(rows.index)
     if model.calibration is not None or not ids:
         return _rescore_frames(model, rows, profiles)
     encoder = model.pipeline.named_steps["encode"]
-    columns = list(rows.columns)
+    columns = list(rows.columns) if columns is None else columns
     values = rows.to_numpy(dtype=object) if values is None else values
     values = values[:, [columns.index(c) for c in encoder.input_columns]]
     where = {pid: k for k, pid in enumerate(ids)}
@@ -109,8 +110,7 @@ def rescore_planned(
             moved[:, j] = [float(profiles[pid][column]) for pid in changed]
     _follow_derived(moved, encoder.input_columns, model.description)
     X = encoder.transform_values(np.concatenate([values, moved]))
-    p = model.booster.inplace_predict(X, validate_features=False).tolist()
-    m = tree_scorer(model.booster).margin(X).tolist()
+    m, p = (v.tolist() for v in tree_scorer(model.booster).scores(X))
     n = len(ids)
     after = {
         pid: {"p_after": p[n + k], "logit_before": m[where[pid]], "logit_after": m[n + k]}
@@ -189,6 +189,7 @@ def constraint_violations(
     ids = done["person_id"].tolist()
     n_changed = np.zeros(len(done), dtype=int)
     groups_moved = {g.name: np.zeros(len(done), dtype=bool) for g in description.lever_groups}
+    moves = []  # each lever's moved rows, their values before and after, and if safe
     for f in description.modifiable:
         was = done[before(f.column)].to_numpy(float)
         now = done[after(f.column)].to_numpy(float)
@@ -200,9 +201,15 @@ def constraint_violations(
             n_changed += moved
         else:  # a lever group is one change, however many of its levers move
             groups_moved[group.name] |= moved
-        for k in np.flatnonzero(moved):
-            pid, b, a = ids[k], was[k], now[k]
-            for rule in _lever_rules(f, frame.loc[pid].to_dict(), b, a):
+        k = np.flatnonzero(moved)
+        # np.isclose(a, grid, rtol=0, atol=1e-9) for every moved row at once
+        safe = (np.abs(now[k, None] - np.asarray(f.grid, dtype=float)[None, :]) <= 1e-9).any(1)
+        moves.append((f, k.tolist(), was[k].tolist(), now[k].tolist(), safe.tolist()))
+    rows = _answers(frame, [ids[k] for _, at, *_ in moves for k in at])
+    for f, at, was_k, now_k, safe_k in moves:
+        for k, b, a, safe in zip(at, was_k, now_k, safe_k, strict=True):
+            pid = ids[k]
+            for rule in _lever_rules(f, rows[pid], b, a, safe=safe):
                 found.append(f"person {pid}: {f.column} moved from {b:g} to {a:g}: {rule}")
     n_changed += sum(groups_moved.values(), np.zeros(len(done), dtype=int))
     for pid, n in zip(ids, n_changed, strict=True):
@@ -275,8 +282,25 @@ def _terms(
     }
 
 
-def _lever_rules(factor: ModifiableFactor, answers: dict, before: float, after: float) -> list[str]:
-    """The rules a move of ``factor`` from ``before`` to ``after`` breaks."""
+def _answers(frame: pd.DataFrame, ids: Sequence[object]) -> dict[object, dict]:
+    """Each person's answers of ``frame`` (indexed by id) as a plain dict, as
+    ``frame.loc[pid].to_dict()`` gives them, from one conversion of their rows: a row
+    lookup costs more than checking the person's moves."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    header = list(frame.columns)
+    values = frame.loc[wanted].to_numpy(dtype=object).tolist()
+    return {
+        pid: dict(zip(header, row, strict=True)) for pid, row in zip(wanted, values, strict=True)
+    }
+
+
+def _lever_rules(
+    factor: ModifiableFactor, answers: dict, before: float, after: float, *, safe: bool
+) -> list[str]:
+    """The rules a move of ``factor`` from ``before`` to ``after`` breaks; ``safe``:
+    ``after`` is one of the factor's safe values (its grid, to 1e-9)."""
     if np.isnan(before):
         return ["the answer was blank"]
     limits = factor.limits_for(answers)
@@ -284,7 +308,7 @@ def _lever_rules(factor: ModifiableFactor, answers: dict, before: float, after: 
     largest = factor.steps_of(limits.max_change)
     broken = {
         "not offered to this person": not limits.available,
-        "not a safe value": not np.isclose(after, factor.grid, rtol=0, atol=1e-9).any(),
+        "not a safe value": not safe,
         f"outside this person's {limits.lower:g}..{limits.upper:g}": not (
             limits.lower - 1e-9 <= after <= limits.upper + 1e-9
         ),
