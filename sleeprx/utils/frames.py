@@ -122,8 +122,8 @@ def column_lists(frame: pd.DataFrame) -> list[list]:
         if isinstance(values, np.ndarray) and values.ndim == 2 and values.dtype.kind in _PLAIN:
             for k, cells in zip(at.tolist(), values.tolist(), strict=True):
                 out[k] = cells
-        elif len(at) == 1 and values.dtype == _TEXT:
-            out[int(at[0])] = values.tolist()
+        elif len(at) == 1 and _is_text(values.dtype):
+            out[int(at[0])] = _text_cells(values)
         else:
             break
     else:
@@ -133,5 +133,17 @@ def column_lists(frame: pd.DataFrame) -> list[list]:
 
 #: numpy kinds whose ``tolist`` gives the Python objects ``astype(object)`` holds.
 _PLAIN = frozenset("biufcO")
-#: pandas' text (``dtype="str"``): ``tolist`` gives str, and NaN for a blank.
-_TEXT = pd.StringDtype(na_value=np.nan)
+
+
+def _text_cells(values: pd.api.extensions.ExtensionArray) -> list:
+    """pandas' text as str, NaN for a blank; Arrow's own list where Arrow holds it
+    (``tolist`` goes through numpy objects, about 0.1 ms on one cell)."""
+    if not isinstance(values, pd.arrays.ArrowStringArray):
+        return values.tolist()
+    return [np.nan if v is None else v for v in values.__arrow_array__().to_pylist()]
+
+
+def _is_text(dtype: object) -> bool:
+    """pandas' text (``dtype="str"``), whose ``tolist`` gives str, and NaN for a blank;
+    without ``StringDtype.__eq__``, which costs more than the conversion."""
+    return isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan
