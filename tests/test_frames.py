@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sleeprx.prescribing.status import Status
-from sleeprx.utils.frames import column_lists, frame_of_arrays, frame_of_columns
+from sleeprx.utils.frames import column_lists, column_names, frame_of_arrays, frame_of_columns
 
 CELLS = st.one_of(
     st.floats(allow_nan=True),
@@ -76,3 +76,10 @@ def test_frame_of_arrays_keeps_each_arrays_dtype():
     frame = frame_of_arrays({"t": text, "v": np.array([1.5, 2.0])}, pd.Index([3, 4]))
     expected = pd.DataFrame({"t": text, "v": [1.5, 2.0]}, index=[3, 4]).astype({"t": object})
     pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=3) | st.integers(0, 9) | st.just(math.nan), max_size=5))
+def test_column_names_are_the_frames_labels(labels):
+    frame = pd.DataFrame([list(range(len(labels)))], columns=labels)
+    assert _cells([column_names(frame)]) == _cells([list(frame.columns)])

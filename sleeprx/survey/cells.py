@@ -49,8 +49,8 @@ def parse_numbers(columns: Sequence[list[str]]) -> list[np.ndarray]:
             np.array([t if t != "" else np.nan for t in cells], dtype=object), errors="coerce"
         )
         values = np.asarray(values, dtype=float)
-    ends = np.cumsum([len(c) for c in columns])[:-1]
-    return np.split(values, ends)
+    ends = np.cumsum([len(c) for c in columns]).tolist()
+    return [values[a:b] for a, b in zip([0, *ends], ends, strict=False)]  # np.split's views
 
 
 #: Up to this many cells, :func:`_plain_numbers` is tried first: ``pd.to_numeric``

@@ -31,7 +31,7 @@ from sleeprx.survey.derived import with_derived
 from sleeprx.survey.description import Column, SurveyDescription, load_description
 from sleeprx.survey.files import is_survey_table, read_table
 from sleeprx.utils.errors import ConfigError, SurveyError
-from sleeprx.utils.frames import column_lists, frame_of_arrays
+from sleeprx.utils.frames import column_lists, column_names, frame_of_arrays
 
 __all__ = [
     "MISSING",
@@ -289,16 +289,20 @@ def _valid_rows_by_id(
         order = sorted(range(len(keep)), key=lambda k: ids[keep[k]])
         index = pd.Index(pd.array([ids[keep[k]] for k in order], dtype="str"), name=id_name)
     rows = [keep[k] for k in order]
+    if rows == list(range(len(ids))):  # every row valid, in id order: nothing to take
+        rows = None
     data = {name: _taken(values, rows) for name, values in columns.items() if name != id_name}
     return frame_of_arrays(data, index)
 
 
-def _taken(values: np.ndarray | list, rows: list[int]) -> np.ndarray:
-    """The cells of ``rows``: floats as float64, text as numpy objects (NaN a blank)."""
+def _taken(values: np.ndarray | list, rows: list[int] | None) -> np.ndarray:
+    """The cells of ``rows`` (None: all): floats as float64, text as numpy objects (NaN
+    a blank)."""
     if isinstance(values, np.ndarray):
-        return values[rows]
-    taken = np.empty(len(rows), dtype=object)
-    taken[:] = [values[i] if values[i] is not None else np.nan for i in rows]
+        return values if rows is None else values[rows]
+    cells = values if rows is None else [values[i] for i in rows]
+    taken = np.empty(len(cells), dtype=object)
+    taken[:] = [c if c is not None else np.nan for c in cells]
     return taken
 
 
@@ -343,7 +347,7 @@ def _frame_as_text(frame: pd.DataFrame, description: SurveyDescription) -> Cells
     :func:`_read_csv` gives, so that both are validated by the same code."""
     if frame.empty:
         raise SurveyError(f"{FRAME_NAME}: no rows")
-    header = [str(c).strip() for c in frame.columns]
+    header = [str(c).strip() for c in column_names(frame)]
     if len(set(header)) != len(header):
         twice = sorted({h for h in header if header.count(h) > 1})
         raise SurveyError(f"{FRAME_NAME}: column(s) {twice} appear more than once")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.internals import create_dataframe_from_blocks
 
-__all__ = ["column_lists", "frame_of_arrays", "frame_of_columns"]
+__all__ = ["column_lists", "column_names", "frame_of_arrays", "frame_of_columns"]
 
 #: The numpy dtype of each plain kind of Python cell, as pandas infers it.
 _KINDS: dict[type, np.dtype] = {
@@ -133,6 +133,13 @@ def column_lists(frame: pd.DataFrame) -> list[list]:
 
 #: numpy kinds whose ``tolist`` gives the Python objects ``astype(object)`` holds.
 _PLAIN = frozenset("biufcO")
+
+
+def column_names(frame: pd.DataFrame) -> list:
+    """The frame's column labels as a list (``list(frame.columns)``, NaN for a blank
+    label), without iterating pandas' text Index cell by cell."""
+    labels = frame.columns.array
+    return _text_cells(labels) if _is_text(labels.dtype) else frame.columns.tolist()
 
 
 def _text_cells(values: pd.api.extensions.ExtensionArray) -> list:
