@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sleeprx.survey.derived import with_derived
 from sleeprx.survey.description import SurveyDescription
 from sleeprx.utils.errors import SurveyError
-from sleeprx.utils.frames import column_names
+from sleeprx.utils.frames import column_lists, column_names
 
 __all__ = ["SurveyEncoder", "display_name", "feature_names", "safe_name", "target_vector"]
 
@@ -101,19 +101,23 @@ def _encoding_plan(description: SurveyDescription) -> tuple[tuple[str, tuple[str
 @dataclass(frozen=True)
 class _Layout:
     """An encoding plan as positions: numeric input columns and their feature columns,
-    and each categorical column's first feature and categories."""
+    and each categorical column's first feature, categories and category -> offset
+    (None for odd categories, compared one by one)."""
 
     width: int
     numbers: list[int]
     number_at: list[int]
-    categorical: tuple[tuple[int, int, tuple[str, ...]], ...]
+    categorical: tuple[tuple[int, int, tuple[str, ...], dict[str, int] | None], ...]
 
     @classmethod
     def of(cls, plan: tuple[tuple[str, tuple[str, ...]], ...]) -> _Layout:
         numbers, number_at, categorical, at = [], [], [], 0
         for j, (_, categories) in enumerate(plan):
             if categories:
-                categorical.append((j, at, categories))
+                codes = {c: k for k, c in enumerate(categories)}
+                # a category twice, or a blank one (which a blank answer matches)
+                odd = len(codes) < len(categories) or "" in codes
+                categorical.append((j, at, categories, None if odd else codes))
                 at += len(categories)
             else:
                 numbers.append(j)
@@ -152,10 +156,12 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
         and :meth:`transform_array` of ``X``, from one conversion of the frame."""
         X = with_derived(X, self.description)  # a copy only when there are derived levers
         columns = column_names(X)
-        values = X.to_numpy(dtype=object)  # fast: the survey's text is numpy objects
-        rows = [dict(zip(columns, row, strict=True)) for row in values.tolist()]
-        where = [columns.index(c) for c in self.input_columns]
-        return rows, self.transform_values(values[:, where])
+        cells = column_lists(X)  # the cells to_numpy(dtype=object) holds, column by column
+        rows = [dict(zip(columns, row, strict=True)) for row in zip(*cells, strict=True)]
+        values = np.empty((len(X), len(self.encoding_plan_)), dtype=object)
+        for j, c in enumerate(self.input_columns):
+            values[:, j] = cells[columns.index(c)]
+        return rows, self.transform_values(values)
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -171,10 +177,9 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
         if layout.numbers:  # one conversion for every numeric column
             out[:, layout.number_at] = values[:, layout.numbers].astype(float)
         rows = np.arange(len(values))
-        for j, start, categories in layout.categorical:
-            codes = {c: k for k, c in enumerate(categories)}
+        for j, start, categories, codes in layout.categorical:
             # a blank answer (NaN, None or pd.NA) or any other matches no category: zeros
-            if len(codes) < len(categories) or "" in codes:  # odd categories: compared
+            if codes is None:  # odd categories: compared one by one
                 answers = np.where(pd.isna(values[:, j]), "", values[:, j])
                 for k, c in enumerate(categories):
                     out[:, start + k] = (answers == c).astype(float)
