@@ -153,7 +153,8 @@ def read_survey(
     Survey
         ``frame`` holds one column per canonical name (a split column gives one per
         part) and ``resistance__<lever>`` for each per-person resistance read, indexed
-        by id and sorted; ``problems`` holds the rows set aside, in file order.
+        by id and sorted: numbers as float64, text as numpy objects (``dtype=object``,
+        NaN for a blank); ``problems`` holds the rows set aside, in file order.
     """
     description = description if description is not None else load_description()
     if isinstance(path, pd.DataFrame):
