@@ -12,6 +12,7 @@ model library (:func:`safe_name`) and read back by :func:`display_name`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sleeprx.survey.derived import with_derived
 from sleeprx.survey.description import SurveyDescription
 from sleeprx.utils.errors import SurveyError
+from sleeprx.utils.frames import column_lists, column_names
 
 __all__ = ["SurveyEncoder", "display_name", "feature_names", "safe_name", "target_vector"]
 
@@ -96,6 +98,34 @@ def _encoding_plan(description: SurveyDescription) -> tuple[tuple[str, tuple[str
     )
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """An encoding plan as positions: numeric input columns and their feature columns,
+    and each categorical column's first feature, categories and category -> offset
+    (None for odd categories, compared one by one)."""
+
+    width: int
+    numbers: list[int]
+    number_at: list[int]
+    categorical: tuple[tuple[int, int, tuple[str, ...], dict[str, int] | None], ...]
+
+    @classmethod
+    def of(cls, plan: tuple[tuple[str, tuple[str, ...]], ...]) -> _Layout:
+        numbers, number_at, categorical, at = [], [], [], 0
+        for j, (_, categories) in enumerate(plan):
+            if categories:
+                codes = {c: k for k, c in enumerate(categories)}
+                # a category twice, or a blank one (which a blank answer matches)
+                odd = len(codes) < len(categories) or "" in codes
+                categorical.append((j, at, categories, None if odd else codes))
+                at += len(categories)
+            else:
+                numbers.append(j)
+                number_at.append(at)
+                at += 1
+        return cls(at, numbers, number_at, tuple(categorical))
+
+
 class SurveyEncoder(TransformerMixin, BaseEstimator):
     """Encode canonical survey columns as the model's float features.
 
@@ -125,11 +155,13 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
         """Each row of ``X`` as a plain dict (what ``to_dict(orient="records")`` gives)
         and :meth:`transform_array` of ``X``, from one conversion of the frame."""
         X = with_derived(X, self.description)  # a copy only when there are derived levers
-        columns = list(X.columns)
-        values = X.to_numpy(dtype=object)
-        rows = [dict(zip(columns, row, strict=True)) for row in values.tolist()]
-        where = [columns.index(c) for c in self.input_columns]
-        return rows, self.transform_values(values[:, where])
+        columns = column_names(X)
+        cells = column_lists(X)  # the cells to_numpy(dtype=object) holds, column by column
+        rows = [dict(zip(columns, row, strict=True)) for row in zip(*cells, strict=True)]
+        values = np.empty((len(X), len(self.encoding_plan_)), dtype=object)
+        for j, c in enumerate(self.input_columns):
+            values[:, j] = cells[columns.index(c)]
+        return rows, self.transform_values(values)
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -140,16 +172,35 @@ class SurveyEncoder(TransformerMixin, BaseEstimator):
     def transform_values(self, values: np.ndarray) -> np.ndarray:
         """The encoded features of an object array of answers, one column per
         :attr:`input_columns` entry (blank: NaN, None or pd.NA)."""
-        plan = self.encoding_plan_
-        parts: list[np.ndarray] = []
-        for j, (_, categories) in enumerate(plan):
-            if categories:
-                # a blank answer (NaN, None or pd.NA) matches no category: all zeros
+        layout = self._layout()
+        out = np.zeros((len(values), layout.width))
+        if layout.numbers:  # one conversion for every numeric column
+            out[:, layout.number_at] = values[:, layout.numbers].astype(float)
+        rows = np.arange(len(values))
+        for j, start, categories, codes in layout.categorical:
+            # a blank answer (NaN, None or pd.NA) or any other matches no category: zeros
+            if codes is None:  # odd categories: compared one by one
                 answers = np.where(pd.isna(values[:, j]), "", values[:, j])
-                parts += [(answers == c).astype(float) for c in categories]
-            else:
-                parts.append(values[:, j].astype(float))
-        return np.column_stack(parts) if parts else np.zeros((len(values), 0))
+                for k, c in enumerate(categories):
+                    out[:, start + k] = (answers == c).astype(float)
+                continue
+            at = np.fromiter(
+                (codes.get(a, -1) if isinstance(a, str) else -1 for a in values[:, j].tolist()),
+                dtype=np.intp,
+                count=len(values),
+            )
+            hit = at >= 0
+            out[rows[hit], start + at[hit]] = 1.0
+        return out
+
+    def _layout(self) -> _Layout:
+        """Where each input column goes in the features, kept for the fitted plan."""
+        plan = self.encoding_plan_
+        cached = self.__dict__.get("_layout_of")
+        if cached is None or cached[0] is not plan:
+            cached = (plan, _Layout.of(plan))
+            self.__dict__["_layout_of"] = cached
+        return cached[1]
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray(feature_names(self.description), dtype=object)

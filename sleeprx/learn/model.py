@@ -58,6 +58,7 @@ from sleeprx.survey.design import weights_of
 from sleeprx.survey.read import Survey
 from sleeprx.utils.errors import ArtifactError, ModelMismatchError, SurveyError
 from sleeprx.utils.files import atomic_write_json, atomic_write_text, staged_dir
+from sleeprx.utils.frames import column_names
 from sleeprx.utils.odds import logit
 from sleeprx.utils.validation import Strict
 
@@ -448,7 +449,7 @@ class TrainedModel:
 
     def check_frame(self, frame: pd.DataFrame) -> None:
         """Refuse a frame that lacks the columns this model's description needs."""
-        present = set(frame.columns)  # a set: Index lookups cost a microsecond each
+        present = set(column_names(frame))  # a set: Index lookups cost a microsecond each
         derived = set(self.description.derived_features)  # computed when encoding
         needed = [c for c in self.description.feature_columns if c not in derived]
         missing = [c for c in needed if c not in present]

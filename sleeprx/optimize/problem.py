@@ -333,15 +333,9 @@ def build_problem(
         if not limits.available:
             held.append((factor.column, "not offered to this person"))
             continue
-        levels = allowed_levels(factor, current, limits)
         rho = resistance_of(factor, row, resistance_scale)
-        intensity = steps_between(factor, levels, current)
-        changed = np.arange(len(levels)) > 0
         fixed = 0.0 if factor.column in grouped else factor.fixed_cost  # the group's, once
-        cost = rho * (fixed * changed + intensity)
-        curve = curves[factor.column]
-        gain = curve(levels) - curve(current)
-        choices.append(FactorChoice(factor.column, levels, cost, intensity, gain))
+        choices.append(_choice(factor, current, limits, rho, fixed, curves[factor.column]))
     names = list(feature_names)
     idx = tuple(names.index(c.name) for c in choices)
     movable = [c.name for c in choices]
@@ -363,6 +357,44 @@ def build_problem(
         derived=tuple(d for _, d in derived),
         groups=groups,
     )
+
+
+def _choice(
+    factor: ModifiableFactor,
+    current: float,
+    limits: Limits,
+    rho: float,
+    fixed: float,
+    curve: EffectCurve,
+) -> FactorChoice:
+    """One factor's options, kept for the next person with the same answer, limits and
+    costs (:data:`_CHOICES`): on one person their arrays cost about what the solve does,
+    and in a population the same few answers recur. The arrays are read-only, since
+    problems share them."""
+    # floats by their hex, which tells -0.0 from 0.0 (levels[0] is the answer itself)
+    key = (id(factor), id(curve), current.hex(), limits, float(rho).hex(), float(fixed).hex())
+    kept = _CHOICES.get(key)
+    if kept is not None and kept[0] is factor and kept[1] is curve:
+        return kept[2]
+    levels = allowed_levels(factor, current, limits)
+    intensity = steps_between(factor, levels, current)
+    changed = np.arange(len(levels)) > 0
+    cost = rho * (fixed * changed + intensity)
+    gain = curve(levels) - curve(current)
+    for array in (levels, cost, intensity, gain):
+        array.flags.writeable = False
+    choice = FactorChoice(factor.column, levels, cost, intensity, gain)
+    if len(_CHOICES) >= _KEEP:
+        _CHOICES.clear()
+    _CHOICES[key] = (factor, curve, choice)  # the objects too: their ids stay theirs
+    return choice
+
+
+#: Factor options by (factor, curve, current value, limits, resistance, fixed cost):
+#: the factor and curve by identity, held with the entry so that no other object can
+#: take their ids while it is kept; cleared when it holds :data:`_KEEP`.
+_CHOICES: dict[tuple, tuple[ModifiableFactor, EffectCurve, FactorChoice]] = {}
+_KEEP = 4096
 
 
 def _derived_rows(

@@ -31,7 +31,7 @@ from sleeprx.survey.derived import with_derived
 from sleeprx.survey.description import Column, SurveyDescription, load_description
 from sleeprx.survey.files import is_survey_table, read_table
 from sleeprx.utils.errors import ConfigError, SurveyError
-from sleeprx.utils.frames import frame_of_columns
+from sleeprx.utils.frames import column_lists, column_names, frame_of_arrays
 
 __all__ = [
     "MISSING",
@@ -153,7 +153,8 @@ def read_survey(
     Survey
         ``frame`` holds one column per canonical name (a split column gives one per
         part) and ``resistance__<lever>`` for each per-person resistance read, indexed
-        by id and sorted; ``problems`` holds the rows set aside, in file order.
+        by id and sorted: numbers as float64, text as numpy objects (``dtype=object``,
+        NaN for a blank); ``problems`` holds the rows set aside, in file order.
     """
     description = description if description is not None else load_description()
     if isinstance(path, pd.DataFrame):
@@ -275,7 +276,8 @@ def _valid_rows_by_id(
 ) -> pd.DataFrame:
     """The rows without a problem as a frame indexed by id (whole numbers as int64) and
     sorted; one frame built once, since each pandas step costs about what a person's
-    solve does."""
+    solve does. Text columns hold numpy objects (NaN for a blank): what reading them
+    back gives, without converting pandas' text arrays."""
     id_name = description.id_column
     ids = columns[id_name]
     bad_rows = {p.row - 1 - first for p in problems}
@@ -288,20 +290,21 @@ def _valid_rows_by_id(
         order = sorted(range(len(keep)), key=lambda k: ids[keep[k]])
         index = pd.Index(pd.array([ids[keep[k]] for k in order], dtype="str"), name=id_name)
     rows = [keep[k] for k in order]
+    if rows == list(range(len(ids))):  # every row valid, in id order: nothing to take
+        rows = None
     data = {name: _taken(values, rows) for name, values in columns.items() if name != id_name}
-    return frame_of_columns(data, index)  # pd.DataFrame(data, index=index), faster
+    return frame_of_arrays(data, index)
 
 
-def _taken(
-    values: np.ndarray | list, rows: list[int]
-) -> np.ndarray | list[str] | pd.api.extensions.ExtensionArray:
-    """The cells of ``rows``: floats as float64, text as pandas' text (None blank)."""
+def _taken(values: np.ndarray | list, rows: list[int] | None) -> np.ndarray:
+    """The cells of ``rows`` (None: all): floats as float64, text as numpy objects (NaN
+    a blank)."""
     if isinstance(values, np.ndarray):
-        return values[rows]
-    cells = [values[i] for i in rows]
-    if cells and all(isinstance(c, str) for c in cells):  # frame_of_columns makes it text
-        return cells
-    return pd.array(cells, dtype="str")  # a blank or nobody: text all the same
+        return values if rows is None else values[rows]
+    cells = values if rows is None else [values[i] for i in rows]
+    taken = np.empty(len(cells), dtype=object)
+    taken[:] = [c if c is not None else np.nan for c in cells]
+    return taken
 
 
 def _at(pos: int) -> str:
@@ -345,14 +348,14 @@ def _frame_as_text(frame: pd.DataFrame, description: SurveyDescription) -> Cells
     :func:`_read_csv` gives, so that both are validated by the same code."""
     if frame.empty:
         raise SurveyError(f"{FRAME_NAME}: no rows")
-    header = [str(c).strip() for c in frame.columns]
+    header = [str(c).strip() for c in column_names(frame)]
     if len(set(header)) != len(header):
         twice = sorted({h for h in header if header.count(h) > 1})
         raise SurveyError(f"{FRAME_NAME}: column(s) {twice} appear more than once")
     blank_as = {c.source: _na_category(c) for c in description.columns}
     text = {}
     # one conversion of the whole frame: a pandas access per column costs more
-    for column, cells in zip(header, frame.to_numpy(dtype=object).T.tolist(), strict=True):
+    for column, cells in zip(header, column_lists(frame), strict=True):
         fill = blank_as.get(column) or ""
         text[column] = [_cell_text(v, fill) for v in cells]
     return text
@@ -370,6 +373,10 @@ def _cell_text(value: object, blank_as: str) -> str:
     """A cell as the text of a survey file: missing as blank (or ``blank_as``)."""
     if isinstance(value, str):
         return value.strip()
+    if type(value) is int:  # the usual cells first: pd.isna costs more than the rest
+        return str(value)
+    if type(value) is float:
+        return blank_as if value != value else str(int(value)) if value.is_integer() else str(value)
     if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
         return blank_as
     if isinstance(value, float) and value.is_integer():
