@@ -492,3 +492,22 @@ def test_a_damaged_or_missing_fragment_is_rendered_from_its_part(small_model_dir
     json_run = prescribe_batch(survey, small_model_dir, other, chunk_size=100, resume=True)
     assert (json_run.solved, json_run.copied) == (0, 0)
     assert other.read_bytes() == merged_by_the_driver(json_run, "json", tmp_path / "m.json")
+
+
+@pytest.mark.skipif(
+    "forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+    reason="no fork server on this platform",
+)
+def test_local_workers_are_forked_with_sleeprx_already_imported():
+    """Workers come from the fork server, which imported the worker's module before
+    forking them: not spawned by this process, each importing sleeprx again."""
+    from sleeprx.batch.cluster import WORKER_MODULE, dask_client
+
+    def origin() -> tuple[int, bool]:
+        return os.getppid(), WORKER_MODULE in sys.modules
+
+    with dask_client(2, None) as client:
+        seen = list(client.run(origin).values())
+    assert len(seen) == 2
+    assert all(parent != os.getpid() and imported for parent, imported in seen)
+    assert len({parent for parent, _ in seen}) == 1  # one server forked both
