@@ -10,7 +10,11 @@ the solve, the table with its re-score and advice; "other" is the rest of the ca
 the median call less the stages' medians). A tree whose ``prescribe`` takes no
 DataFrame gets the person as a one-row survey file, read with ``read_survey``.
 
-    python benchmarks/bench_one_person.py --model MODEL [--before OLD_TREE] [--write]
+    python benchmarks/bench_one_person.py --model MODEL [--before OLD_TREE] [--each] [--write]
+
+``--each`` times one call on each person of the survey after the first 20 (which warm
+it up), rather than ``--calls`` calls on one: no call repeats a person seen before, so
+nothing kept from an earlier call with the same answers helps.
 """
 
 from __future__ import annotations
@@ -43,8 +47,14 @@ STAGES = {
 }
 
 
-def measure(model_dir: str, calls: int, row: int) -> dict:
-    """In the tree on ``sys.path``: per mode, the median ms of a call and of each stage."""
+#: People called before the timed calls (``--each``: the first rows of the survey).
+WARM = 20
+
+
+def measure(model_dir: str, calls: int, row: int, each: bool = False) -> dict:
+    """In the tree on ``sys.path``: per mode, the median ms of a call and of each stage.
+    ``each``: instead of ``calls`` calls on one person, one call on each person after
+    the first :data:`WARM` rows (warmed on those), so no call repeats an earlier one."""
     import inspect
     import statistics
     import time
@@ -56,7 +66,8 @@ def measure(model_dir: str, calls: int, row: int) -> dict:
     from sleeprx.survey.read import read_survey, shipped_survey_path
 
     model = sleeprx.load_model(model_dir)
-    one = pd.read_csv(shipped_survey_path()).iloc[[row]]
+    full = pd.read_csv(shipped_survey_path())
+    one = full.iloc[[row]]
     takes_frame = "DataFrame" in str(inspect.signature(read_survey).parameters["path"])
     path = Path(tempfile.mkdtemp()) / "one.csv"
     pd.read_csv(shipped_survey_path(), dtype=str, keep_default_na=False).iloc[[row]].to_csv(
@@ -81,17 +92,21 @@ def measure(model_dir: str, calls: int, row: int) -> dict:
     for mode in ("surrogate", "exact"):
         settings = sleeprx.PrescribeSettings(mode=mode)
 
-        def call(settings=settings):
-            people = one if takes_frame else outer_read(path, model.description)
+        def call(person=one, settings=settings):
+            people = person if takes_frame else outer_read(path, model.description)
             return sleeprx.prescribe(people, model, settings=settings)
 
-        for _ in range(5):
-            call()
+        for i in range(WARM):
+            call(full.iloc[[i]] if each and takes_frame else one)
+        timed_people = (
+            [full.iloc[[i]] for i in range(WARM, len(full))] if each and takes_frame else [one]
+        )
         total, cpu, solve, stages = [], [], [], {name: [] for name in STAGES}
-        for _ in range(calls):
+        for k in range(len(timed_people) if each else calls):
             spent.clear()
+            person = timed_people[k % len(timed_people)]
             start, start_cpu = time.perf_counter(), time.thread_time()
-            table = call()
+            table = call(person)
             total.append(time.perf_counter() - start)
             cpu.append(time.thread_time() - start_cpu)
             solve.append(float(table["solve_seconds"].iloc[0]))
@@ -111,7 +126,7 @@ def run_tree(tree: Path, args: argparse.Namespace) -> dict:
     env = os.environ | {"PYTHONPATH": f"{tree}{os.pathsep}{Path(__file__).parent}"}
     code = (
         "import json, bench_one_person as b; "
-        f"print(json.dumps(b.measure({args.model!r}, {args.calls}, {args.row})))"
+        f"print(json.dumps(b.measure({args.model!r}, {args.calls}, {args.row}, {args.each})))"
     )
     # in the tree's folder: ``python -c`` puts the working folder first on sys.path,
     # which would import another tree's sleeprx from wherever the benchmark was started
@@ -146,6 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", type=Path, help="another sleeprx checkout to time first")
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--row", type=int, default=5, help="the survey row (0-based)")
+    parser.add_argument(
+        "--each",
+        action="store_true",
+        help="one call on each person (after 20 warm-up rows) instead of --calls on one",
+    )
     parser.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     args = parser.parse_args(argv)
     args.model = str(Path(args.model).resolve())  # read from each tree's folder
@@ -168,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
             "One person, warm (bench_one_person.py)",
             "`prescribe` of one person of the shipped survey, model loaded; the median "
             "call and the median ms of each of its stages.",
-            {"run": text},
+            {"each" if args.each else "run": text},
         )
 
 
