@@ -392,16 +392,31 @@ def test_vectorised_dependencies_match_the_pruned_trees(survey, small_model, mod
             assert masks.tolist() == expected
 
 
+def _random_rows(rng: np.random.Generator, *, rows: int, features: int) -> np.ndarray:
+    """Rows rounded to 0.1, so that values land on the trees' thresholds, with a fifth
+    of the cells blank."""
+    X = np.round(rng.normal(size=(rows, features)), 1)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    return X
+
+
+def _random_booster(
+    rng: np.random.Generator, *, rows: int, features: int, trees: int, depth: int
+) -> tuple[np.ndarray, xgb.Booster]:
+    """:func:`_random_rows` and a booster fitted on them to random labels."""
+    X = _random_rows(rng, rows=rows, features=features)
+    y = rng.integers(0, 2, len(X))
+    model = xgb.XGBClassifier(n_estimators=trees, max_depth=depth, n_jobs=1)
+    return X, model.fit(X, y).get_booster()
+
+
 @EXACT
 @given(st.data())
 def test_the_tree_walk_picks_the_boosters_own_leaves(data):
     """Ensemble.walk against pred_leaf, on rows with values at, just below and above
     the thresholds, and missing values."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    X = np.round(rng.normal(size=(60, 3)), 1)
-    X[rng.random(X.shape) < 0.2] = np.nan
-    y = rng.integers(0, 2, len(X))
-    booster = xgb.XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1).fit(X, y).get_booster()
+    X, booster = _random_booster(rng, rows=60, features=3, trees=8, depth=3)
     ensemble = read_ensemble(booster)
     rows = X[rng.integers(0, len(X), 40)].copy()
     cuts = [t for j in range(3) for t in thresholds(booster, j)]
@@ -426,10 +441,7 @@ def test_a_few_rows_walked_in_numpy_get_the_boosters_leaves_and_margin(data):
     """TreeScorer.margin walks up to WALK_ROWS rows in numpy: the same leaf ids as
     pred_leaf, and so the same float64 margins, at thresholds and with missing values."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    X = np.round(rng.normal(size=(60, 3)), 1)
-    X[rng.random(X.shape) < 0.2] = np.nan
-    y = rng.integers(0, 2, len(X))
-    booster = xgb.XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1).fit(X, y).get_booster()
+    X, booster = _random_booster(rng, rows=60, features=3, trees=8, depth=3)
     scorer = tree_scorer(booster)
     n = data.draw(st.integers(1, WALK_ROWS))
     rows = X[rng.integers(0, len(X), n)].copy()
@@ -448,8 +460,7 @@ def test_a_few_rows_scored_get_the_boosters_own_probabilities_to_the_bit(data):
     TreeScorer.margin, and the probability inplace_predict gives, bit for bit (its
     float32 sum and sigmoid), whatever the base score, at thresholds and blanks."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    X = np.round(rng.normal(size=(60, 3)), 1)
-    X[rng.random(X.shape) < 0.2] = np.nan
+    X = _random_rows(rng, rows=60, features=3)
     y = (rng.random(len(X)) < data.draw(st.floats(0.1, 0.9))).astype(int)
     model = xgb.XGBClassifier(n_estimators=data.draw(st.integers(1, 40)), max_depth=3, n_jobs=1)
     booster = model.fit(X, y).get_booster()
@@ -474,10 +485,7 @@ def test_dependencies_from_the_paths_match_the_pruned_trees(data):
     from sleeprx.learn.ensemble import dependencies, dependency_masks
 
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
-    X = np.round(rng.normal(size=(80, 4)), 1)
-    X[rng.random(X.shape) < 0.2] = np.nan
-    y = rng.integers(0, 2, len(X))
-    booster = xgb.XGBClassifier(n_estimators=12, max_depth=4, n_jobs=1).fit(X, y).get_booster()
+    X, booster = _random_booster(rng, rows=80, features=4, trees=12, depth=4)
     ensemble = read_ensemble(booster)
     x = X[int(rng.integers(0, len(X)))].copy()
     factors = tuple(sorted(rng.choice(4, size=int(rng.integers(1, 4)), replace=False).tolist()))
